@@ -1,0 +1,66 @@
+"""continuum_celery: durable workflows for Celery, journaled in Postgres.
+
+A workflow is plain Python, replayed from a fenced Postgres journal; Celery only
+carries activity executions and replay wakeups.
+"""
+
+from . import workflow
+from .client import ResultTimeout, Run, RunHandle
+from .core import Continuum
+from .definitions import Activity, Workflow
+from .engine.events import Event
+from .engine.retry import RetryPolicy
+from .errors import (
+    ActivityFailed,
+    ClaimLost,
+    ContinuumError,
+    FencingError,
+    InvalidRetryPolicy,
+    LeaseLost,
+    NonRetryableError,
+    NotSerializable,
+    PayloadError,
+    PayloadTooLarge,
+    ReplayDriftError,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunNotActive,
+    RunNotFound,
+    SignalTimeout,
+    SuspendSwallowed,
+    UnknownActivity,
+    UnknownWorkflow,
+)
+
+__all__ = [
+    "Activity",
+    "ActivityFailed",
+    "ClaimLost",
+    "Continuum",
+    "ContinuumError",
+    "Event",
+    "FencingError",
+    "InvalidRetryPolicy",
+    "LeaseLost",
+    "NonRetryableError",
+    "NotSerializable",
+    "PayloadError",
+    "PayloadTooLarge",
+    "ReplayDriftError",
+    "ResultTimeout",
+    "RetryPolicy",
+    "Run",
+    "RunCancelled",
+    "RunFailed",
+    "RunFinished",
+    "RunHandle",
+    "RunNotActive",
+    "RunNotFound",
+    "SignalTimeout",
+    "SuspendSwallowed",
+    "UnknownActivity",
+    "UnknownWorkflow",
+    "Workflow",
+    "workflow",
+]

@@ -1,0 +1,1 @@
+"""Thin Celery glue: the only package that imports celery."""

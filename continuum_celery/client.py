@@ -1,0 +1,88 @@
+"""The caller's side of a run: a Celery-like handle plus the public Run record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .engine.events import Event
+from .errors import ContinuumError, RunCancelled, RunFailed
+
+if TYPE_CHECKING:
+    from .core import Continuum
+
+TERMINAL_STATES = frozenset({"completed", "failed", "cancelled", "continued"})
+
+
+class ResultTimeout(ContinuumError, TimeoutError):
+    """``RunHandle.result(timeout)`` ran out of time; the run itself goes on."""
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    workflow: str
+    state: str
+    result: Any
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    parent_run_id: str | None
+    namespace: str
+    attributes: dict[str, Any]
+    args: list[Any]
+    kwargs: dict[str, Any]
+    version: int = 1
+
+
+class RunHandle:
+    """Returned by ``.delay()`` / ``.apply_async()`` / ``cx.run()``, like AsyncResult."""
+
+    def __init__(self, cx: Continuum, run_id: str) -> None:
+        self._cx = cx
+        self.run_id = run_id
+        self.id = run_id  # AsyncResult spelling, for Celery habits
+
+    @property
+    def state(self) -> str:
+        return self._cx.get_run(self.run_id).state
+
+    def get_run(self) -> Run:
+        return self._cx.get_run(self.run_id)
+
+    def result(self, timeout: float | None = None, interval: float = 0.05) -> Any:
+        """Wait for the run to end; its value, or RunFailed / RunCancelled / timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            run = self._cx.get_run(self.run_id)
+            if run.state in TERMINAL_STATES:
+                return _outcome(run)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"run {self.run_id} still {run.state} after {timeout}s")
+            time.sleep(pause)
+            pause = min(pause * 2, interval)
+
+    get = result  # AsyncResult spelling
+
+    def signal(self, name: str, payload: Any = None) -> None:
+        self._cx.signal(self.run_id, name, payload)
+
+    def cancel(self) -> None:
+        self._cx.cancel(self.run_id)
+
+    def history(self) -> list[Event]:
+        return self._cx.history(self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id}>"
+
+
+def _outcome(run: Run) -> Any:
+    if run.state == "completed":
+        return run.result
+    if run.state == "cancelled":
+        raise RunCancelled(run.run_id)
+    raise RunFailed(run.run_id, run.error or f"run ended as {run.state}")

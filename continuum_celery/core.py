@@ -1,0 +1,246 @@
+"""``Continuum``: the engine object that ties a Celery app to a Postgres journal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar, overload
+
+from .celery_app import tasks as celery_tasks
+from .client import Run, RunHandle
+from .definitions import DEFAULT_TIMEOUT, Activity, ActivityOptions, Registry, Workflow
+from .engine.events import Event
+from .engine.retry import RetryPolicy
+from .errors import UnknownWorkflow
+from .journal.db import ConfigurationError, Database
+from .journal.migrate import migrate
+from .journal.records import NewRun, RunRecord
+from .journal.store import RunStore
+from .journal.sweep import SweepStore
+from .journal.tasks import SHORT_DELAY, TaskStore
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, normalize_args
+from .runtime.advance import Advancer
+from .runtime.live import SystemSources
+from .runtime.perform import Performer
+from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Continuum:
+    """Durable workflows for one Celery app.
+
+    ``database_url`` defaults to ``$CONTINUUM_DATABASE_URL``. Declaring activities
+    and workflows registers their Celery tasks; ``celery -A app worker -B`` then
+    runs everything, including upkeep.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        database_url: str | None = None,
+        *,
+        lease_ttl: float = 30.0,
+        upkeep_interval: float = 1.0,
+        upkeep: UpkeepSettings | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
+        if not url:
+            raise ConfigurationError("pass database_url= or set CONTINUUM_DATABASE_URL")
+        self.app = app
+        self.max_payload_bytes = max_payload_bytes
+        self.db = Database(url)
+        self.registry = Registry()
+        self.runs = RunStore(self.db, lease_ttl)
+        self.tasks = TaskStore(self.db)
+        self.publisher = celery_tasks.CeleryPublisher(app)
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.advancer = Advancer(self.runs, self.registry, self.publisher, SystemSources(), owner)
+        self.performer = Performer(
+            self.tasks, self.registry, self.publisher, celery_tasks.TIMEOUT_ERRORS
+        )
+        self.sweeper = Sweeper(
+            SweepStore(self.db), self.tasks, self.publisher, self.performer,
+            upkeep or UpkeepSettings(),
+        )
+        celery_tasks.register_advance(app, self.advancer.advance)
+        celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
+
+    # --- declaring --------------------------------------------------------------------
+
+    def activity(
+        self,
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> Any:
+        """Declare an activity; options are validated here, at import time."""
+        options = ActivityOptions(retry or RetryPolicy(), timeout, queue, priority)
+
+        def declare(func: F) -> Activity:
+            task_name = name or celery_tasks.task_name(self.app, func)
+            activity = Activity(func, task_name, options, self.max_payload_bytes)
+            self.registry.add_activity(activity)
+            celery_tasks.register_activity(self.app, task_name, self.performer.perform)
+            return activity
+
+        return declare(fn) if fn is not None else declare
+
+    @overload
+    def workflow(self, fn: F) -> Workflow: ...
+
+    @overload
+    def workflow(self, fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+
+    def workflow(
+        self, fn: F | None = None, *, name: str | None = None
+    ) -> Workflow | Callable[[F], Workflow]:
+        def declare(func: F) -> Workflow:
+            wf = Workflow(func, name or celery_tasks.task_name(self.app, func), self)
+            self.registry.add_workflow(wf)
+            return wf
+
+        return declare(fn) if fn is not None else declare
+
+    # --- client -------------------------------------------------------------------------
+
+    def start(
+        self,
+        workflow: Workflow | str,
+        args: Any = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        namespace: str = "default",
+        attributes: dict[str, Any] | None = None,
+        eta: datetime | None = None,
+    ) -> RunHandle:
+        """Start a run (or return the existing one for a reused key or run id)."""
+        wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
+        if not isinstance(wf, Workflow):
+            raise UnknownWorkflow(f"{workflow!r} is not a declared workflow")
+        new = self._new_run(wf, args, kwargs, run_id, idempotency_key, namespace, attributes, eta)
+        started_id, created = self.runs.start_run(new)
+        if created:
+            self._publish_first_wake(started_id, eta)
+        return RunHandle(self, started_id)
+
+    def _publish_first_wake(self, run_id: str, eta: datetime | None) -> None:
+        """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
+        delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
+        if delay <= 0:
+            self.publisher.publish_advance(run_id)
+        elif delay <= SHORT_DELAY:
+            self.publisher.publish_advance(run_id, countdown=delay)
+
+    def _new_run(
+        self,
+        wf: Workflow,
+        args: Any,
+        kwargs: Any,
+        run_id: str | None,
+        idempotency_key: str | None,
+        namespace: str,
+        attributes: dict[str, Any] | None,
+        eta: datetime | None,
+    ) -> NewRun:
+        arg_list, kw = normalize_args(args, kwargs, f"arguments of {wf.name}", self.max_payload_bytes)
+        attrs = attributes or {}
+        encode(attrs, "attributes", self.max_payload_bytes)
+        _check_start_options(run_id, idempotency_key, namespace, eta)
+        return NewRun(
+            run_id=str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4()),
+            workflow=wf.name,
+            args=arg_list,
+            kwargs=kw,
+            namespace=namespace,
+            attributes=attrs,
+            idempotency_key=idempotency_key,
+            eta=eta,
+        )
+
+    def run(self, run_id: str) -> RunHandle:
+        """A handle on an existing run; raises RunNotFound for an unknown id."""
+        self.get_run(run_id)
+        return RunHandle(self, run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        return _public_run(self.runs.get_run(_run_uuid(run_id)))
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Deliver a signal; buffered until the workflow waits for it."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"signal name must be a non-empty str, not {name!r}")
+        encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
+        if self.runs.deliver_signal(_run_uuid(run_id), name, payload):
+            self.publisher.publish_advance(run_id)
+
+    def cancel(self, run_id: str) -> None:
+        self.runs.cancel(_run_uuid(run_id))
+
+    def history(self, run_id: str) -> list[Event]:
+        run_id = _run_uuid(run_id)
+        self.runs.get_run(run_id)
+        return self.runs.history(run_id)
+
+    # --- operations ---------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Create or update the schema; idempotent and safe to call concurrently."""
+        return migrate(self.db)
+
+    def upkeep(self) -> UpkeepReport:
+        """One upkeep pass (beat runs this every ``upkeep_interval`` seconds)."""
+        return self.sweeper.run_once()
+
+
+def _run_uuid(run_id: str) -> str:
+    from .errors import RunNotFound
+
+    try:
+        return str(uuid.UUID(str(run_id)))
+    except ValueError:
+        raise RunNotFound(f"no run with id {run_id!r} (not a run id)") from None
+
+
+def _check_start_options(
+    run_id: str | None, key: str | None, namespace: str, eta: datetime | None
+) -> None:
+    if run_id is not None:
+        try:
+            uuid.UUID(str(run_id))
+        except ValueError:
+            raise ValueError(f"run_id must be a UUID string, not {run_id!r}") from None
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise ValueError("idempotency_key must be a non-empty str of at most 255 characters")
+    if not isinstance(namespace, str) or not namespace:
+        raise ValueError(f"namespace must be a non-empty str, not {namespace!r}")
+    if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
+        raise ValueError("eta must be a timezone-aware datetime")
+
+
+def _public_run(record: RunRecord) -> Run:
+    return Run(
+        run_id=record.run_id,
+        workflow=record.workflow,
+        state=record.state,
+        result=record.result,
+        error=record.error,
+        created_at=record.created_at,
+        completed_at=record.completed_at,
+        parent_run_id=record.parent_run_id,
+        namespace=record.namespace,
+        attributes=record.attributes,
+        args=record.args,
+        kwargs=record.kwargs,
+        version=record.version,
+    )

@@ -1,0 +1,214 @@
+"""Declared activities and workflows, and the registry that finds them by name."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .engine import context, effects
+from .engine.effects import ActivityHandle
+from .engine.retry import RetryPolicy
+from .errors import DuplicateRegistration, UnknownActivity, UnknownWorkflow
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, normalize_args
+
+if TYPE_CHECKING:
+    from .client import RunHandle
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one attempt may run before its claim dies and the attempt counts as failed."""
+
+
+def check_timeout(timeout: object) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0 or timeout > 86400:
+        raise ValueError(f"timeout must be > 0 and at most 86400 seconds, not {timeout!r}")
+    return float(timeout)
+
+
+def check_priority(priority: object) -> int | None:
+    if priority is None:
+        return None
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 255:
+        raise ValueError(f"priority must be an int from 0 to 255, not {priority!r}")
+    return priority
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = DEFAULT_TIMEOUT
+    queue: str | None = None
+    priority: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
+        check_timeout(self.timeout)
+        check_priority(self.priority)
+        if self.queue is not None and (not isinstance(self.queue, str) or not self.queue):
+            raise ValueError(f"queue must be a non-empty str, not {self.queue!r}")
+
+    def spec(self) -> dict[str, Any]:
+        """What the task row needs; journaled with ``activity_scheduled``."""
+        return {
+            "queue": self.queue,
+            "priority": self.priority,
+            "timeout": self.timeout,
+            "retry": self.retry.to_dict(),
+        }
+
+
+class Activity:
+    """A side-effecting function the journal runs at least once and records once.
+
+    Inside a workflow, calling it schedules it durably and returns its result (or
+    raises ActivityFailed); outside a workflow it is the plain function.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        options: ActivityOptions,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.defaults = options
+        self.max_payload_bytes = max_payload_bytes
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return ActivityCall(self, self.defaults)(*args, **kwargs)
+
+    def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
+        return ActivityCall(self, self.defaults).start(*args, **kwargs)
+
+    def options(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> ActivityCall:
+        """Override retry, timeout, queue or priority for one call."""
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {"retry": retry, "timeout": timeout, "queue": queue, "priority": priority}.items()
+            if v is not None
+        }
+        return ActivityCall(self, replace(self.defaults, **changes))
+
+    def __repr__(self) -> str:
+        return f"<Activity {self.name}>"
+
+
+class ActivityCall:
+    """An activity with per-call options, ready to be called or started."""
+
+    def __init__(self, activity: Activity, options: ActivityOptions) -> None:
+        self.activity = activity
+        self.opts = options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if context.current() is None:
+            return self.activity.fn(*args, **kwargs)
+        return self.start(*args, **kwargs).result()
+
+    def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
+        """Schedule without waiting; collect with ``handle.result()`` or ``workflow.gather``."""
+        state = context.require(f"{self.activity.name}.start")
+        what = f"arguments of {self.activity.name}"
+        arg_list, kw = normalize_args(args, kwargs, what, self.activity.max_payload_bytes)
+        return effects.start_activity(state, self.activity.name, arg_list, kw, self.opts.spec())
+
+
+class Workflow:
+    """A durable workflow. Start it like a Celery task: ``.delay()`` / ``.apply_async()``."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, starter: Starter) -> None:
+        self.fn = fn
+        self.name = name
+        self._starter = starter
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__wrapped__ = fn
+
+    def delay(self, *args: Any, **kwargs: Any) -> RunHandle:
+        return self._starter.start(self, args, kwargs)
+
+    def apply_async(
+        self,
+        args: Any = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        namespace: str = "default",
+        attributes: dict[str, Any] | None = None,
+        eta: Any = None,
+    ) -> RunHandle:
+        return self._starter.start(
+            self,
+            args,
+            kwargs,
+            run_id=run_id,
+            idempotency_key=idempotency_key,
+            namespace=namespace,
+            attributes=attributes,
+            eta=eta,
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"workflow {self.name} is started with .delay() or .apply_async(), not called"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name}>"
+
+
+class Starter:
+    """What a Workflow needs from its engine to start runs (implemented by Continuum)."""
+
+    def start(self, workflow: Workflow, args: Any, kwargs: Any, **options: Any) -> RunHandle:
+        raise NotImplementedError
+
+
+class Registry:
+    """Name -> definition, for the worker side that only gets names from messages."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow] = {}
+        self.activities: dict[str, Activity] = {}
+
+    def add_workflow(self, workflow: Workflow) -> None:
+        _add(self.workflows, workflow.name, workflow, "workflow")
+
+    def add_activity(self, activity: Activity) -> None:
+        _add(self.activities, activity.name, activity, "activity")
+
+    def workflow(self, name: str) -> Workflow:
+        found = self.workflows.get(name)
+        if found is None:
+            raise UnknownWorkflow(f"no workflow named {name!r} is registered")
+        return found
+
+    def activity(self, name: str) -> Activity:
+        found = self.activities.get(name)
+        if found is None:
+            raise UnknownActivity(f"no activity named {name!r} is registered")
+        return found
+
+
+def _add(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
+    existing = table.get(name)
+    if existing is not None and existing.fn is not item.fn:
+        raise DuplicateRegistration(f"another {kind} is already registered as {name!r}")
+    table[name] = item

@@ -1,0 +1,47 @@
+"""What one replay decided: new decision events, and how the run stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Command:
+    """A new decision event to journal; the journal adds side rows by ``type``.
+
+    ``activity_scheduled`` gets a task row, ``timer_started`` and ``signal_awaited``
+    get a wait row; the other types are the event alone.
+    """
+
+    type: str
+    command_id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Completed:
+    result: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The workflow raised, drifted or misbehaved; ``error`` is 'Type: message'."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """The code is blocked on these command ids until something resolves them."""
+
+    waiting_on: tuple[str, ...]
+
+
+Outcome = Completed | Failed | Suspended
+
+
+@dataclass(frozen=True)
+class Decision:
+    commands: list[Command] = field(default_factory=list)
+    outcome: Outcome = field(default_factory=lambda: Suspended(()))

@@ -1,0 +1,164 @@
+"""The per-replay state that workflow effects read and write.
+
+A replay re-runs the workflow function from the top. Every effect it asks for
+(activity, timer, signal, side effect, ...) gets a command id and is checked
+against the recorded decisions in order. Recorded effects return their journaled
+results; the first effect past the end of the history becomes a new command.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..errors import NotInWorkflow, ReplayDriftError, SuspendSwallowed
+from .commands import Command
+from .events import DECISION_TYPES, MARKER_TYPES, Event
+
+
+class Suspend(BaseException):  # noqa: N818 - control flow, not an error
+    """Unwinds the workflow stack when it must wait.
+
+    A ``BaseException`` so that ``except Exception`` in workflow code lets it pass.
+    """
+
+
+class LiveSources(Protocol):
+    """Non-deterministic inputs, consulted only at the live tail and then journaled."""
+
+    def now(self) -> datetime: ...
+
+    def uuid4(self) -> str: ...
+
+    def random(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    run_id: str
+    workflow: str
+    namespace: str = "default"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: str | None = None
+
+
+class ReplayState:
+    """Cursor over the recorded decisions plus the index of their resolutions."""
+
+    def __init__(self, history: Sequence[Event], info: WorkflowInfo, live: LiveSources) -> None:
+        self.info = info
+        self.live = live
+        self.decisions = [e for e in history if e.type in DECISION_TYPES]
+        self.resolutions: dict[str, Event] = {}
+        for event in history:
+            if event.type not in DECISION_TYPES and event.command_id is not None:
+                self.resolutions.setdefault(event.command_id, event)
+        self.cursor = 0
+        self.ordinals: dict[tuple[str, str], int] = {}
+        self.commands: list[Command] = []
+        self.patches: dict[str, bool] = {}
+        self.suspended_on: str | None = None
+        self.drift: ReplayDriftError | None = None
+
+    # --- identity -----------------------------------------------------------------
+
+    def next_command_id(self, kind: str, target: str) -> str:
+        """(effect kind, target, per-target ordinal): stable when code moves around."""
+        self.guard()
+        ordinal = self.ordinals.get((kind, target), 0)
+        self.ordinals[(kind, target)] = ordinal + 1
+        return f"{kind}:{target}:{ordinal}"
+
+    def guard(self) -> None:
+        if self.drift is not None:
+            raise self.drift
+        if self.suspended_on is not None:
+            raise SuspendSwallowed(
+                f"workflow code caught the suspension while waiting on {self.suspended_on} "
+                "and kept running; do not catch BaseException around workflow calls"
+            )
+
+    # --- matching -------------------------------------------------------------------
+
+    @property
+    def live_tail(self) -> bool:
+        return self.cursor >= len(self.decisions)
+
+    def peek(self) -> Event | None:
+        return None if self.live_tail else self.decisions[self.cursor]
+
+    def take_marker(self, event_type: str, command_id: str) -> Event | None:
+        """Consume a marker if it is exactly the next decision; markers never drift."""
+        event = self.peek()
+        if event is not None and event.type == event_type and event.command_id == command_id:
+            self.cursor += 1
+            return event
+        return None
+
+    def decide(self, event_type: str, command_id: str, data: dict[str, Any]) -> Event | None:
+        """Match the next recorded decision, or record a new one at the live tail.
+
+        Returns the recorded event when replaying, None when the command is new.
+        """
+        self.skip_markers()
+        event = self.peek()
+        if event is None:
+            self.commands.append(Command(event_type, command_id, data))
+            return None
+        if event.type != event_type or event.command_id != command_id:
+            raise self.drifted(event, f"{event_type} {command_id}")
+        self.cursor += 1
+        return event
+
+    def record(self, event_type: str, command_id: str, data: dict[str, Any]) -> None:
+        self.commands.append(Command(event_type, command_id, data))
+
+    def skip_markers(self) -> None:
+        while (event := self.peek()) is not None and event.type in MARKER_TYPES:
+            self.cursor += 1
+
+    def resolution(self, command_id: str) -> Event | None:
+        return self.resolutions.get(command_id)
+
+    def suspend(self, command_id: str) -> Suspend:
+        self.suspended_on = command_id
+        return Suspend(command_id)
+
+    def check_fully_replayed(self, actual: str) -> None:
+        """Recorded decisions the code no longer makes mean the code changed."""
+        self.skip_markers()
+        event = self.peek()
+        if event is not None:
+            raise self.drifted(event, actual)
+
+    def drifted(self, event: Event, actual: str) -> ReplayDriftError:
+        """Remember drift so workflow code that catches it cannot carry on."""
+        self.drift = ReplayDriftError(event.seq, event.describe(), actual)
+        return self.drift
+
+
+_current: contextvars.ContextVar[ReplayState | None] = contextvars.ContextVar(
+    "continuum_replay_state", default=None
+)
+
+
+def current() -> ReplayState | None:
+    return _current.get()
+
+
+def require(what: str) -> ReplayState:
+    state = _current.get()
+    if state is None:
+        raise NotInWorkflow(f"{what} can only be called inside workflow code")
+    return state
+
+
+def run_with(state: ReplayState, fn: Callable[[], Any]) -> Any:
+    token = _current.set(state)
+    try:
+        return fn()
+    finally:
+        _current.reset(token)

@@ -1,0 +1,144 @@
+"""The effects workflow code can ask for, each as a replay step.
+
+Every function here takes the current :class:`ReplayState`; the public
+``workflow`` facade and activity objects only find that state and call in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..errors import ActivityFailed, SignalTimeout
+from ..payloads import check_json
+from .context import ReplayState
+from .events import Event
+
+
+class ActivityHandle:
+    """A scheduled activity whose result the workflow may wait for later."""
+
+    def __init__(self, state: ReplayState, command_id: str, activity: str) -> None:
+        self._state = state
+        self.command_id = command_id
+        self.activity = activity
+
+    def result(self) -> Any:
+        """The activity's result; suspends the workflow until there is one."""
+        return wait_all([self])[0]
+
+    def __repr__(self) -> str:
+        return f"<ActivityHandle {self.command_id}>"
+
+
+def start_activity(
+    state: ReplayState, activity: str, args: list[Any], kwargs: dict[str, Any], spec: dict[str, Any]
+) -> ActivityHandle:
+    command_id = state.next_command_id("activity", activity)
+    data = {"activity": activity, "attempt": 1, "args": args, "kwargs": kwargs, **spec}
+    state.decide("activity_scheduled", command_id, data)
+    return ActivityHandle(state, command_id, activity)
+
+
+def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
+    """Results in order once every handle is resolved; the first failure raises."""
+    if not handles:
+        return []
+    state = handles[0]._state
+    state.guard()
+    events = [state.resolution(h.command_id) for h in handles]
+    for handle, event in zip(handles, events, strict=True):
+        if event is not None and event.type == "activity_failed":
+            raise _activity_error(handle.activity, event)
+    pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
+    if pending:
+        raise state.suspend(",".join(pending))
+    return [e.data.get("result") for e in events if e is not None]
+
+
+def _activity_error(activity: str, event: Event) -> ActivityFailed:
+    data = event.data
+    return ActivityFailed(
+        activity,
+        str(data.get("error_type", "Error")),
+        str(data.get("message", "")),
+        int(data.get("attempt", 1)),
+    )
+
+
+def sleep(state: ReplayState, seconds: float) -> None:
+    command_id = state.next_command_id("timer", "sleep")
+    state.decide("timer_started", command_id, {"timer_id": command_id, "seconds": seconds})
+    if state.resolution(command_id) is None:
+        raise state.suspend(command_id)
+
+
+def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
+    command_id = state.next_command_id("signal", name)
+    data: dict[str, Any] = {"name": name, "timeout": timeout}
+    if timeout is not None:
+        data["timer_id"] = command_id
+    state.decide("signal_awaited", command_id, data)
+    event = state.resolution(command_id)
+    if event is None:
+        raise state.suspend(command_id)
+    if event.type == "timer_fired":
+        raise SignalTimeout(f"no {name!r} signal within {timeout} seconds")
+    return event.data.get("payload")
+
+
+def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> Any:
+    """Run ``produce`` once at the live tail; afterwards return the journaled value."""
+    command_id = state.next_command_id("side_effect", kind)
+    recorded = state.decide("side_effect", command_id, {"kind": kind})
+    if recorded is not None:
+        return recorded.data.get("value")
+    value = produce()
+    check_json(value, f"side_effect {kind!r} value")
+    state.commands[-1].data["value"] = value
+    return value
+
+
+def now(state: ReplayState) -> datetime:
+    text = side_effect(state, "now", lambda: state.live.now().isoformat())
+    return datetime.fromisoformat(text)
+
+
+def uuid4(state: ReplayState) -> uuid.UUID:
+    return uuid.UUID(side_effect(state, "uuid4", state.live.uuid4))
+
+
+def random(state: ReplayState) -> float:
+    return float(side_effect(state, "random", state.live.random))
+
+
+def patched(state: ReplayState, patch_id: str) -> bool:
+    """True on runs that reached this point with the patch in place.
+
+    Old histories that predate the patch replay with False, so both code paths can
+    live side by side until the old runs are gone. The first answer per run sticks.
+    """
+    if patch_id in state.patches:
+        return state.patches[patch_id]
+    command_id = state.next_command_id("patched", patch_id)
+    recorded = state.take_marker("patched", command_id)
+    if recorded is not None:
+        value = bool(recorded.data.get("value"))
+    elif state.live_tail:
+        value = True
+        state.record("patched", command_id, {"patch_id": patch_id, "value": True})
+    else:
+        value = False
+    state.patches[patch_id] = value
+    return value
+
+
+def log(state: ReplayState, level: str, message: str) -> bool:
+    """Journal a log line at the live tail; True when the caller should emit it."""
+    command_id = state.next_command_id("workflow_log", "log")
+    if state.take_marker("workflow_log", command_id) is not None or not state.live_tail:
+        return False
+    state.record("workflow_log", command_id, {"level": level, "message": message})
+    return True

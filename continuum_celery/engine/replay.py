@@ -1,0 +1,86 @@
+"""replay(workflow, history) -> Decision. The heart of the engine, and pure.
+
+The function is re-run from the top on every wake. It runs until it returns,
+raises, or blocks on an effect that has no result yet; every new effect met on
+the way becomes a command for the journal to write in one fenced transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import NotSerializable, ReplayDriftError, SuspendSwallowed
+from ..payloads import check_json
+from .commands import Completed, Decision, Failed, Outcome, Suspended
+from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
+from .events import Event
+
+
+def describe_error(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def replay(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    history: Sequence[Event],
+    info: WorkflowInfo,
+    live: LiveSources,
+) -> Decision:
+    state = ReplayState(history, info, live)
+    outcome = _run(state, lambda: fn(*args, **kwargs))
+    if state.drift is not None:  # history stays exactly as recorded
+        return Decision([], Failed(describe_error(state.drift)))
+    return Decision(state.commands, outcome)
+
+
+def _run(state: ReplayState, body: Callable[[], Any]) -> Outcome:
+    try:
+        result = run_with(state, body)
+    except Suspend:
+        return _suspended(state)
+    except ReplayDriftError as drift:
+        return Failed(describe_error(drift))
+    except Exception as error:  # the workflow's own failure becomes the run's
+        return _failed(state, error)
+    return _completed(state, result)
+
+
+def _suspended(state: ReplayState) -> Outcome:
+    waiting = state.suspended_on or ""
+    try:
+        state.check_fully_replayed(f"workflow waiting on {waiting}")
+    except ReplayDriftError as drift:
+        return Failed(describe_error(drift))
+    return Suspended(tuple(waiting.split(",")))
+
+
+def _failed(state: ReplayState, error: Exception) -> Outcome:
+    if state.suspended_on is not None and not isinstance(error, SuspendSwallowed):
+        error = SuspendSwallowed(f"suspension swallowed, then the workflow raised {error!r}")
+    if not isinstance(error, SuspendSwallowed):
+        try:
+            state.check_fully_replayed(f"workflow raised {type(error).__name__}")
+        except ReplayDriftError as drift:
+            return Failed(describe_error(drift))
+    return Failed(describe_error(error))
+
+
+def _completed(state: ReplayState, result: Any) -> Outcome:
+    if state.suspended_on is not None:
+        return Failed(
+            describe_error(
+                SuspendSwallowed(
+                    f"workflow returned while waiting on {state.suspended_on}: "
+                    "the suspension was caught by workflow code"
+                )
+            )
+        )
+    try:
+        state.check_fully_replayed("workflow completed")
+        check_json(result, "workflow result")
+    except (ReplayDriftError, NotSerializable) as error:
+        return Failed(describe_error(error))
+    return Completed(result)

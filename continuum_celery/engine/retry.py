@@ -1,0 +1,80 @@
+"""Retry policy: how many attempts an activity gets and how long to wait between them.
+
+The journal owns retries, not Celery: the policy is validated when the activity is
+declared (so a typo fails at import, not at 3 a.m.), stored with the task row, and
+applied on the database side when an attempt fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from ..errors import InvalidRetryPolicy
+
+Backoff = Literal["constant", "exponential"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and backoff for one activity.
+
+    ``base``, ``jitter`` and ``max_backoff`` are seconds. Exponential backoff waits
+    ``base * 2**(attempt-1)``, capped at ``max_backoff``; jitter adds up to ``jitter``
+    seconds at random while never pushing the delay past the cap.
+    """
+
+    max_attempts: int = 1
+    backoff: Backoff = "exponential"
+    base: float = 1.0
+    jitter: float = 0.0
+    max_backoff: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check_attempts(self.max_attempts)
+        if self.backoff not in ("constant", "exponential"):
+            raise InvalidRetryPolicy(
+                f"backoff must be 'constant' or 'exponential', not {self.backoff!r}"
+            )
+        for name in ("base", "jitter", "max_backoff"):
+            _check_seconds(name, getattr(self, name))
+        if self.base > self.max_backoff:
+            raise InvalidRetryPolicy(
+                f"base ({self.base}s) must not exceed max_backoff ({self.max_backoff}s)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetryPolicy:
+        return cls(**data)
+
+
+def _check_attempts(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRetryPolicy(f"max_attempts must be an int >= 1, not {value!r}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRetryPolicy(f"{name} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidRetryPolicy(f"{name} must be a finite number >= 0, not {value!r}")
+
+
+def next_delay(policy: RetryPolicy, failed_attempt: int, unit_random: float) -> float | None:
+    """Seconds to wait before the next attempt, or None when attempts are used up.
+
+    ``unit_random`` in [0, 1) is passed in so this stays a pure function.
+    """
+    if failed_attempt >= policy.max_attempts:
+        return None
+    if policy.backoff == "constant":
+        delay = policy.base
+    else:
+        delay = policy.base * 2.0 ** min(failed_attempt - 1, 62)
+    jitter = min(policy.jitter, policy.max_backoff)
+    delay = min(delay, policy.max_backoff - jitter)
+    return max(0.0, delay) + jitter * unit_random

@@ -1,0 +1,153 @@
+"""The whole exception tree.
+
+Every public error derives from :class:`ContinuumError`, so callers can catch the
+engine's failures with one ``except`` while still telling them apart. Errors that
+are also classic Python input errors inherit from ``TypeError``/``ValueError`` too,
+so generic validation code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ContinuumError(Exception):
+    """Root of every error raised by continuum_celery."""
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+class PayloadError(ContinuumError):
+    """A value that must travel through the journal is not acceptable."""
+
+
+class NotSerializable(PayloadError, TypeError):
+    """The value is not plain JSON (dict/list/str/int/float/bool/None)."""
+
+
+class PayloadTooLarge(PayloadError, ValueError):
+    """The encoded value exceeds the configured payload limit."""
+
+
+class InvalidRetryPolicy(ContinuumError, ValueError):
+    """A RetryPolicy that could never behave sensibly, rejected at declaration."""
+
+
+class UnknownWorkflow(ContinuumError, LookupError):
+    """No workflow of that name is registered in this process."""
+
+
+class UnknownActivity(ContinuumError, LookupError):
+    """No activity of that name is registered in this process."""
+
+
+class DuplicateRegistration(ContinuumError, ValueError):
+    """Two workflows or activities were declared under one name."""
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+class RunNotFound(ContinuumError, LookupError):
+    """No run has that id."""
+
+
+class RunFinished(ContinuumError):
+    """The run already reached a terminal state, so it cannot take this request."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(f"run {run_id} is already {state}")
+        self.run_id = run_id
+        self.state = state
+
+
+class RunFailed(ContinuumError):
+    """The run ended in failure; the message is the recorded error text."""
+
+    def __init__(self, run_id: str, error: str) -> None:
+        super().__init__(error)
+        self.run_id = run_id
+        self.error = error
+
+
+class RunCancelled(ContinuumError):
+    """The run was cancelled before it could finish."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was cancelled")
+        self.run_id = run_id
+
+
+# --- inside workflows ------------------------------------------------------------
+
+
+class ActivityFailed(ContinuumError):
+    """An activity failed for good (retries exhausted or non-retryable).
+
+    Carries the original error's type name and message, because the original
+    exception object lived in another process and only its description was journaled.
+    """
+
+    def __init__(self, activity: str, error_type: str, message: str, attempt: int) -> None:
+        super().__init__(f"{activity} failed after {attempt} attempt(s): {error_type}: {message}")
+        self.activity = activity
+        self.error_type = error_type
+        self.error_message = message
+        self.attempt = attempt
+
+
+class SignalTimeout(ContinuumError):
+    """``workflow.wait_signal`` reached its timeout before a signal arrived."""
+
+
+class ReplayDriftError(ContinuumError):
+    """Replaying the code no longer produces the recorded history.
+
+    Names the position, the recorded event and the effect the code asked for, so the
+    author can see which edit broke compatibility.
+    """
+
+    def __init__(self, seq: int | None, expected: str, actual: str) -> None:
+        where = f"seq {seq}" if seq is not None else "end of history"
+        super().__init__(f"{where} expected {expected}, got {actual}")
+        self.seq = seq
+        self.expected = expected
+        self.actual = actual
+
+
+class SuspendSwallowed(ContinuumError):
+    """Workflow code caught the engine's suspend signal and kept going.
+
+    The engine suspends a workflow by raising a ``BaseException``; a bare ``except:``
+    or ``except BaseException`` in workflow code can trap it, which would let the
+    code run past an unfinished effect. Detecting it fails the run loudly instead.
+    """
+
+
+class NotInWorkflow(ContinuumError, RuntimeError):
+    """A ``workflow.*`` function was called outside workflow code."""
+
+
+class NonRetryableError(ContinuumError):
+    """Raise this (or a subclass) inside an activity to stop its retries."""
+
+
+# --- fencing ------------------------------------------------------------------------
+
+
+class FencingError(ContinuumError):
+    """A write was rejected because the writer no longer holds its token.
+
+    The transaction was rolled back; nothing it meant to write is visible.
+    """
+
+
+class LeaseLost(FencingError):
+    """The run lease token is stale, expired or released."""
+
+
+class ClaimLost(FencingError):
+    """The activity claim (task id, attempt, claim token) is no longer valid."""
+
+
+class RunNotActive(FencingError):
+    """The run finished or was cancelled while the writer was working."""

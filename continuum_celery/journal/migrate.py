@@ -1,0 +1,62 @@
+"""Forward-only migrations, applied in order under an advisory lock.
+
+Two processes (say, every worker at boot) may call ``migrate()`` at once: the
+transaction-scoped advisory lock makes the second wait, then find nothing to do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from sqlalchemy import Connection, text
+
+from .db import Database
+
+_LOCK_KEY = 0x63785F6D6967  # "cx_mig"
+_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available() -> list[Migration]:
+    """Migrations shipped inside the package, sorted by version."""
+    found = []
+    for entry in resources.files("continuum_celery").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply what is missing; returns the versions applied by this call."""
+    with db.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS cx_schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+        done = applied_versions(conn)
+        pending = [m for m in available() if m.version not in done]
+        for migration in pending:
+            conn.exec_driver_sql(migration.sql)
+            conn.execute(
+                text("INSERT INTO cx_schema_migrations (version, name) VALUES (:v, :n)"),
+                {"v": migration.version, "n": migration.name},
+            )
+    return [m.version for m in pending]
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    rows = conn.execute(text("SELECT version FROM cx_schema_migrations"))
+    return {int(row[0]) for row in rows}

@@ -1,0 +1,199 @@
+"""Every SQL statement the engine runs, named, in one place.
+
+All values travel as bind parameters; no statement is ever built from user input.
+Locks are always taken run row first, then its task or wait rows, so concurrent
+writers cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+
+def q(sql: str) -> TextClause:
+    return text(sql)
+
+
+# --- runs ---------------------------------------------------------------------------
+
+CLAIM_START_KEY = q(
+    "INSERT INTO cx_start_keys (namespace, workflow, idempotency_key, run_id)"
+    " VALUES (:namespace, :workflow, :key, :run_id)"
+    " ON CONFLICT DO NOTHING RETURNING run_id"
+)
+GET_START_KEY = q(
+    "SELECT run_id FROM cx_start_keys"
+    " WHERE namespace = :namespace AND workflow = :workflow AND idempotency_key = :key"
+)
+INSERT_RUN = q(
+    "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
+    " idempotency_key, parent_run_id, wake_at)"
+    " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :key, :parent_run_id,"
+    " COALESCE(CAST(:eta AS timestamptz), clock_timestamp()))"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+GET_RUN = q(
+    "SELECT id, workflow, version, namespace, state, args, kwargs, result, error,"
+    " attributes, idempotency_key, parent_run_id, created_at, completed_at, wake_at"
+    " FROM cx_runs WHERE id = :id"
+)
+# Take the lease only when there is something to replay (a wake marker that is due)
+# and nobody holds a live lease; the token comes from the global sequence.
+ACQUIRE_LEASE = q(
+    "UPDATE cx_runs SET lease_owner = :owner, lease_token = nextval('cx_token_seq'),"
+    " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl)"
+    " WHERE id = :id AND state = 'running'"
+    " AND wake_at IS NOT NULL AND wake_at <= clock_timestamp()"
+    " AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
+    " RETURNING lease_token, workflow, version, namespace, args, kwargs, attributes,"
+    " parent_run_id, last_seq"
+)
+LOCK_RUN = q(
+    "SELECT state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
+    " last_seq, clock_timestamp() AS db_now"
+    " FROM cx_runs WHERE id = :id FOR UPDATE"
+)
+KEEP_LEASE = q(
+    "UPDATE cx_runs SET last_seq = :last_seq,"
+    " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl) WHERE id = :id"
+)
+RELEASE_LEASE = q(
+    "UPDATE cx_runs SET last_seq = :last_seq, lease_owner = NULL, lease_expires_at = NULL,"
+    " wake_at = NULL WHERE id = :id"
+)
+# Give the lease back but keep the wake marker: another worker should take over.
+DROP_LEASE = q(
+    "UPDATE cx_runs SET lease_owner = NULL, lease_expires_at = NULL"
+    " WHERE id = :id AND lease_token = :token"
+)
+FINISH_RUN = q(
+    "UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb), error = :error,"
+    " last_seq = :last_seq, completed_at = clock_timestamp(), lease_owner = NULL,"
+    " lease_expires_at = NULL, wake_at = NULL WHERE id = :id"
+)
+# Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
+MARK_WAKE = q(
+    "UPDATE cx_runs SET last_seq = :last_seq,"
+    " wake_at = COALESCE(wake_at, clock_timestamp()) WHERE id = :id"
+)
+CANCEL_TASKS = q(
+    "UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
+    " WHERE run_id = :run_id AND state IN ('ready', 'claimed')"
+)
+CANCEL_ATTEMPTS = q(
+    "UPDATE cx_attempts a SET outcome = 'cancelled', finished_at = clock_timestamp()"
+    " FROM cx_tasks t WHERE a.task_id = t.id AND t.run_id = :run_id AND a.outcome = 'running'"
+)
+RESOLVE_ALL_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved")
+
+# --- events -------------------------------------------------------------------------
+
+INSERT_EVENT = q(
+    "INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
+)
+LOAD_EVENTS = q(
+    "SELECT seq, type, command_id, data, created_at FROM cx_events"
+    " WHERE run_id = :run_id AND seq > :after ORDER BY seq"
+)
+
+# --- activity tasks -----------------------------------------------------------------
+
+INSERT_TASK = q(
+    "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
+    " timeout, retry, published_at)"
+    " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb),"
+    " clock_timestamp())"
+)
+# The compare-and-swap that turns duplicate or stale deliveries into no-ops: only
+# a ready task, at exactly the attempt the message names, of a running run.
+CLAIM_TASK = q(
+    "UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
+    " claim_expires_at = clock_timestamp() + make_interval(secs => t.timeout)"
+    " FROM cx_runs r"
+    " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
+    " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
+    " AND r.id = t.run_id AND r.state = 'running'"
+    " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
+    " t.args, t.kwargs, t.timeout"
+)
+INSERT_ATTEMPT = q(
+    "INSERT INTO cx_attempts (task_id, attempt, claim_token) VALUES (:id, :attempt, :token)"
+)
+DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id FROM cx_tasks WHERE id = :id")
+LOCK_TASK = q(
+    "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"
+    " queue, priority, claim_expires_at > clock_timestamp() AS live"
+    " FROM cx_tasks WHERE id = :id FOR UPDATE"
+)
+TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
+FINISH_TASK = q(
+    "UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id"
+)
+FINISH_ATTEMPT = q(
+    "UPDATE cx_attempts SET outcome = :outcome, error = :error, finished_at = clock_timestamp()"
+    " WHERE task_id = :id AND attempt = :attempt"
+)
+RETRY_TASK = q(
+    "UPDATE cx_tasks SET state = 'ready', attempt = attempt + 1, claim_token = NULL,"
+    " claim_expires_at = NULL,"
+    " available_at = clock_timestamp() + make_interval(secs => :delay),"
+    " published_at = CASE WHEN :publish_now"
+    " THEN clock_timestamp() + make_interval(secs => :delay) END"
+    " WHERE id = :id"
+)
+
+# --- waits and signals ------------------------------------------------------------
+
+INSERT_WAIT = q(
+    "INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at)"
+    " VALUES (:run_id, :command_id, :kind, :name, :fires_at)"
+)
+RESOLVE_WAIT = q(
+    "UPDATE cx_waits SET resolved = true"
+    " WHERE run_id = :run_id AND command_id = :command_id AND NOT resolved RETURNING kind"
+)
+PENDING_SIGNAL_WAIT = q(
+    "SELECT command_id FROM cx_waits"
+    " WHERE run_id = :run_id AND kind = 'signal' AND name = :name AND NOT resolved"
+    " ORDER BY created_at, command_id LIMIT 1"
+)
+BUFFER_SIGNAL = q(
+    "INSERT INTO cx_signals (run_id, name, payload) VALUES (:run_id, :name, CAST(:payload AS jsonb))"
+)
+TAKE_BUFFERED_SIGNAL = q(
+    "UPDATE cx_signals SET consumed = true WHERE id = ("
+    " SELECT id FROM cx_signals WHERE run_id = :run_id AND name = :name AND NOT consumed"
+    " ORDER BY id LIMIT 1) RETURNING payload"
+)
+
+# --- upkeep -------------------------------------------------------------------------
+
+DUE_WAITS = q(
+    "SELECT run_id, command_id FROM cx_waits"
+    " WHERE NOT resolved AND fires_at <= clock_timestamp() ORDER BY fires_at LIMIT :limit"
+)
+EXPIRED_CLAIMS = q(
+    "SELECT id FROM cx_tasks WHERE state = 'claimed' AND claim_expires_at <= clock_timestamp()"
+    " ORDER BY claim_expires_at LIMIT :limit"
+)
+# Ready tasks never published, published for an earlier attempt, or published long
+# ago and still unclaimed (the message was lost): publish again and stamp the time.
+TASKS_TO_PUBLISH = q(
+    "UPDATE cx_tasks SET published_at = clock_timestamp() WHERE id IN ("
+    " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= clock_timestamp()"
+    " AND (published_at IS NULL OR published_at < available_at"
+    " OR published_at <= clock_timestamp() - make_interval(secs => :stale))"
+    " ORDER BY available_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, run_id, activity, attempt, queue, priority, timeout"
+)
+# Runs with input no replay has seen for a while and no live lease: the advance
+# message was lost, or the replay that took it died. Re-stamp so the next nudge waits.
+RUNS_TO_WAKE = q(
+    "UPDATE cx_runs SET wake_at = clock_timestamp() WHERE id IN ("
+    " SELECT id FROM cx_runs WHERE wake_at <= clock_timestamp() - make_interval(secs => :stale)"
+    " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
+    " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
+)

@@ -1,0 +1,111 @@
+"""Plain records that cross the journal boundary (no SQLAlchemy types leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..engine.events import Event
+
+
+@dataclass(frozen=True)
+class NewRun:
+    run_id: str
+    workflow: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    version: int = 1
+    namespace: str = "default"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+    eta: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    workflow: str
+    version: int
+    namespace: str
+    state: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    result: Any
+    error: str | None
+    attributes: dict[str, Any]
+    idempotency_key: str | None
+    parent_run_id: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    wake_at: datetime | None
+
+
+@dataclass
+class Lease:
+    """The right to replay one run, plus what the replay needs to start."""
+
+    run_id: str
+    token: int
+    workflow: str
+    version: int
+    namespace: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attributes: dict[str, Any]
+    parent_run_id: str | None
+    history: list[Event]
+
+    @property
+    def last_seq(self) -> int:
+        return self.history[-1].seq if self.history else 0
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """What goes on the broker for one activity attempt: ids, plus routing."""
+
+    task_id: str
+    run_id: str
+    activity: str
+    attempt: int
+    queue: str | None
+    priority: int | None
+    timeout: float
+    countdown: float | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    task_id: str
+    run_id: str
+    command_id: str
+    activity: str
+    attempt: int
+    claim_token: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a decision commit left to do after the transaction."""
+
+    tasks: list[TaskMessage]
+    again: bool
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How an attempt ended: a retry to publish, or a run to wake, or neither.
+
+    ``accepted`` is False when the writer's claim turned out to be dead; the
+    attempt was then settled as timed out instead of as the writer asked.
+    """
+
+    retry: TaskMessage | None
+    run_to_wake: str | None
+    accepted: bool = True

@@ -1,0 +1,56 @@
+"""Upkeep reads and writes: what is due, stuck or lost, found through partial indexes.
+
+Each query touches only rows that need attention (due waits, expired claims,
+unpublished tasks, runs with a wake marker), so a million parked runs cost
+upkeep nothing.
+"""
+
+from __future__ import annotations
+
+from . import queries as Q
+from .db import Database
+from .records import TaskMessage
+from .store import append_event, lock_run, mark_wake
+
+
+class SweepStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def due_waits(self, limit: int) -> list[tuple[str, str]]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(Q.DUE_WAITS, {"limit": limit})
+            return [(str(r.run_id), r.command_id) for r in rows]
+
+    def fire_wait(self, run_id: str, command_id: str) -> bool:
+        """Journal ``timer_fired`` unless something resolved the wait first."""
+        with self.db.engine.begin() as conn:
+            run = lock_run(conn, run_id)
+            resolved = conn.execute(
+                Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": command_id}
+            ).first()
+            if resolved is None or run.state != "running":
+                return False
+            seq = int(run.last_seq) + 1
+            append_event(conn, run_id, seq, "timer_fired", command_id, {"timer_id": command_id})
+            mark_wake(conn, run_id, seq)
+        return True
+
+    def expired_claims(self, limit: int) -> list[str]:
+        with self.db.engine.connect() as conn:
+            return [str(r.id) for r in conn.execute(Q.EXPIRED_CLAIMS, {"limit": limit})]
+
+    def tasks_to_publish(self, stale_after: float, limit: int) -> list[TaskMessage]:
+        with self.db.engine.begin() as conn:
+            rows = conn.execute(Q.TASKS_TO_PUBLISH, {"stale": stale_after, "limit": limit})
+            return [
+                TaskMessage(str(r.id), str(r.run_id), r.activity, int(r.attempt), r.queue,
+                            r.priority, float(r.timeout))
+                for r in rows
+            ]
+
+    def runs_to_wake(self, stale_after: float, limit: int) -> list[str]:
+        with self.db.engine.begin() as conn:
+            rows = conn.execute(Q.RUNS_TO_WAKE, {"stale": stale_after, "limit": limit})
+            return [str(r.id) for r in rows]
+

@@ -1,0 +1,175 @@
+"""Activity task operations: claim, complete, fail, and the expiry of dead claims.
+
+A Celery message names (task id, attempt). Claiming it is a compare-and-swap on
+that exact pair, so a duplicate or stale delivery claims nothing. Completion and
+failure are then fenced by (task id, attempt, claim token) and append their event
+under the run-row lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..engine.retry import RetryPolicy, next_delay
+from ..errors import ClaimLost
+from . import queries as Q
+from .db import Database
+from .records import ClaimedTask, Settled, TaskMessage
+from .store import append_event, lock_active_run, mark_wake
+
+SHORT_DELAY = 10.0
+"""Retries due within this many seconds ride a Celery countdown; later ones are
+published by upkeep when due (a long countdown would sit unacked in a worker)."""
+
+
+@dataclass(frozen=True)
+class AttemptError:
+    """How an attempt failed, as journaled: the original type name and message."""
+
+    error_type: str
+    message: str
+    retryable: bool = True
+    outcome: str = "failed"
+
+    def text(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def claim(self, task_id: str, attempt: int, activity: str) -> ClaimedTask | str:
+        """Claim one attempt, or return why the message must be ignored."""
+        params = {"id": task_id, "attempt": attempt, "activity": activity}
+        with self.db.engine.begin() as conn:
+            row = conn.execute(Q.CLAIM_TASK, params).first()
+            if row is None:
+                return _refusal(conn, task_id, attempt, activity)
+            conn.execute(
+                Q.INSERT_ATTEMPT, {"id": task_id, "attempt": attempt, "token": row.claim_token}
+            )
+        return ClaimedTask(
+            task_id=str(row.id),
+            run_id=str(row.run_id),
+            command_id=row.command_id,
+            activity=row.activity,
+            attempt=int(row.attempt),
+            claim_token=int(row.claim_token),
+            args=list(row.args),
+            kwargs=dict(row.kwargs),
+            timeout=float(row.timeout),
+        )
+
+    def complete(self, claim: ClaimedTask, result: Any) -> Settled:
+        """Journal the result if the claim still holds.
+
+        A claim that outlived its timeout is dead: the attempt is settled as timed
+        out instead (``accepted=False``), exactly as upkeep would have done.
+        """
+        with self.db.engine.begin() as conn:
+            run = lock_active_run(conn, claim.run_id)
+            task = _lock_claimed(conn, claim)
+            if not task.live:
+                settled = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
+                return Settled(settled.retry, settled.run_to_wake, accepted=False)
+            seq = int(run.last_seq) + 1
+            data = {"activity": claim.activity, "attempt": claim.attempt, "result": result}
+            append_event(conn, claim.run_id, seq, "activity_completed", claim.command_id, data)
+            conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
+            _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
+            mark_wake(conn, claim.run_id, seq)
+        return Settled(None, claim.run_id)
+
+    def fail(self, claim: ClaimedTask, error: AttemptError, unit_random: float) -> Settled:
+        """Schedule the next attempt, or journal ``activity_failed`` when none is left.
+
+        Only the claim holder may fail its attempt; it may do so even just past
+        expiry, since an expired claim counts as a failed attempt anyway.
+        """
+        with self.db.engine.begin() as conn:
+            run = lock_active_run(conn, claim.run_id)
+            task = _lock_claimed(conn, claim)
+            return _fail_locked(conn, run, task, claim.task_id, error, unit_random)
+
+    def expire(self, task_id: str, unit_random: float) -> Settled | None:
+        """Upkeep: a claim ran past its timeout (the worker died or hung)."""
+        with self.db.engine.begin() as conn:
+            row = conn.execute(Q.TASK_RUN, {"id": task_id}).first()
+            if row is None:
+                return None
+            run = lock_active_run(conn, str(row.run_id))
+            task = conn.execute(Q.LOCK_TASK, {"id": task_id}).one()
+            if task.state != "claimed" or task.live:
+                return None
+            return _fail_locked(conn, run, task, task_id, _timeout_error(task), unit_random)
+
+
+def _timeout_error(task: Row[Any]) -> AttemptError:
+    message = f"attempt {task.attempt} did not finish within its {task.timeout:g}s timeout"
+    return AttemptError("TimeoutError", message, retryable=True, outcome="timed_out")
+
+
+def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Row[Any]:
+    task = conn.execute(Q.LOCK_TASK, {"id": claim.task_id}).first()
+    if (
+        task is None
+        or task.state != "claimed"
+        or task.attempt != claim.attempt
+        or task.claim_token != claim.claim_token
+    ):
+        raise ClaimLost(
+            f"task {claim.task_id} attempt {claim.attempt}: claim token {claim.claim_token} "
+            "is no longer valid"
+        )
+    return task
+
+
+def _fail_locked(
+    conn: Connection,
+    run: Row[Any],
+    task: Row[Any],
+    task_id: str,
+    error: AttemptError,
+    unit_random: float,
+) -> Settled:
+    _finish_attempt(conn, task_id, int(task.attempt), error.outcome, error.text())
+    policy = RetryPolicy.from_dict(task.retry)
+    delay = next_delay(policy, int(task.attempt), unit_random) if error.retryable else None
+    if delay is not None:
+        publish_now = delay <= SHORT_DELAY
+        conn.execute(Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
+        retry = TaskMessage(
+            task_id, str(task.run_id), task.activity, int(task.attempt) + 1, task.queue,
+            task.priority, float(task.timeout), countdown=delay,
+        ) if publish_now else None
+        return Settled(retry, None)
+    seq = int(run.last_seq) + 1
+    data = {"activity": task.activity, "attempt": int(task.attempt),
+            "error_type": error.error_type, "message": error.message}
+    append_event(conn, str(task.run_id), seq, "activity_failed", task.command_id, data)
+    conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
+    mark_wake(conn, str(task.run_id), seq)
+    return Settled(None, str(task.run_id))
+
+
+def _finish_attempt(
+    conn: Connection, task_id: str, attempt: int, outcome: str, error: str | None
+) -> None:
+    conn.execute(
+        Q.FINISH_ATTEMPT, {"id": task_id, "attempt": attempt, "outcome": outcome, "error": error}
+    )
+
+
+def _refusal(conn: Connection, task_id: str, attempt: int, activity: str) -> str:
+    row = conn.execute(Q.DESCRIBE_TASK, {"id": task_id}).first()
+    if row is None:
+        return f"no task {task_id} exists (forged or garbled message)"
+    if row.activity != activity:
+        return f"task {task_id} belongs to {row.activity}, not {activity} (forged message)"
+    if row.attempt != attempt:
+        return f"task {task_id} is at attempt {row.attempt}, message named {attempt} (stale)"
+    return f"task {task_id} attempt {attempt} is {row.state} (duplicate delivery or not due yet)"

@@ -1,0 +1,1 @@
+"""Orchestration: leases, replay, activity attempts and upkeep. Never imports Celery."""

@@ -1,0 +1,70 @@
+"""Advance a run: lease it, replay it, commit the decisions, publish what they need.
+
+This is the replay wakeup. It is safe to receive any number of times: without a
+due wake marker the lease is not granted and nothing happens, and a replay whose
+lease was taken over has its commit rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..definitions import Registry
+from ..engine.context import LiveSources, WorkflowInfo
+from ..engine.replay import replay
+from ..errors import FencingError, UnknownWorkflow
+from ..journal.records import Lease
+from ..journal.store import RunStore
+from .transport import Publisher
+
+log = logging.getLogger("continuum_celery.advance")
+
+MAX_ROUNDS = 1000
+"""Replays per wakeup before yielding the worker; the run keeps its wake marker."""
+
+
+class Advancer:
+    def __init__(
+        self,
+        runs: RunStore,
+        registry: Registry,
+        publisher: Publisher,
+        live: LiveSources,
+        owner: str,
+    ) -> None:
+        self.runs = runs
+        self.registry = registry
+        self.publisher = publisher
+        self.live = live
+        self.owner = owner
+
+    def advance(self, run_id: str) -> bool:
+        """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""
+        lease = self.runs.acquire(run_id, self.owner)
+        if lease is None:
+            return False
+        try:
+            workflow = self.registry.workflow(lease.workflow)
+        except UnknownWorkflow:
+            log.warning("run %s: workflow %r is not registered here; leaving it", run_id, lease.workflow)
+            self.runs.release(lease)
+            return False
+        try:
+            self._replay_until_settled(lease, workflow.fn)
+        except FencingError as error:
+            log.info("run %s: replay fenced out: %s", run_id, error)
+        return True
+
+    def _replay_until_settled(self, lease: Lease, fn: object) -> None:
+        info = WorkflowInfo(
+            lease.run_id, lease.workflow, lease.namespace, lease.attributes, lease.parent_run_id
+        )
+        for _ in range(MAX_ROUNDS):
+            decision = replay(fn, lease.args, lease.kwargs, lease.history, info, self.live)  # type: ignore[arg-type]
+            result = self.runs.commit_decision(lease, decision)
+            for message in result.tasks:
+                self.publisher.publish_activity(message)
+            if not result.again:
+                return
+            self.runs.refresh(lease)
+        self.publisher.publish_advance(lease.run_id)

@@ -1,0 +1,96 @@
+"""Upkeep: recover from Postgres whatever the broker lost or a worker dropped.
+
+Called periodically (by ``celery beat`` or a worker's embedded beat). Every step
+is safe to run from several processes at once: rows are picked with SKIP LOCKED
+or resolved with compare-and-swap, and re-publishing a message is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+from ..errors import FencingError
+from ..journal.sweep import SweepStore
+from ..journal.tasks import TaskStore
+from .perform import Performer
+from .transport import Publisher
+
+log = logging.getLogger("continuum_celery.upkeep")
+
+
+@dataclass(frozen=True)
+class UpkeepSettings:
+    """Recovery delays, in seconds. See docs/operations.md for how to tune them."""
+
+    wake_stale_after: float = 5.0
+    """Re-publish a run's wakeup when its wake marker is this old and unleased."""
+    task_stale_after: float = 30.0
+    """Re-publish a ready activity attempt published this long ago and never claimed."""
+    batch: int = 500
+
+
+@dataclass
+class UpkeepReport:
+    timers_fired: int = 0
+    claims_expired: int = 0
+    tasks_published: int = 0
+    runs_woken: int = 0
+
+
+class Sweeper:
+    def __init__(
+        self,
+        sweep: SweepStore,
+        tasks: TaskStore,
+        publisher: Publisher,
+        performer: Performer,
+        settings: UpkeepSettings,
+    ) -> None:
+        self.sweep = sweep
+        self.tasks = tasks
+        self.publisher = publisher
+        self.performer = performer
+        self.settings = settings
+
+    def run_once(self) -> UpkeepReport:
+        report = UpkeepReport()
+        report.timers_fired = self._fire_timers()
+        report.claims_expired = self._expire_claims()
+        report.tasks_published = self._publish_tasks()
+        report.runs_woken = self._wake_runs()
+        return report
+
+    def _fire_timers(self) -> int:
+        fired = 0
+        for run_id, command_id in self.sweep.due_waits(self.settings.batch):
+            if self.sweep.fire_wait(run_id, command_id):
+                fired += 1
+                self.publisher.publish_advance(run_id)
+        return fired
+
+    def _expire_claims(self) -> int:
+        expired = 0
+        for task_id in self.sweep.expired_claims(self.settings.batch):
+            try:
+                settled = self.tasks.expire(task_id, random.random())
+            except FencingError as error:
+                log.info("expired claim %s left alone: %s", task_id, error)
+                continue
+            if settled is not None:
+                expired += 1
+                self.performer.publish_settled(settled)
+        return expired
+
+    def _publish_tasks(self) -> int:
+        messages = self.sweep.tasks_to_publish(self.settings.task_stale_after, self.settings.batch)
+        for message in messages:
+            self.publisher.publish_activity(message)
+        return len(messages)
+
+    def _wake_runs(self) -> int:
+        run_ids = self.sweep.runs_to_wake(self.settings.wake_stale_after, self.settings.batch)
+        for run_id in run_ids:
+            self.publisher.publish_advance(run_id)
+        return len(run_ids)

@@ -1,0 +1,132 @@
+"""The author's facade: functions to call from inside workflow code.
+
+Workflow code must be deterministic: it is re-run from the top on every wake and
+must ask for the same effects in the same order. Use these instead of
+``time.sleep``, ``datetime.now``, ``uuid.uuid4`` or ``random.random``; they return
+journaled values on replay.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid as _uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .engine import effects
+from .engine.context import WorkflowInfo, require
+from .engine.effects import ActivityHandle
+from .errors import ActivityFailed, SignalTimeout
+
+__all__ = [
+    "ActivityFailed",
+    "ActivityHandle",
+    "SignalTimeout",
+    "WorkflowInfo",
+    "gather",
+    "info",
+    "logger",
+    "now",
+    "patched",
+    "random",
+    "side_effect",
+    "sleep",
+    "uuid4",
+    "wait_signal",
+]
+
+
+def _seconds(value: float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, not {value!r}")
+    return float(value)
+
+
+def sleep(seconds: float) -> None:
+    """Durable sleep: the timer lives in Postgres, so it survives restarts."""
+    effects.sleep(require("workflow.sleep"), _seconds(seconds, "sleep") or 0.0)
+
+
+def wait_signal(name: str, timeout: float | None = None) -> Any:
+    """Wait for the next signal called ``name`` and return its payload.
+
+    Signals sent earlier are buffered and consumed oldest first. With ``timeout``
+    (seconds), raises :class:`SignalTimeout` if none arrives in time; whether the
+    signal or the timeout won is decided once, under the run lock.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"signal name must be a non-empty str, not {name!r}")
+    return effects.wait_signal(require("workflow.wait_signal"), name, _seconds(timeout, "timeout"))
+
+
+def gather(*handles: ActivityHandle) -> list[Any]:
+    """Wait for several activities started with ``.start()``; results in order."""
+    for handle in handles:
+        if not isinstance(handle, ActivityHandle):
+            raise TypeError(f"gather() takes activity handles, not {type(handle).__name__}")
+    require("workflow.gather")
+    return effects.wait_all(handles)
+
+
+def now() -> datetime:
+    """The current time (aware UTC), journaled the first time it is read."""
+    return effects.now(require("workflow.now"))
+
+
+def uuid4() -> _uuid.UUID:
+    return effects.uuid4(require("workflow.uuid4"))
+
+
+def random() -> float:
+    return effects.random(require("workflow.random"))
+
+
+def side_effect(fn: Callable[[], Any], name: str | None = None) -> Any:
+    """Run ``fn`` once, journal its JSON result, and return that result on replay."""
+    kind = name or getattr(fn, "__qualname__", None) or "side_effect"
+    return effects.side_effect(require("workflow.side_effect"), kind, fn)
+
+
+def patched(patch_id: str) -> bool:
+    """True for runs that reach this point running the patched code."""
+    if not isinstance(patch_id, str) or not patch_id:
+        raise TypeError(f"patch id must be a non-empty str, not {patch_id!r}")
+    return effects.patched(require("workflow.patched"), patch_id)
+
+
+def info() -> WorkflowInfo:
+    return require("workflow.info").info
+
+
+class _ReplaySafeLogger:
+    """A logger that speaks once per log call, however often the code is replayed."""
+
+    def __init__(self, name: str) -> None:
+        self._logger = logging.getLogger(name)
+
+    def _log(self, level: int, message: str, *args: Any) -> None:
+        state = require("workflow.logger")
+        text = message % args if args else str(message)
+        if effects.log(state, logging.getLevelName(level), text):
+            self._logger.log(level, "[%s] %s", state.info.run_id, text)
+
+    def debug(self, message: str, *args: Any) -> None:
+        self._log(logging.DEBUG, message, *args)
+
+    def info(self, message: str, *args: Any) -> None:
+        self._log(logging.INFO, message, *args)
+
+    def warning(self, message: str, *args: Any) -> None:
+        self._log(logging.WARNING, message, *args)
+
+    def error(self, message: str, *args: Any) -> None:
+        self._log(logging.ERROR, message, *args)
+
+
+logger = _ReplaySafeLogger("continuum_celery.workflow")
