@@ -64,7 +64,10 @@ class Continuum:
             self.tasks, self.registry, self.publisher, celery_tasks.TIMEOUT_ERRORS
         )
         self.sweeper = Sweeper(
-            SweepStore(self.db), self.tasks, self.publisher, self.performer,
+            SweepStore(self.db),
+            self.tasks,
+            self.publisher,
+            self.performer,
             upkeep or UpkeepSettings(),
         )
         celery_tasks.register_advance(app, self.advancer.advance)
@@ -104,7 +107,7 @@ class Continuum:
         self, fn: F | None = None, *, name: str | None = None
     ) -> Workflow | Callable[[F], Workflow]:
         def declare(func: F) -> Workflow:
-            wf = Workflow(func, name or celery_tasks.task_name(self.app, func), self)
+            wf = Workflow(func, name or celery_tasks.task_name(self.app, func), self.start)
             self.registry.add_workflow(wf)
             return wf
 
@@ -153,7 +156,9 @@ class Continuum:
         attributes: dict[str, Any] | None,
         eta: datetime | None,
     ) -> NewRun:
-        arg_list, kw = normalize_args(args, kwargs, f"arguments of {wf.name}", self.max_payload_bytes)
+        arg_list, kw = normalize_args(
+            args, kwargs, f"arguments of {wf.name}", self.max_payload_bytes
+        )
         attrs = attributes or {}
         encode(attrs, "attributes", self.max_payload_bytes)
         _check_start_options(run_id, idempotency_key, namespace, eta)

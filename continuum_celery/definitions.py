@@ -100,7 +100,12 @@ class Activity:
         """Override retry, timeout, queue or priority for one call."""
         changes: dict[str, Any] = {
             k: v
-            for k, v in {"retry": retry, "timeout": timeout, "queue": queue, "priority": priority}.items()
+            for k, v in {
+                "retry": retry,
+                "timeout": timeout,
+                "queue": queue,
+                "priority": priority,
+            }.items()
             if v is not None
         }
         return ActivityCall(self, replace(self.defaults, **changes))
@@ -141,7 +146,7 @@ class Workflow:
         self.__wrapped__ = fn
 
     def delay(self, *args: Any, **kwargs: Any) -> RunHandle:
-        return self._starter.start(self, args, kwargs)
+        return self._starter(self, args, kwargs)
 
     def apply_async(
         self,
@@ -154,7 +159,7 @@ class Workflow:
         attributes: dict[str, Any] | None = None,
         eta: Any = None,
     ) -> RunHandle:
-        return self._starter.start(
+        return self._starter(
             self,
             args,
             kwargs,
@@ -174,11 +179,8 @@ class Workflow:
         return f"<Workflow {self.name}>"
 
 
-class Starter:
-    """What a Workflow needs from its engine to start runs (implemented by Continuum)."""
-
-    def start(self, workflow: Workflow, args: Any, kwargs: Any, **options: Any) -> RunHandle:
-        raise NotImplementedError
+Starter = Callable[..., "RunHandle"]
+"""Starts a run of a workflow: ``starter(workflow, args, kwargs, **options)``."""
 
 
 class Registry:

@@ -58,7 +58,9 @@ def encode(value: Any, what: str, limit: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str
     return text
 
 
-def normalize_args(args: Any, kwargs: Any, what: str, limit: int) -> tuple[list[Any], dict[str, Any]]:
+def normalize_args(
+    args: Any, kwargs: Any, what: str, limit: int
+) -> tuple[list[Any], dict[str, Any]]:
     """Turn call arguments into the exact JSON shapes replay will hand back."""
     if not isinstance(args, (list, tuple)):
         raise NotSerializable(f"{what}: args must be a list or tuple, not {type(args).__name__}")

@@ -75,9 +75,7 @@ def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) 
     app.add_periodic_task(interval, continuum_upkeep.s(), name=UPKEEP)
 
 
-def register_activity(
-    app: Celery, name: str, perform: Callable[[str, int, str], object]
-) -> None:
+def register_activity(app: Celery, name: str, perform: Callable[[str, int, str], object]) -> None:
     """One Celery task per activity, named after it, so Flower groups by activity."""
 
     def run_activity(*args: Any, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from .commands import Command
 from .events import DECISION_TYPES, MARKER_TYPES, Event
 
 
-class Suspend(BaseException):  # noqa: N818 - control flow, not an error
+class Suspend(BaseException):
     """Unwinds the workflow stack when it must wait.
 
     A ``BaseException`` so that ``except Exception`` in workflow code lets it pass.

@@ -9,7 +9,14 @@ from typing import Any
 # Written by a replay of the workflow itself, in code order: replay must reproduce
 # them one by one, which is how drift is detected.
 DECISION_TYPES = frozenset(
-    {"activity_scheduled", "timer_started", "signal_awaited", "side_effect", "patched", "workflow_log"}
+    {
+        "activity_scheduled",
+        "timer_started",
+        "signal_awaited",
+        "side_effect",
+        "patched",
+        "workflow_log",
+    }
 )
 # Decisions that carry no effect of their own: code may add or drop them freely
 # (adding a log line or removing a finished patch is not drift).

@@ -44,24 +44,26 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None or self._pid != os.getpid():
+        engine = self._engine
+        if engine is None or self._pid != os.getpid():
             with self._lock:
-                if self._engine is None or self._pid != os.getpid():
-                    self._replace_engine()
-        assert self._engine is not None
-        return self._engine
+                engine = self._current_or_new()
+        return engine
 
-    def _replace_engine(self) -> None:
+    def _current_or_new(self) -> Engine:
+        if self._engine is not None and self._pid == os.getpid():
+            return self._engine
         if self._engine is not None:
             self._engine.dispose(close=False)  # the parent still owns those sockets
-        self._engine = create_engine(
+        engine = create_engine(
             self.url,
             pool_size=self._pool_size,
             max_overflow=10,
             pool_pre_ping=True,
             pool_recycle=1800,
         )
-        self._pid = os.getpid()
+        self._engine, self._pid = engine, os.getpid()
+        return engine
 
     def dispose(self) -> None:
         if self._engine is not None and self._pid == os.getpid():

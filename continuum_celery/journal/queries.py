@@ -129,9 +129,7 @@ LOCK_TASK = q(
     " FROM cx_tasks WHERE id = :id FOR UPDATE"
 )
 TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
-FINISH_TASK = q(
-    "UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id"
-)
+FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(
     "UPDATE cx_attempts SET outcome = :outcome, error = :error, finished_at = clock_timestamp()"
     " WHERE task_id = :id AND attempt = :attempt"
@@ -161,7 +159,8 @@ PENDING_SIGNAL_WAIT = q(
     " ORDER BY created_at, command_id LIMIT 1"
 )
 BUFFER_SIGNAL = q(
-    "INSERT INTO cx_signals (run_id, name, payload) VALUES (:run_id, :name, CAST(:payload AS jsonb))"
+    "INSERT INTO cx_signals (run_id, name, payload)"
+    " VALUES (:run_id, :name, CAST(:payload AS jsonb))"
 )
 TAKE_BUFFERED_SIGNAL = q(
     "UPDATE cx_signals SET consumed = true WHERE id = ("

@@ -28,11 +28,22 @@ def dumps(value: Any) -> str:
 
 
 def append_event(
-    conn: Connection, run_id: str, seq: int, type_: str, command_id: str | None, data: dict[str, Any]
+    conn: Connection,
+    run_id: str,
+    seq: int,
+    type_: str,
+    command_id: str | None,
+    data: dict[str, Any],
 ) -> None:
     conn.execute(
         Q.INSERT_EVENT,
-        {"run_id": run_id, "seq": seq, "type": type_, "command_id": command_id, "data": dumps(data)},
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "type": type_,
+            "command_id": command_id,
+            "data": dumps(data),
+        },
     )
 
 
@@ -126,7 +137,9 @@ class RunStore:
             ).first()
             if row is None:
                 return None
-            events = [to_event(r) for r in conn.execute(Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})]
+            events = [
+                to_event(r) for r in conn.execute(Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
+            ]
         return Lease(
             run_id=run_id,
             token=int(row.lease_token),
@@ -181,17 +194,14 @@ class RunStore:
     ) -> bool:
         outcome = decision.outcome
         params: dict[str, Any] = {"id": lease.run_id, "last_seq": seq}
-        if isinstance(outcome, Completed | Failed):
-            ok = isinstance(outcome, Completed)
-            conn.execute(
-                Q.FINISH_RUN,
-                params
-                | {
-                    "state": "completed" if ok else "failed",
-                    "result": dumps(outcome.result) if ok else None,
-                    "error": None if ok else outcome.error,
-                },
-            )
+        if isinstance(outcome, Completed):
+            finish = {"state": "completed", "result": dumps(outcome.result), "error": None}
+        elif isinstance(outcome, Failed):
+            finish = {"state": "failed", "result": None, "error": outcome.error}
+        else:
+            finish = None
+        if finish is not None:
+            conn.execute(Q.FINISH_RUN, params | finish)
             discard_pending(conn, lease.run_id)
             return True
         if again:
@@ -232,8 +242,13 @@ class RunStore:
                 raise RunFinished(run_id, run.state)
             conn.execute(
                 Q.FINISH_RUN,
-                {"id": run_id, "state": "cancelled", "result": None, "error": "cancelled",
-                 "last_seq": int(run.last_seq)},
+                {
+                    "id": run_id,
+                    "state": "cancelled",
+                    "result": None,
+                    "error": "cancelled",
+                    "last_seq": int(run.last_seq),
+                },
             )
             discard_pending(conn, run_id)
 
@@ -320,8 +335,15 @@ class _DecisionWriter:
             },
         )
         self.tasks.append(
-            TaskMessage(task_id, self.run_id, data["activity"], 1, data.get("queue"),
-                        data.get("priority"), float(data["timeout"]))
+            TaskMessage(
+                task_id,
+                self.run_id,
+                data["activity"],
+                1,
+                data.get("queue"),
+                data.get("priority"),
+                float(data["timeout"]),
+            )
         )
 
     def _fires_at(self, seconds: float | None) -> datetime | None:
@@ -355,6 +377,11 @@ class _DecisionWriter:
     ) -> None:
         self.conn.execute(
             Q.INSERT_WAIT,
-            {"run_id": self.run_id, "command_id": command_id, "kind": kind, "name": name,
-             "fires_at": fires_at},
+            {
+                "run_id": self.run_id,
+                "command_id": command_id,
+                "kind": kind,
+                "name": name,
+                "fires_at": fires_at,
+            },
         )

@@ -44,8 +44,15 @@ class SweepStore:
         with self.db.engine.begin() as conn:
             rows = conn.execute(Q.TASKS_TO_PUBLISH, {"stale": stale_after, "limit": limit})
             return [
-                TaskMessage(str(r.id), str(r.run_id), r.activity, int(r.attempt), r.queue,
-                            r.priority, float(r.timeout))
+                TaskMessage(
+                    str(r.id),
+                    str(r.run_id),
+                    r.activity,
+                    int(r.attempt),
+                    r.queue,
+                    r.priority,
+                    float(r.timeout),
+                )
                 for r in rows
             ]
 
@@ -53,4 +60,3 @@ class SweepStore:
         with self.db.engine.begin() as conn:
             rows = conn.execute(Q.RUNS_TO_WAKE, {"stale": stale_after, "limit": limit})
             return [str(r.id) for r in rows]
-

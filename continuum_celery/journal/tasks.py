@@ -142,14 +142,28 @@ def _fail_locked(
     if delay is not None:
         publish_now = delay <= SHORT_DELAY
         conn.execute(Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
-        retry = TaskMessage(
-            task_id, str(task.run_id), task.activity, int(task.attempt) + 1, task.queue,
-            task.priority, float(task.timeout), countdown=delay,
-        ) if publish_now else None
+        retry = (
+            TaskMessage(
+                task_id,
+                str(task.run_id),
+                task.activity,
+                int(task.attempt) + 1,
+                task.queue,
+                task.priority,
+                float(task.timeout),
+                countdown=delay,
+            )
+            if publish_now
+            else None
+        )
         return Settled(retry, None)
     seq = int(run.last_seq) + 1
-    data = {"activity": task.activity, "attempt": int(task.attempt),
-            "error_type": error.error_type, "message": error.message}
+    data = {
+        "activity": task.activity,
+        "attempt": int(task.attempt),
+        "error_type": error.error_type,
+        "message": error.message,
+    }
     append_event(conn, str(task.run_id), seq, "activity_failed", task.command_id, data)
     conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
     mark_wake(conn, str(task.run_id), seq)

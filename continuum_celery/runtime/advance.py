@@ -46,7 +46,9 @@ class Advancer:
         try:
             workflow = self.registry.workflow(lease.workflow)
         except UnknownWorkflow:
-            log.warning("run %s: workflow %r is not registered here; leaving it", run_id, lease.workflow)
+            log.warning(
+                "run %s: workflow %r is not registered here; leaving it", run_id, lease.workflow
+            )
             self.runs.release(lease)
             return False
         try:

@@ -60,7 +60,9 @@ class Performer:
         try:
             result = fn(*claim.args, **claim.kwargs)
         except self.timeout_errors:
-            message = f"attempt {claim.attempt} did not finish within its {claim.timeout:g}s timeout"
+            message = (
+                f"attempt {claim.attempt} did not finish within its {claim.timeout:g}s timeout"
+            )
             return AttemptError("TimeoutError", message, outcome="timed_out")
         except NonRetryableError as error:
             return AttemptError(type(error).__name__, str(error), retryable=False)

@@ -1,0 +1,197 @@
+"""The workflows and activities the integration tests drive through real workers.
+
+Configured from the environment, as a deployment would be: the database from
+``CONTINUUM_DATABASE_URL``, the broker from ``CELERY_BROKER_URL``. Activities
+append one line per body execution to ``$CX_TEST_STATE_DIR/calls-<key>``, so a
+test can count how often a body really ran, across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from continuum_celery import (
+    ActivityFailed,
+    Continuum,
+    NonRetryableError,
+    RetryPolicy,
+    workflow,
+)
+from continuum_celery.runtime.sweeper import UpkeepSettings
+
+app = Celery("flows", broker=os.environ.get("CELERY_BROKER_URL"), set_as_current=False)
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    worker_prefetch_multiplier=1,
+    task_acks_late=True,
+    broker_connection_retry_on_startup=True,
+)
+cx = Continuum(
+    app,
+    upkeep_interval=0.5,
+    upkeep=UpkeepSettings(wake_stale_after=1.0, task_stale_after=3.0),
+)
+
+STATE_DIR = Path(os.environ.get("CX_TEST_STATE_DIR", "/tmp/cx-test-state"))
+
+
+def record_call(key: str) -> int:
+    """Count one body execution under ``key``; returns how many ran before this one."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    path = STATE_DIR / f"calls-{key}"
+    before = len(path.read_text().splitlines()) if path.exists() else 0
+    with path.open("a") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return before
+
+
+def calls(key: str) -> int:
+    path = STATE_DIR / f"calls-{key}"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+# --- activities --------------------------------------------------------------------
+
+
+@cx.activity()
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@cx.activity()
+def counted(key: str, value: Any, pause: float = 0.0) -> Any:
+    record_call(key)
+    time.sleep(pause)
+    return value
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=4, backoff="constant", base=0.2))
+def flaky(key: str, failures: int) -> int:
+    """Fails its first ``failures`` executions, then returns the execution count."""
+    before = record_call(key)
+    if before < failures:
+        raise ConnectionError(f"transient failure {before + 1}")
+    return before + 1
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=3, backoff="exponential", base=0.1))
+def always_fails(key: str) -> None:
+    record_call(key)
+    raise ValueError(f"bad input {key}")
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=5, base=0.1))
+def refuses(key: str) -> None:
+    record_call(key)
+    raise NonRetryableError("card declined")
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=3, base=0.1))
+def unserializable(key: str) -> object:
+    record_call(key)
+    return {"when": object()}
+
+
+@cx.activity(timeout=1.0, retry=RetryPolicy(max_attempts=2, base=0.1))
+def too_slow(key: str) -> str:
+    record_call(key)
+    time.sleep(5)
+    return "finished"
+
+
+# --- workflows ---------------------------------------------------------------------
+
+
+@cx.workflow()
+def chain(steps: int) -> int:
+    total = 0
+    for i in range(steps):
+        total = add(total, i)
+    return total
+
+
+@cx.workflow()
+def fan_out(width: int) -> list[int]:
+    handles = [add.start(i, i) for i in range(width)]
+    return workflow.gather(*handles)
+
+
+@cx.workflow()
+def wait_for_signals(count: int) -> list[Any]:
+    return [workflow.wait_signal("item") for _ in range(count)]
+
+
+@cx.workflow()
+def signal_or_timeout(timeout: float) -> str:
+    try:
+        return str(workflow.wait_signal("approve", timeout=timeout))
+    except workflow.SignalTimeout:
+        return "timed out"
+
+
+@cx.workflow()
+def sleeper(seconds: float) -> dict[str, float]:
+    started = workflow.now()
+    workflow.sleep(seconds)
+    ended = workflow.now()
+    return {"slept": (ended - started).total_seconds()}
+
+
+@cx.workflow()
+def retrying(key: str, failures: int) -> int:
+    return flaky(key, failures)
+
+
+@cx.workflow()
+def exhausting(key: str) -> dict[str, Any]:
+    try:
+        always_fails(key)
+    except ActivityFailed as error:
+        return {"type": error.error_type, "message": error.error_message, "attempt": error.attempt}
+    return {"type": None}
+
+
+@cx.workflow()
+def uncaught_failure(key: str) -> None:
+    refuses(key)
+
+
+@cx.workflow()
+def bad_result(key: str) -> str:
+    try:
+        unserializable(key)
+    except ActivityFailed as error:
+        return error.error_type
+    return "no error"
+
+
+@cx.workflow()
+def timing_out(key: str) -> str:
+    try:
+        return str(too_slow(key))
+    except ActivityFailed as error:
+        return f"{error.error_type} after {error.attempt}"
+
+
+@cx.workflow()
+def slow_single(key: str, pause: float) -> Any:
+    return counted(key, "done", pause)
+
+
+@cx.workflow()
+def order(order_id: str, amount: int) -> dict[str, Any]:
+    """The README's shape: a charge, a review signal with a timeout, a short timer."""
+    receipt = counted(f"charge-{order_id}", {"order": order_id, "amount": amount})
+    try:
+        verdict = workflow.wait_signal("review", timeout=30)
+    except workflow.SignalTimeout:
+        verdict = "approved"
+    workflow.sleep(0.5)
+    return {"status": "ok" if verdict == "approved" else "rejected", "receipt": receipt}
