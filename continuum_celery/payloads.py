@@ -39,7 +39,9 @@ def check_json(value: Any, what: str, path: str = "$") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise NotSerializable(f"{what}: {path} has a non-string key {key!r}")
+                raise NotSerializable(
+                    f"{what}: {path} has a non-string key {key!r} (JSON keys are str)"
+                )
             check_json(item, what, f"{path}.{key}")
         return
     raise NotSerializable(

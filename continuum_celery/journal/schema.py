@@ -1,0 +1,124 @@
+"""The schema the code expects: tables, the columns its queries use, and key indexes.
+
+``migrations/`` is the source of truth; this description exists so a test can
+check that a migrated database really has what ``queries.py`` relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Connection, text
+
+EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
+    "cx_runs": frozenset(
+        {
+            "id",
+            "workflow",
+            "version",
+            "namespace",
+            "state",
+            "args",
+            "kwargs",
+            "result",
+            "error",
+            "attributes",
+            "idempotency_key",
+            "parent_run_id",
+            "last_seq",
+            "created_at",
+            "completed_at",
+            "lease_owner",
+            "lease_token",
+            "lease_expires_at",
+            "wake_at",
+        }
+    ),  # fmt: skip
+    "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
+    "cx_tasks": frozenset(
+        {
+            "id",
+            "run_id",
+            "command_id",
+            "activity",
+            "args",
+            "kwargs",
+            "queue",
+            "priority",
+            "timeout",
+            "retry",
+            "attempt",
+            "state",
+            "available_at",
+            "published_at",
+            "claim_token",
+            "claim_expires_at",
+            "created_at",
+        }
+    ),  # fmt: skip
+    "cx_attempts": frozenset(
+        {"task_id", "attempt", "claim_token", "outcome", "error", "started_at", "finished_at"}
+    ),
+    "cx_waits": frozenset(
+        {"run_id", "command_id", "kind", "name", "fires_at", "resolved", "created_at"}
+    ),
+    "cx_signals": frozenset({"id", "run_id", "name", "payload", "consumed", "created_at"}),
+    "cx_start_keys": frozenset(
+        {"namespace", "workflow", "idempotency_key", "run_id", "created_at"}
+    ),
+    "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
+}
+
+EXPECTED_INDEXES = frozenset(
+    {"cx_runs_wake", "cx_tasks_ready", "cx_tasks_claimed", "cx_waits_due", "cx_waits_signal",
+     "cx_signals_pending"}
+)  # fmt: skip
+
+EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
+
+
+def actual_columns(conn: Connection) -> dict[str, frozenset[str]]:
+    rows = conn.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name LIKE 'cx\\_%'"
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return {table: frozenset(columns) for table, columns in found.items()}
+
+
+def actual_indexes(conn: Connection) -> frozenset[str]:
+    rows = conn.execute(
+        text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    )
+    return frozenset(row[0] for row in rows)
+
+
+def actual_sequences(conn: Connection) -> frozenset[str]:
+    rows = conn.execute(
+        text(
+            "SELECT sequence_name FROM information_schema.sequences"
+            " WHERE sequence_schema = current_schema()"
+        )
+    )
+    return frozenset(row[0] for row in rows)
+
+
+def differences(conn: Connection) -> list[str]:
+    """Human-readable mismatches between the database and the code; empty when in step."""
+    problems = []
+    columns = actual_columns(conn)
+    for table, expected in EXPECTED_COLUMNS.items():
+        have = columns.get(table)
+        if have is None:
+            problems.append(f"missing table {table}")
+            continue
+        problems += [f"{table}: missing column {c}" for c in sorted(expected - have)]
+        problems += [f"{table}: unexpected column {c}" for c in sorted(have - expected)]
+    problems += [f"missing index {i}" for i in sorted(EXPECTED_INDEXES - actual_indexes(conn))]
+    missing_sequences = EXPECTED_SEQUENCES - actual_sequences(conn)
+    problems += [f"missing sequence {s}" for s in sorted(missing_sequences)]
+    return problems

@@ -1,0 +1,133 @@
+"""Bad input gets a clear, typed error, and nothing is written."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from types import ModuleType
+
+import pytest
+from sqlalchemy import text
+
+from continuum_celery import (
+    Continuum,
+    ContinuumError,
+    InvalidRetryPolicy,
+    NotSerializable,
+    PayloadTooLarge,
+    RetryPolicy,
+    RunFinished,
+    RunNotFound,
+    UnknownActivity,
+    UnknownWorkflow,
+)
+from continuum_celery.journal.db import ConfigurationError
+
+TABLES = ("cx_runs", "cx_events", "cx_tasks", "cx_signals", "cx_start_keys", "cx_waits")
+
+
+def row_counts(flows: ModuleType) -> dict[str, int]:
+    with flows.cx.db.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}  # noqa: S608
+
+
+@pytest.fixture
+def unchanged(flows: ModuleType) -> Iterator[None]:
+    """Fail the test if it wrote any row anywhere."""
+    before = row_counts(flows)
+    yield
+    assert row_counts(flows) == before, "a rejected request wrote something"
+
+
+@pytest.mark.usefixtures("unchanged")
+class TestNothingWritten:
+    @pytest.mark.parametrize("bad", [object(), {1, 2}, datetime(2026, 1, 1), float("nan"),
+                                     {"k": (1, 2)}, {1: "int key"}, b"bytes"])  # fmt: skip
+    def test_unserializable_arguments(self, flows: ModuleType, bad: object) -> None:
+        with pytest.raises(NotSerializable) as error:
+            flows.chain.delay(bad)
+        assert isinstance(error.value, TypeError) and isinstance(error.value, ContinuumError)
+        assert "JSON" in str(error.value) and "$.args[0]" in str(error.value)
+
+    def test_oversized_arguments(self, flows: ModuleType) -> None:
+        with pytest.raises(PayloadTooLarge, match="payload limit") as error:
+            flows.chain.delay("x" * (flows.cx.max_payload_bytes + 1))
+        assert isinstance(error.value, ValueError)
+
+    def test_unknown_workflow_name(self, flows: ModuleType) -> None:
+        with pytest.raises(UnknownWorkflow, match="no_such_flow"):
+            flows.cx.start("no_such_flow")
+
+    def test_signal_to_an_unknown_run(self, flows: ModuleType) -> None:
+        with pytest.raises(RunNotFound):
+            flows.cx.signal(str(uuid.uuid4()), "item", 1)
+        with pytest.raises(RunNotFound):
+            flows.cx.signal("not-a-run-id", "item", 1)
+
+    def test_bad_start_options(self, flows: ModuleType) -> None:
+        with pytest.raises(ValueError, match="UUID"):
+            flows.chain.apply_async(args=(1,), run_id="nope")
+        with pytest.raises(ValueError, match="timezone-aware"):
+            flows.chain.apply_async(args=(1,), eta=datetime(2030, 1, 1))
+        with pytest.raises(ValueError, match="namespace"):
+            flows.chain.apply_async(args=(1,), namespace="")
+        with pytest.raises(ValueError, match="idempotency_key"):
+            flows.chain.apply_async(args=(1,), idempotency_key="k" * 256)
+
+    def test_unknown_runs_are_not_found(self, flows: ModuleType) -> None:
+        for call in (flows.cx.get_run, flows.cx.run, flows.cx.history, flows.cx.cancel):
+            with pytest.raises(RunNotFound):
+                call(str(uuid.uuid4()))
+
+
+def test_oversized_signal_payload(flows: ModuleType) -> None:
+    handle = flows.chain.apply_async(args=(0,), eta=datetime.fromisoformat("2100-01-01T00:00Z"))
+    before = row_counts(flows)
+    with pytest.raises(PayloadTooLarge):
+        handle.signal("item", "x" * (flows.cx.max_payload_bytes + 1))
+    with pytest.raises(NotSerializable):
+        handle.signal("item", object())
+    assert row_counts(flows) == before
+    handle.cancel()
+
+
+@pytest.mark.usefixtures("worker")
+def test_signal_or_cancel_of_a_finished_run(flows: ModuleType) -> None:
+    handle = flows.chain.delay(1)
+    handle.result(timeout=30)
+    before = row_counts(flows)
+    with pytest.raises(RunFinished, match="completed"):
+        handle.signal("item", 1)
+    with pytest.raises(RunFinished, match="completed"):
+        handle.cancel()
+    assert row_counts(flows) == before
+
+
+def test_invalid_retry_policies_fail_at_declaration(flows: ModuleType) -> None:
+    for bad in ({"max_attempts": 0}, {"max_attempts": 2.5}, {"backoff": "linear"},
+                {"base": -1}, {"jitter": float("inf")}, {"base": 100, "max_backoff": 10}):  # fmt: skip
+        with pytest.raises(InvalidRetryPolicy):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        flows.cx.activity(timeout=0)(lambda: None)
+    with pytest.raises(TypeError, match="RetryPolicy"):
+        flows.cx.activity(retry={"max_attempts": 3})(lambda: None)
+    with pytest.raises(TypeError):
+        flows.add.options(retries=3)
+
+
+def test_unknown_activity_names(flows: ModuleType) -> None:
+    with pytest.raises(UnknownActivity):
+        flows.cx.registry.activity("no.such.activity")
+    assert flows.cx.performer.perform(str(uuid.uuid4()), 1, "no.such.activity") is False
+
+
+def test_a_missing_database_url_is_a_configuration_error(
+    flows: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTINUUM_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="CONTINUUM_DATABASE_URL"):
+        Continuum(flows.app)
+    with pytest.raises(ConfigurationError, match="postgresql"):
+        Continuum(flows.app, database_url="mysql://localhost/db")
