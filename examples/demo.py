@@ -82,7 +82,8 @@ def print_timeline(shop: ModuleType, run_id: str) -> None:
     for event in history:
         offset = (event.created_at - run.created_at).total_seconds() * 1000
         data = {k: v for k, v in event.data.items() if k not in ("retry", "task_id", "kwargs")}
-        print(f"{event.seq:>4} {offset:>7.0f}  {event.type:<20} {event.command_id or '':<40} {data}")
+        label = event.command_id or ""
+        print(f"{event.seq:>4} {offset:>7.0f}  {event.type:<20} {label:<40} {data}")
     print(f"\nresult: {run.result}")
 
 

@@ -73,8 +73,10 @@ def start(runs: RunStore, *args: Any) -> str:
 def expire_lease(db: Database, run_id: str) -> None:
     with db.engine.begin() as conn:
         conn.execute(
-            text("UPDATE cx_runs SET lease_expires_at = clock_timestamp() - interval '1 s'"
-                 " WHERE id = :id"),
+            text(
+                "UPDATE cx_runs SET lease_expires_at = clock_timestamp() - interval '1 s'"
+                " WHERE id = :id"
+            ),
             {"id": run_id},
         )
 
@@ -82,8 +84,10 @@ def expire_lease(db: Database, run_id: str) -> None:
 def expire_claim(db: Database, task_id: str) -> None:
     with db.engine.begin() as conn:
         conn.execute(
-            text("UPDATE cx_tasks SET claim_expires_at = clock_timestamp() - interval '1 s'"
-                 " WHERE id = :id"),
+            text(
+                "UPDATE cx_tasks SET claim_expires_at = clock_timestamp() - interval '1 s'"
+                " WHERE id = :id"
+            ),
             {"id": task_id},
         )
 

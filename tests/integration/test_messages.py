@@ -26,9 +26,7 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
 
 def scheduled_message(flows: ModuleType, run_id: str) -> TaskMessage:
     event = next(e for e in flows.cx.history(run_id) if e.type == "activity_scheduled")
-    return TaskMessage(
-        event.data["task_id"], run_id, event.data["activity"], 1, None, None, 60.0
-    )
+    return TaskMessage(event.data["task_id"], run_id, event.data["activity"], 1, None, None, 60.0)
 
 
 def test_the_same_activity_message_delivered_again_has_one_effect(flows: ModuleType) -> None:
@@ -49,9 +47,7 @@ def test_the_same_activity_message_delivered_again_has_one_effect(flows: ModuleT
     assert types(history) == ["activity_scheduled", "activity_completed"]
 
 
-def test_forged_and_garbled_messages_run_nothing(
-    flows: ModuleType, worker: WorkerProcess
-) -> None:
+def test_forged_and_garbled_messages_run_nothing(flows: ModuleType, worker: WorkerProcess) -> None:
     key = uuid.uuid4().hex
     handle = flows.slow_single.delay(key, 0.0)
     assert handle.result(timeout=30) == "done"

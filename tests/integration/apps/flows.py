@@ -195,3 +195,15 @@ def order(order_id: str, amount: int) -> dict[str, Any]:
         verdict = "approved"
     workflow.sleep(0.5)
     return {"status": "ok" if verdict == "approved" else "rejected", "receipt": receipt}
+
+
+@cx.workflow()
+def drifting(key: str) -> str:
+    """Reads a file mid-workflow, which workflow code must never do: a stand-in for a
+    deploy that changed the code under a waiting run."""
+    if (STATE_DIR / f"variant-{key}").exists():
+        add(1, 1)
+    else:
+        counted(key, 1)
+    workflow.wait_signal("go")
+    return "done"

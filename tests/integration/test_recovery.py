@@ -1,0 +1,63 @@
+"""Lost messages are recovered from Postgres; drift fails a run visibly."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from types import ModuleType
+
+import pytest
+import redis
+
+from continuum_celery import RunFailed
+from continuum_celery.journal.records import NewRun
+from tests.integration.checks import assert_sound, types
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def test_a_run_whose_wakeup_was_never_published_still_runs(flows: ModuleType) -> None:
+    run_id = str(uuid.uuid4())
+    new = NewRun(run_id, flows.chain.name, [3], {})
+    flows.cx.runs.start_run(new)  # committed, but no Celery message at all
+    assert flows.cx.run(run_id).result(timeout=30) == 3
+    assert_sound(flows.cx.history(run_id))
+
+
+def test_broker_flush_while_runs_wait_on_timers_and_activities(
+    flows: ModuleType, broker_url: str
+) -> None:
+    key = uuid.uuid4().hex
+    sleeping = flows.sleeper.delay(1.5)
+    working = flows.slow_single.delay(key, 0.5)
+    chained = flows.chain.delay(5)
+    time.sleep(0.3)
+    redis.Redis.from_url(broker_url).flushdb()  # every queued and unacked message is gone
+    assert sleeping.result(timeout=30)["slept"] >= 1.5
+    assert working.result(timeout=30) == "done"
+    assert chained.result(timeout=30) == 10
+    for handle in (sleeping, working, chained):
+        assert_sound(handle.history())
+
+
+def test_drift_fails_the_run_visibly_and_leaves_history_alone(
+    flows: ModuleType, state_dir
+) -> None:  # type: ignore[no-untyped-def]
+    key = uuid.uuid4().hex
+    handle = flows.drifting.delay(key)
+    deadline = time.monotonic() + 15
+    while "signal_awaited" not in types(handle.history()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    before = handle.history()
+    (state_dir / f"variant-{key}").touch()  # "deploy" code that calls another activity
+    handle.signal("go")
+    with pytest.raises(RunFailed) as failure:
+        handle.result(timeout=30)
+    message = str(failure.value)
+    assert message.startswith("ReplayDriftError: seq 1 expected activity_scheduled")
+    assert "flows.counted:0" in message and "flows.add:0" in message
+    after = handle.history()
+    assert after[: len(before)] == before, "recorded events are never rewritten"
+    assert types(after) == [*types(before), "signal_received"]
+    assert flows.cx.get_run(handle.run_id).error == message
