@@ -4,13 +4,14 @@ A workflow is plain Python, replayed from a fenced Postgres journal; Celery only
 carries activity executions and replay wakeups.
 """
 
-from . import workflow
+from . import activity, workflow
 from .client import ResultTimeout, Run, RunHandle
 from .core import Continuum
 from .definitions import Activity, Workflow
 from .engine.events import Event
 from .engine.retry import RetryPolicy
 from .errors import (
+    ActivityCancelled,
     ActivityFailed,
     ClaimLost,
     ContinuumError,
@@ -35,6 +36,7 @@ from .errors import (
 
 __all__ = [
     "Activity",
+    "ActivityCancelled",
     "ActivityFailed",
     "ClaimLost",
     "Continuum",
@@ -62,5 +64,6 @@ __all__ = [
     "UnknownActivity",
     "UnknownWorkflow",
     "Workflow",
+    "activity",
     "workflow",
 ]

@@ -44,6 +44,7 @@ class Continuum:
         database_url: str | None = None,
         *,
         lease_ttl: float = 30.0,
+        claim_ttl: float = 30.0,
         upkeep_interval: float = 1.0,
         upkeep: UpkeepSettings | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
@@ -56,7 +57,7 @@ class Continuum:
         self.db = Database(url)
         self.registry = Registry()
         self.runs = RunStore(self.db, lease_ttl)
-        self.tasks = TaskStore(self.db)
+        self.tasks = TaskStore(self.db, claim_ttl)
         self.publisher = celery_tasks.CeleryPublisher(app)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         self.advancer = Advancer(self.runs, self.registry, self.publisher, SystemSources(), owner)

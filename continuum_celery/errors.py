@@ -127,6 +127,10 @@ class NotInWorkflow(ContinuumError, RuntimeError):
     """A ``workflow.*`` function was called outside workflow code."""
 
 
+class ActivityCancelled(ContinuumError):
+    """Raised by ``activity.heartbeat()`` once the activity's run was cancelled."""
+
+
 class NonRetryableError(ContinuumError):
     """Raise this (or a subclass) inside an activity to stop its retries."""
 

@@ -111,7 +111,9 @@ INSERT_TASK = q(
 # a ready task, at exactly the attempt the message names, of a running run.
 CLAIM_TASK = q(
     "UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
-    " claim_expires_at = clock_timestamp() + make_interval(secs => t.timeout)"
+    " claim_expires_at = clock_timestamp() + make_interval(secs => LEAST(t.timeout, :ttl)),"
+    " deadline_at = clock_timestamp() + make_interval(secs => t.timeout),"
+    " heartbeat_at = NULL, heartbeat_details = NULL"
     " FROM cx_runs r"
     " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
@@ -127,6 +129,28 @@ LOCK_TASK = q(
     "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"
     " queue, priority, claim_expires_at > clock_timestamp() AS live"
     " FROM cx_tasks WHERE id = :id FOR UPDATE"
+)
+# Keep a live claim alive: only the holder, only before it expired, never past the
+# attempt's deadline. Details are stored only when given.
+RENEW_CLAIM = q(
+    "UPDATE cx_tasks SET claim_expires_at = LEAST(deadline_at,"
+    " clock_timestamp() + make_interval(secs => :ttl)),"
+    " heartbeat_at = CASE WHEN :beat THEN clock_timestamp() ELSE heartbeat_at END,"
+    " heartbeat_details = CASE WHEN :beat THEN CAST(:details AS jsonb)"
+    " ELSE heartbeat_details END"
+    " WHERE id = :id AND attempt = :attempt AND claim_token = :token AND state = 'claimed'"
+    " AND claim_expires_at > clock_timestamp()"
+    " AND EXISTS (SELECT 1 FROM cx_runs r WHERE r.id = cx_tasks.run_id AND r.state = 'running')"
+    " RETURNING claim_expires_at"
+)
+TASK_AND_RUN_STATE = q(
+    "SELECT t.state AS task_state, r.state AS run_state FROM cx_tasks t"
+    " JOIN cx_runs r ON r.id = t.run_id WHERE t.id = :id"
+)
+RENEW_LEASE = q(
+    "UPDATE cx_runs SET lease_expires_at = clock_timestamp() + make_interval(secs => :ttl)"
+    " WHERE id = :id AND lease_token = :token AND lease_owner IS NOT NULL"
+    " AND lease_expires_at > clock_timestamp() AND state = 'running' RETURNING id"
 )
 TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")

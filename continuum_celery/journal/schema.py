@@ -33,7 +33,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "lease_expires_at",
             "wake_at",
         }
-    ),  # fmt: skip
+    ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
     "cx_tasks": frozenset(
         {
@@ -53,9 +53,12 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "published_at",
             "claim_token",
             "claim_expires_at",
+            "deadline_at",
+            "heartbeat_at",
+            "heartbeat_details",
             "created_at",
         }
-    ),  # fmt: skip
+    ),
     "cx_attempts": frozenset(
         {"task_id", "attempt", "claim_token", "outcome", "error", "started_at", "finished_at"}
     ),

@@ -153,6 +153,12 @@ class RunStore:
             history=events,
         )
 
+    def renew(self, lease: Lease) -> bool:
+        """Push the lease expiry out while a long replay is still working."""
+        with self.db.engine.begin() as conn:
+            params = {"id": lease.run_id, "token": lease.token, "ttl": self.lease_ttl}
+            return conn.execute(Q.RENEW_LEASE, params).first() is not None
+
     def release(self, lease: Lease) -> None:
         """Hand the run back untouched, wake marker included, for a worker that can run it."""
         with self.db.engine.begin() as conn:

@@ -18,7 +18,7 @@ from ..errors import ClaimLost
 from . import queries as Q
 from .db import Database
 from .records import ClaimedTask, Settled, TaskMessage
-from .store import append_event, lock_active_run, mark_wake
+from .store import append_event, dumps, lock_active_run, mark_wake
 
 SHORT_DELAY = 10.0
 """Retries due within this many seconds ride a Celery countdown; later ones are
@@ -39,12 +39,13 @@ class AttemptError:
 
 
 class TaskStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, claim_ttl: float = 30.0) -> None:
         self.db = db
+        self.claim_ttl = claim_ttl
 
     def claim(self, task_id: str, attempt: int, activity: str) -> ClaimedTask | str:
         """Claim one attempt, or return why the message must be ignored."""
-        params = {"id": task_id, "attempt": attempt, "activity": activity}
+        params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl}
         with self.db.engine.begin() as conn:
             row = conn.execute(Q.CLAIM_TASK, params).first()
             if row is None:
@@ -63,6 +64,22 @@ class TaskStore:
             kwargs=dict(row.kwargs),
             timeout=float(row.timeout),
         )
+
+    def renew(self, claim: ClaimedTask, details: Any = None, beat: bool = False) -> str | None:
+        """Extend a live claim (a heartbeat when ``beat``); returns why not, or None.
+
+        The answer is "cancelled" when the run or the task was cancelled, and
+        "lost" when the claim expired or passed to another attempt.
+        """
+        params = {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token,
+                  "ttl": self.claim_ttl, "beat": beat, "details": dumps(details)}  # fmt: skip
+        with self.db.engine.begin() as conn:
+            if conn.execute(Q.RENEW_CLAIM, params).first() is not None:
+                return None
+            row = conn.execute(Q.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
+        if row is None or row.task_state == "cancelled" or row.run_state != "running":
+            return "cancelled"
+        return "lost"
 
     def complete(self, claim: ClaimedTask, result: Any) -> Settled:
         """Journal the result if the claim still holds.

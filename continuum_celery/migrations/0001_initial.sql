@@ -64,7 +64,12 @@ CREATE TABLE cx_tasks (
     available_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     published_at     timestamptz,
     claim_token      bigint,
+    -- A claim lives for the claim TTL and is renewed while its worker is alive, but
+    -- never past the attempt's deadline (claim time + timeout).
     claim_expires_at timestamptz,
+    deadline_at      timestamptz,
+    heartbeat_at     timestamptz,
+    heartbeat_details jsonb,
     created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (run_id, command_id)
 );

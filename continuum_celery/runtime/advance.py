@@ -15,6 +15,7 @@ from ..engine.replay import replay
 from ..errors import FencingError, UnknownWorkflow
 from ..journal.records import Lease
 from ..journal.store import RunStore
+from .keeper import KEEPER
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.advance")
@@ -51,10 +52,13 @@ class Advancer:
             )
             self.runs.release(lease)
             return False
+        ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
         try:
             self._replay_until_settled(lease, workflow.fn)
         except FencingError as error:
             log.info("run %s: replay fenced out: %s", run_id, error)
+        finally:
+            KEEPER.drop(ticket)
         return True
 
     def _replay_until_settled(self, lease: Lease, fn: object) -> None:

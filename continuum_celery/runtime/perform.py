@@ -10,11 +10,13 @@ import logging
 import random
 from typing import Any
 
+from ..activity import ActivityInfo, running
 from ..definitions import Registry
 from ..errors import FencingError, NonRetryableError, PayloadError, UnknownActivity
 from ..journal.records import ClaimedTask, Settled
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
+from .keeper import KEEPER
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.activity")
@@ -57,6 +59,15 @@ class Performer:
         return True
 
     def _run_body(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
+        info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
+        ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
+        try:
+            with running(info, lambda details: self.tasks.renew(claim, details, beat=True)):
+                return self._call(claim, fn, limit)
+        finally:
+            KEEPER.drop(ticket)
+
+    def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         try:
             result = fn(*claim.args, **claim.kwargs)
         except self.timeout_errors:
