@@ -16,10 +16,12 @@ from typing import Any
 from celery import Celery
 
 from continuum_celery import (
+    ActivityCancelled,
     ActivityFailed,
     Continuum,
     NonRetryableError,
     RetryPolicy,
+    activity,
     workflow,
 )
 from continuum_celery.runtime.sweeper import UpkeepSettings
@@ -35,6 +37,7 @@ app.conf.update(
 )
 cx = Continuum(
     app,
+    claim_ttl=1.0,  # short, so any activity over ~0.3 s exercises claim renewal
     upkeep_interval=0.5,
     upkeep=UpkeepSettings(wake_stale_after=1.0, task_stale_after=3.0),
 )
@@ -207,3 +210,25 @@ def drifting(key: str) -> str:
         counted(key, 1)
     workflow.wait_signal("go")
     return "done"
+
+
+@cx.activity(timeout=20.0)
+def progress(key: str, seconds: float) -> int:
+    """Outlives its 1 s claim TTL several times over, heart-beating as it goes."""
+    record_call(key)
+    beats = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            activity.heartbeat({"beats": beats})
+        except ActivityCancelled:
+            (STATE_DIR / f"cancelled-{key}").write_text(str(beats))
+            raise
+        beats += 1
+        time.sleep(0.1)
+    return beats
+
+
+@cx.workflow()
+def long_running(key: str, seconds: float) -> int:
+    return progress(key, seconds)
