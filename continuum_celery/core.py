@@ -71,6 +71,7 @@ class Continuum:
             self.performer,
             upkeep or UpkeepSettings(),
         )
+        celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance)
         celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
 

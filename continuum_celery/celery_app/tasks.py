@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_init
 
 from ..journal.records import TaskMessage
 
@@ -55,6 +56,27 @@ def valid_attempt(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return None
     return value
+
+
+UNSAFE_CONTENT = frozenset({"pickle", "application/x-python-serialize", "yaml",
+                            "application/x-yaml"})  # fmt: skip
+
+
+def warn_unsafe_content(app: Celery) -> None:
+    """Our messages are JSON; a worker that also accepts pickle runs code from the wire."""
+
+    @worker_init.connect(weak=False)  # type: ignore[untyped-decorator]
+    def check(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        accepted = set(getattr(getattr(app, "conf", None), "accept_content", None) or ())
+        unsafe = sorted(accepted & UNSAFE_CONTENT)
+        if unsafe:
+            log.warning(
+                "accept_content includes %s: any message on the broker can run code in "
+                "this worker; continuum_celery needs only 'json'",
+                ", ".join(unsafe),
+            )
 
 
 def register_advance(app: Celery, advance: Callable[[str], object]) -> None:

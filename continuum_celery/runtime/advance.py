@@ -73,4 +73,5 @@ class Advancer:
             if not result.again:
                 return
             self.runs.refresh(lease)
+        self.runs.release(lease)  # still busy: give the worker back, keep the marker
         self.publisher.publish_advance(lease.run_id)
