@@ -95,6 +95,19 @@ class ActivityFailed(ContinuumError):
         self.attempt = attempt
 
 
+class SideEffectFailed(ContinuumError):
+    """A ``workflow.side_effect`` (or ``now``/``uuid4``/``random``) raised.
+
+    The failure is journaled, so replay raises this same error at the same place.
+    """
+
+    def __init__(self, kind: str, error_type: str, message: str) -> None:
+        super().__init__(f"side effect {kind!r} failed: {error_type}: {message}")
+        self.kind = kind
+        self.error_type = error_type
+        self.error_message = message
+
+
 class SignalTimeout(ContinuumError):
     """``workflow.wait_signal`` reached its timeout before a signal arrived."""
 

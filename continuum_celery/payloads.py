@@ -21,31 +21,40 @@ small enough that one run cannot bloat a journal row."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def check_json(value: Any, what: str, path: str = "$") -> None:
+MAX_DEPTH = 64
+"""Nesting deeper than this is refused: it is almost surely a cycle or a mistake, and
+deep recursion would otherwise crash the replay instead of failing the run."""
+
+
+def check_json(value: Any, what: str, path: str = "$", depth: int = 0) -> None:
     """Reject anything JSON would silently change or refuse.
 
-    ``json.dumps`` turns tuples into lists and non-str keys into strings; on replay
-    the workflow would then see a different value than it produced. Checking the
-    exact types keeps a value identical across the journal round trip.
+    ``json.dumps`` turns tuples into lists, non-str keys into strings and dict
+    subclasses into plain dicts; on replay the workflow would then see a different
+    value than it produced. Checking exact types keeps a value identical across the
+    journal round trip.
     """
-    if isinstance(value, _SCALARS):
-        if isinstance(value, float) and not math.isfinite(value):
+    kind = type(value)
+    if kind in _SCALARS:
+        if kind is float and not math.isfinite(value):
             raise NotSerializable(f"{what}: {path} is {value!r}, which JSON cannot hold")
         return
-    if isinstance(value, list):
+    if depth >= MAX_DEPTH:
+        raise NotSerializable(f"{what}: {path} is nested more than {MAX_DEPTH} levels deep")
+    if kind is list:
         for index, item in enumerate(value):
-            check_json(item, what, f"{path}[{index}]")
+            check_json(item, what, f"{path}[{index}]", depth + 1)
         return
-    if isinstance(value, dict):
+    if kind is dict:
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise NotSerializable(
                     f"{what}: {path} has a non-string key {key!r} (JSON keys are str)"
                 )
-            check_json(item, what, f"{path}.{key}")
+            check_json(item, what, f"{path}.{key}", depth + 1)
         return
     raise NotSerializable(
-        f"{what}: {path} is a {type(value).__name__}, which is not JSON "
+        f"{what}: {path} is a {kind.__name__}, which is not JSON "
         "(use dict, list, str, int, float, bool or None)"
     )
 

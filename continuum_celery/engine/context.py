@@ -9,6 +9,7 @@ results; the first effect past the end of the history becomes a new command.
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,6 +77,10 @@ class ReplayState:
         if self.drift is not None:
             raise self.drift
         if self.suspended_on is not None:
+            if isinstance(sys.exc_info()[1], Suspend):
+                # Still unwinding (a ``finally`` or ``__exit__`` asked for an effect):
+                # keep unwinding rather than calling it a swallowed suspension.
+                raise Suspend(self.suspended_on)
             raise SuspendSwallowed(
                 f"workflow code caught the suspension while waiting on {self.suspended_on} "
                 "and kept running; do not catch BaseException around workflow calls"
@@ -91,11 +96,20 @@ class ReplayState:
         return None if self.live_tail else self.decisions[self.cursor]
 
     def take_marker(self, event_type: str, command_id: str) -> Event | None:
-        """Consume a marker if it is exactly the next decision; markers never drift."""
-        event = self.peek()
-        if event is not None and event.type == event_type and event.command_id == command_id:
-            self.cursor += 1
-            return event
+        """Consume a matching marker among the markers next in line; markers never drift.
+
+        Stale markers before the match (a log line since removed from the code)
+        are skipped with it, but never a real decision.
+        """
+        position = self.cursor
+        while position < len(self.decisions):
+            event = self.decisions[position]
+            if event.type not in MARKER_TYPES:
+                return None
+            if event.type == event_type and event.command_id == command_id:
+                self.cursor = position + 1
+                return event
+            position += 1
         return None
 
     def decide(self, event_type: str, command_id: str, data: dict[str, Any]) -> Event | None:
@@ -135,8 +149,10 @@ class ReplayState:
             raise self.drifted(event, actual)
 
     def drifted(self, event: Event, actual: str) -> ReplayDriftError:
-        """Remember drift so workflow code that catches it cannot carry on."""
-        self.drift = ReplayDriftError(event.seq, event.describe(), actual)
+        """Remember the first drift, so code that catches it can neither carry on nor
+        blur which effect diverged."""
+        if self.drift is None:
+            self.drift = ReplayDriftError(event.seq, event.describe(), actual)
         return self.drift
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..errors import ActivityFailed, SignalTimeout
+from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
 from ..payloads import check_json
 from .context import ReplayState
 from .events import Event
@@ -90,15 +90,27 @@ def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
 
 
 def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> Any:
-    """Run ``produce`` once at the live tail; afterwards return the journaled value."""
+    """Run ``produce`` once at the live tail; afterwards return the journaled value.
+
+    A failure is journaled too and raised as :class:`SideEffectFailed` both live and
+    on replay, so code that catches it takes the same path every time.
+    """
     command_id = state.next_command_id("side_effect", kind)
     recorded = state.decide("side_effect", command_id, {"kind": kind})
-    if recorded is not None:
-        return recorded.data.get("value")
-    value = produce()
-    check_json(value, f"side_effect {kind!r} value")
-    state.commands[-1].data["value"] = value
-    return value
+    if recorded is None:
+        recorded_data = state.commands[-1].data
+        try:
+            value = produce()
+            check_json(value, f"side_effect {kind!r} value")
+            recorded_data["value"] = value
+        except Exception as error:
+            recorded_data["error"] = {"type": type(error).__name__, "message": str(error)}
+    else:
+        recorded_data = recorded.data
+    failure = recorded_data.get("error")
+    if failure is not None:
+        raise SideEffectFailed(kind, str(failure.get("type")), str(failure.get("message")))
+    return recorded_data.get("value")
 
 
 def now(state: ReplayState) -> datetime:
