@@ -105,8 +105,15 @@ def test_signal_or_cancel_of_a_finished_run(flows: ModuleType) -> None:
 
 
 def test_invalid_retry_policies_fail_at_declaration(flows: ModuleType) -> None:
-    for bad in ({"max_attempts": 0}, {"max_attempts": 2.5}, {"backoff": "linear"},
-                {"base": -1}, {"jitter": float("inf")}, {"base": 100, "max_backoff": 10}):  # fmt: skip
+    bad_policies: list[dict[str, object]] = [
+        {"max_attempts": 0},
+        {"max_attempts": 2.5},
+        {"backoff": "linear"},
+        {"base": -1},
+        {"jitter": float("inf")},
+        {"base": 100, "max_backoff": 10},
+    ]
+    for bad in bad_policies:
         with pytest.raises(InvalidRetryPolicy):
             RetryPolicy(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout"):
