@@ -35,6 +35,9 @@ class Run:
     args: list[Any]
     kwargs: dict[str, Any]
     version: int = 1
+    continued_from: str | None = None
+    next_run_id: str | None = None
+    """Set when this run continued as new: the successor's id."""
 
 
 class RunHandle:
@@ -47,17 +50,22 @@ class RunHandle:
 
     @property
     def state(self) -> str:
-        return self._cx.get_run(self.run_id).state
+        """The state of the chain's newest run (runs continue-as-new transparently)."""
+        return self.get_run().state
 
     def get_run(self) -> Run:
-        return self._cx.get_run(self.run_id)
+        """The newest run of this handle's continue-as-new chain."""
+        run = self._cx.get_run(self.run_id)
+        while run.state == "continued" and run.next_run_id is not None:
+            run = self._cx.get_run(run.next_run_id)
+        return run
 
     def result(self, timeout: float | None = None, interval: float = 0.05) -> Any:
         """Wait for the run to end; its value, or RunFailed / RunCancelled / timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.002
         while True:
-            run = self._cx.get_run(self.run_id)
+            run = self.get_run()
             if run.state in TERMINAL_STATES:
                 return _outcome(run)
             if deadline is not None and time.monotonic() >= deadline:

@@ -103,13 +103,20 @@ class Continuum:
     def workflow(self, fn: F) -> Workflow: ...
 
     @overload
-    def workflow(self, fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+    def workflow(
+        self, fn: None = None, *, name: str | None = None, version: int = 1
+    ) -> Callable[[F], Workflow]: ...
 
     def workflow(
-        self, fn: F | None = None, *, name: str | None = None
+        self, fn: F | None = None, *, name: str | None = None, version: int = 1
     ) -> Workflow | Callable[[F], Workflow]:
+        r"""Declare a workflow. Several ``version``\ s of one name may be registered:
+        new runs start on the newest, and each run replays with the version it
+        started on."""
+
         def declare(func: F) -> Workflow:
-            wf = Workflow(func, name or celery_tasks.task_name(self.app, func), self.start)
+            wf_name = name or celery_tasks.task_name(self.app, func)
+            wf = Workflow(func, wf_name, self.start, version, self.max_payload_bytes)
             self.registry.add_workflow(wf)
             return wf
 
@@ -130,9 +137,11 @@ class Continuum:
         eta: datetime | None = None,
     ) -> RunHandle:
         """Start a run (or return the existing one for a reused key or run id)."""
-        wf = self.registry.workflow(workflow) if isinstance(workflow, str) else workflow
-        if not isinstance(wf, Workflow):
+        if isinstance(workflow, Workflow):
+            workflow = workflow.name
+        if not isinstance(workflow, str):
             raise UnknownWorkflow(f"{workflow!r} is not a declared workflow")
+        wf = self.registry.workflow(workflow)  # new runs start on the newest version
         new = self._new_run(wf, args, kwargs, run_id, idempotency_key, namespace, attributes, eta)
         started_id, created = self.runs.start_run(new)
         if created:
@@ -167,6 +176,7 @@ class Continuum:
         return NewRun(
             run_id=str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4()),
             workflow=wf.name,
+            version=wf.version,
             args=arg_list,
             kwargs=kw,
             namespace=namespace,
@@ -188,11 +198,14 @@ class Continuum:
         if not isinstance(name, str) or not name:
             raise TypeError(f"signal name must be a non-empty str, not {name!r}")
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
-        if self.runs.deliver_signal(_run_uuid(run_id), name, payload):
-            self.publisher.publish_advance(run_id)
+        woken = self.runs.deliver_signal(_run_uuid(run_id), name, payload)
+        if woken is not None:
+            self.publisher.publish_advance(woken)
 
     def cancel(self, run_id: str) -> None:
-        self.runs.cancel(_run_uuid(run_id))
+        """Cancel a run (the newest of its chain) and its running child workflows."""
+        for woken in self.runs.cancel(_run_uuid(run_id)):
+            self.publisher.publish_advance(woken)
 
     def history(self, run_id: str) -> list[Event]:
         run_id = _run_uuid(run_id)
@@ -250,4 +263,6 @@ def _public_run(record: RunRecord) -> Run:
         args=record.args,
         kwargs=record.kwargs,
         version=record.version,
+        continued_from=record.continued_from,
+        next_run_id=record.next_run_id,
     )

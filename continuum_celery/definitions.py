@@ -42,8 +42,15 @@ class ActivityOptions:
     timeout: float = DEFAULT_TIMEOUT
     queue: str | None = None
     priority: int | None = None
+    idempotency_key: IdempotencyKey | None = None
+    compensate: BoundActivity | None = None
 
     def __post_init__(self) -> None:
+        key = self.idempotency_key
+        if key is not None and not callable(key):
+            check_key(key)
+        if self.compensate is not None and not isinstance(self.compensate, BoundActivity):
+            raise TypeError("compensate must be an activity bound with .bind(...)")
         if not isinstance(self.retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
         check_timeout(self.timeout)
@@ -51,14 +58,35 @@ class ActivityOptions:
         if self.queue is not None and (not isinstance(self.queue, str) or not self.queue):
             raise ValueError(f"queue must be a non-empty str, not {self.queue!r}")
 
-    def spec(self) -> dict[str, Any]:
+    def spec(
+        self, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """What the task row needs; journaled with ``activity_scheduled``."""
-        return {
+        spec: dict[str, Any] = {
             "queue": self.queue,
             "priority": self.priority,
             "timeout": self.timeout,
             "retry": self.retry.to_dict(),
         }
+        key = self.idempotency_key
+        if callable(key):
+            key = check_key(key(*(args or []), **(kwargs or {})))
+        if key is not None:
+            spec["idempotency_key"] = key
+        if self.compensate is not None:
+            spec["compensate"] = self.compensate.describe()
+        return spec
+
+
+IdempotencyKey = str | Callable[..., str]
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > 255:
+        raise ValueError(
+            f"idempotency_key must be a non-empty str of at most 255 chars, not {key!r}"
+        )
+    return key
 
 
 class Activity:
@@ -89,6 +117,13 @@ class Activity:
     def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
         return ActivityCall(self, self.defaults).start(*args, **kwargs)
 
+    def bind(self, *args: Any, **kwargs: Any) -> BoundActivity:
+        """This activity with its arguments fixed, e.g. as a compensation."""
+        arg_list, kw = normalize_args(
+            args, kwargs, f"arguments of {self.name}", self.max_payload_bytes
+        )
+        return BoundActivity(self, arg_list, kw)
+
     def options(
         self,
         *,
@@ -96,8 +131,10 @@ class Activity:
         timeout: float | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        idempotency_key: IdempotencyKey | None = None,
+        compensate: BoundActivity | None = None,
     ) -> ActivityCall:
-        """Override retry, timeout, queue or priority for one call."""
+        """Override retry, timeout, queue, priority, idempotency key or compensation."""
         changes: dict[str, Any] = {
             k: v
             for k, v in {
@@ -105,6 +142,8 @@ class Activity:
                 "timeout": timeout,
                 "queue": queue,
                 "priority": priority,
+                "idempotency_key": idempotency_key,
+                "compensate": compensate,
             }.items()
             if v is not None
         }
@@ -112,6 +151,21 @@ class Activity:
 
     def __repr__(self) -> str:
         return f"<Activity {self.name}>"
+
+
+@dataclass(frozen=True)
+class BoundActivity:
+    """An activity plus fixed arguments: what ``compensate=`` registers."""
+
+    activity: Activity
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        spec = self.activity.defaults.spec(self.args, self.kwargs)
+        spec.pop("compensate", None)
+        return {"activity": self.activity.name, "args": self.args, "kwargs": self.kwargs,
+                "spec": spec}  # fmt: skip
 
 
 class ActivityCall:
@@ -131,15 +185,27 @@ class ActivityCall:
         state = context.require(f"{self.activity.name}.start")
         what = f"arguments of {self.activity.name}"
         arg_list, kw = normalize_args(args, kwargs, what, self.activity.max_payload_bytes)
-        return effects.start_activity(state, self.activity.name, arg_list, kw, self.opts.spec())
+        spec = self.opts.spec(arg_list, kw)
+        return effects.start_activity(state, self.activity.name, arg_list, kw, spec)
 
 
 class Workflow:
     """A durable workflow. Start it like a Celery task: ``.delay()`` / ``.apply_async()``."""
 
-    def __init__(self, fn: Callable[..., Any], name: str, starter: Starter) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        starter: Starter,
+        version: int = 1,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"workflow version must be an int >= 1, not {version!r}")
         self.fn = fn
         self.name = name
+        self.version = version
+        self.max_payload_bytes = max_payload_bytes
         self._starter = starter
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", name)
@@ -176,7 +242,7 @@ class Workflow:
         )
 
     def __repr__(self) -> str:
-        return f"<Workflow {self.name}>"
+        return f"<Workflow {self.name} v{self.version}>"
 
 
 Starter = Callable[..., "RunHandle"]
@@ -184,22 +250,40 @@ Starter = Callable[..., "RunHandle"]
 
 
 class Registry:
-    """Name -> definition, for the worker side that only gets names from messages."""
+    """Name (and version) -> definition, for the worker side that only gets names."""
 
     def __init__(self) -> None:
-        self.workflows: dict[str, Workflow] = {}
+        self.workflows: dict[str, dict[int, Workflow]] = {}
         self.activities: dict[str, Activity] = {}
 
     def add_workflow(self, workflow: Workflow) -> None:
-        _add(self.workflows, workflow.name, workflow, "workflow")
+        versions = self.workflows.setdefault(workflow.name, {})
+        existing = versions.get(workflow.version)
+        if existing is not None and existing.fn is not workflow.fn:
+            raise DuplicateRegistration(
+                f"workflow {workflow.name!r} version {workflow.version} is already registered"
+            )
+        versions[workflow.version] = workflow
 
     def add_activity(self, activity: Activity) -> None:
-        _add(self.activities, activity.name, activity, "activity")
+        existing = self.activities.get(activity.name)
+        if existing is not None and existing.fn is not activity.fn:
+            raise DuplicateRegistration(
+                f"another activity is already registered as {activity.name!r}"
+            )
+        self.activities[activity.name] = activity
 
-    def workflow(self, name: str) -> Workflow:
-        found = self.workflows.get(name)
-        if found is None:
+    def workflow(self, name: str, version: int | None = None) -> Workflow:
+        """The given version, or the newest one when ``version`` is None."""
+        versions = self.workflows.get(name)
+        if not versions:
             raise UnknownWorkflow(f"no workflow named {name!r} is registered")
+        found = versions.get(max(versions) if version is None else version)
+        if found is None:
+            raise UnknownWorkflow(
+                f"workflow {name!r} version {version} is not registered here "
+                f"(this process has {sorted(versions)})"
+            )
         return found
 
     def activity(self, name: str) -> Activity:
@@ -207,10 +291,3 @@ class Registry:
         if found is None:
             raise UnknownActivity(f"no activity named {name!r} is registered")
         return found
-
-
-def _add(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
-    existing = table.get(name)
-    if existing is not None and existing.fn is not item.fn:
-        raise DuplicateRegistration(f"another {kind} is already registered as {name!r}")
-    table[name] = item

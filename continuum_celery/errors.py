@@ -136,6 +136,10 @@ class SuspendSwallowed(ContinuumError):
     """
 
 
+class ChildDepthExceeded(ContinuumError):
+    """Starting this child would nest workflows deeper than the engine allows."""
+
+
 class NotInWorkflow(ContinuumError, RuntimeError):
     """A ``workflow.*`` function was called outside workflow code."""
 

@@ -13,26 +13,40 @@ import math
 import uuid as _uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .engine import effects
+from .engine import composition, effects
+from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
-from .errors import ActivityFailed, SignalTimeout
+from .errors import ActivityFailed, RunCancelled, RunFailed, SignalTimeout
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES as DEFAULT_LIMIT
+from .payloads import normalize_args
+
+if TYPE_CHECKING:
+    from .definitions import Workflow
 
 __all__ = [
     "ActivityFailed",
     "ActivityHandle",
+    "ChildHandle",
+    "CompensationOutcome",
+    "RunCancelled",
+    "RunFailed",
     "SignalTimeout",
     "WorkflowInfo",
+    "compensate_all",
+    "continue_as_new",
     "gather",
     "info",
     "logger",
     "now",
     "patched",
     "random",
+    "run_child",
     "side_effect",
     "sleep",
+    "start_child",
     "uuid4",
     "wait_signal",
 ]
@@ -102,6 +116,54 @@ def patched(patch_id: str) -> bool:
 
 def info() -> WorkflowInfo:
     return require("workflow.info").info
+
+
+def start_child(child: Workflow | str, *args: Any, **kwargs: Any) -> ChildHandle:
+    """Start a child workflow; ``.result()`` on the handle waits for it.
+
+    The child's run id is derived from this run and the call, so replaying the
+    parent never starts a second child.
+    """
+    state = require("workflow.start_child")
+    name = child if isinstance(child, str) else _workflow_name(child)
+    arg_list, kw = normalize_args(args, kwargs, f"arguments of child {name}", _limit(child))
+    return composition.start_child(state, name, arg_list, kw)
+
+
+def run_child(child: Workflow | str, *args: Any, **kwargs: Any) -> Any:
+    """Start a child workflow and wait for its result."""
+    return start_child(child, *args, **kwargs).result()
+
+
+def continue_as_new(*args: Any, **kwargs: Any) -> NoReturn:
+    """End this run and start it afresh with new arguments and an empty history.
+
+    Signals not yet consumed, cancellation and ``result()`` follow the chain to its
+    newest run. Code after this call never runs.
+    """
+    state = require("workflow.continue_as_new")
+    arg_list, kw = normalize_args(args, kwargs, "arguments of continue_as_new", DEFAULT_LIMIT)
+    raise composition.continue_as_new(state, arg_list, kw)
+
+
+def compensate_all(parallel: bool = False) -> list[CompensationOutcome]:
+    """Run the registered compensations, newest first (or all at once with ``parallel``).
+
+    A compensation that fails for good is reported in the returned outcomes and
+    journaled as ``compensation_failed``; it does not stop the others.
+    """
+    return composition.compensate_all(require("workflow.compensate_all"), parallel)
+
+
+def _workflow_name(child: Any) -> str:
+    name = getattr(child, "name", None)
+    if not isinstance(name, str) or not hasattr(child, "delay"):
+        raise TypeError(f"start_child() takes a workflow or its name, not {child!r}")
+    return name
+
+
+def _limit(child: Any) -> int:
+    return int(getattr(child, "max_payload_bytes", DEFAULT_LIMIT))
 
 
 class _ReplaySafeLogger:

@@ -38,7 +38,14 @@ class Suspended:
     waiting_on: tuple[str, ...]
 
 
-Outcome = Completed | Failed | Suspended
+@dataclass(frozen=True)
+class Continued:
+    """The run handed over to a fresh successor run (``continue_as_new``)."""
+
+    next_run_id: str
+
+
+Outcome = Completed | Failed | Suspended | Continued
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,20 @@ class WorkflowInfo:
     namespace: str = "default"
     attributes: dict[str, Any] = field(default_factory=dict)
     parent_run_id: str | None = None
+    version: int = 1
+    depth: int = 0
+    """How many parents this run has; child workflows are bounded by it."""
+
+
+@dataclass(frozen=True)
+class Compensable:
+    """A compensation registered by an activity that succeeded (LIFO stack entry)."""
+
+    target: str
+    activity: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    spec: dict[str, Any]
 
 
 class ReplayState:
@@ -61,6 +75,8 @@ class ReplayState:
         self.ordinals: dict[tuple[str, str], int] = {}
         self.commands: list[Command] = []
         self.patches: dict[str, bool] = {}
+        self.compensations: list[Compensable] = []
+        self.armed: set[str] = set()
         self.suspended_on: str | None = None
         self.drift: ReplayDriftError | None = None
 

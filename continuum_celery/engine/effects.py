@@ -13,17 +13,24 @@ from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
 from ..payloads import check_json
-from .context import ReplayState
+from .context import Compensable, ReplayState
 from .events import Event
 
 
 class ActivityHandle:
     """A scheduled activity whose result the workflow may wait for later."""
 
-    def __init__(self, state: ReplayState, command_id: str, activity: str) -> None:
+    def __init__(
+        self,
+        state: ReplayState,
+        command_id: str,
+        activity: str,
+        compensate: dict[str, Any] | None = None,
+    ) -> None:
         self._state = state
         self.command_id = command_id
         self.activity = activity
+        self.compensate = compensate
 
     def result(self) -> Any:
         """The activity's result; suspends the workflow until there is one."""
@@ -39,7 +46,7 @@ def start_activity(
     command_id = state.next_command_id("activity", activity)
     data = {"activity": activity, "attempt": 1, "args": args, "kwargs": kwargs, **spec}
     state.decide("activity_scheduled", command_id, data)
-    return ActivityHandle(state, command_id, activity)
+    return ActivityHandle(state, command_id, activity, spec.get("compensate"))
 
 
 def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
@@ -55,7 +62,25 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
     pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
     if pending:
         raise state.suspend(",".join(pending))
+    for handle in handles:
+        _arm_compensation(state, handle)
     return [e.data.get("result") for e in events if e is not None]
+
+
+def _arm_compensation(state: ReplayState, handle: ActivityHandle) -> None:
+    """Push the handle's compensation once, when the workflow first sees it succeed.
+
+    The order in which code observes results is deterministic, so replay rebuilds
+    the same stack.
+    """
+    if handle.compensate is None or handle.command_id in state.armed:
+        return
+    state.armed.add(handle.command_id)
+    bound = handle.compensate
+    state.compensations.append(
+        Compensable(handle.command_id, bound["activity"], bound["args"], bound["kwargs"],
+                    bound["spec"])
+    )  # fmt: skip
 
 
 def _activity_error(activity: str, event: Event) -> ActivityFailed:

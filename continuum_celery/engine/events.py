@@ -16,6 +16,9 @@ DECISION_TYPES = frozenset(
         "side_effect",
         "patched",
         "workflow_log",
+        "child_started",
+        "compensation_scheduled",
+        "run_continued_as_new",
     }
 )
 # Decisions that carry no effect of their own: code may add or drop them freely
@@ -23,7 +26,17 @@ DECISION_TYPES = frozenset(
 MARKER_TYPES = frozenset({"patched", "workflow_log"})
 # Written by the outside world (a worker, a timer, a sender), matched by command id.
 RESOLUTION_TYPES = frozenset(
-    {"activity_completed", "activity_failed", "timer_fired", "signal_received"}
+    {
+        "activity_completed",
+        "activity_failed",
+        "timer_fired",
+        "signal_received",
+        "child_completed",
+        "child_failed",
+        "child_cancelled",
+        "compensation_completed",
+        "compensation_failed",
+    }
 )
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import NotSerializable, ReplayDriftError, SuspendSwallowed
 from ..payloads import check_json
-from .commands import Completed, Decision, Failed, Outcome, Suspended
+from .commands import Completed, Continued, Decision, Failed, Outcome, Suspended
+from .composition import ContinueAsNew
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
 from .events import Event
 
@@ -41,6 +42,8 @@ def _run(state: ReplayState, body: Callable[[], Any]) -> Outcome:
         result = run_with(state, body)
     except Suspend:
         return _suspended(state)
+    except ContinueAsNew as handover:
+        return Continued(str(handover.args[0]))
     except ReplayDriftError as drift:
         return Failed(describe_error(drift))
     except Exception as error:  # the workflow's own failure becomes the run's

@@ -35,7 +35,8 @@ INSERT_RUN = q(
 )
 GET_RUN = q(
     "SELECT id, workflow, version, namespace, state, args, kwargs, result, error,"
-    " attributes, idempotency_key, parent_run_id, created_at, completed_at, wake_at"
+    " attributes, idempotency_key, parent_run_id, created_at, completed_at, wake_at,"
+    " depth, continued_from, next_run_id, correlation_id"
     " FROM cx_runs WHERE id = :id"
 )
 # Take the lease only when there is something to replay (a wake marker that is due)
@@ -47,13 +48,34 @@ ACQUIRE_LEASE = q(
     " AND wake_at IS NOT NULL AND wake_at <= clock_timestamp()"
     " AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
     " RETURNING lease_token, workflow, version, namespace, args, kwargs, attributes,"
-    " parent_run_id, last_seq"
+    " parent_run_id, last_seq, depth"
 )
 LOCK_RUN = q(
-    "SELECT state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
-    " last_seq, clock_timestamp() AS db_now"
+    "SELECT id, state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
+    " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
+    " parent_run_id, parent_command_id, correlation_id, next_run_id"
     " FROM cx_runs WHERE id = :id FOR UPDATE"
 )
+PARENT_OF = q("SELECT parent_run_id FROM cx_runs WHERE id = :id")
+NEXT_IN_CHAIN = q("SELECT state, next_run_id FROM cx_runs WHERE id = :id")
+LOCK_LIVE_CHILDREN = q(
+    "SELECT id FROM cx_runs WHERE parent_run_id = ANY(CAST(:ids AS uuid[]))"
+    " AND state = 'running' ORDER BY id FOR UPDATE"
+)
+INSERT_SPAWNED_RUN = q(
+    "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
+    " parent_run_id, parent_command_id, depth, continued_from, correlation_id, wake_at)"
+    " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :parent_run_id,"
+    " :parent_command_id, :depth, :continued_from, :correlation_id, clock_timestamp())"
+    " ON CONFLICT (id) DO NOTHING"
+)
+CONTINUE_RUN = q(
+    "UPDATE cx_runs SET state = 'continued', next_run_id = :next_run_id,"
+    " result = CAST(:result AS jsonb), last_seq = :last_seq, completed_at = clock_timestamp(),"
+    " lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL WHERE id = :id"
+)
+MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
 KEEP_LEASE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"
     " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl) WHERE id = :id"
@@ -64,7 +86,8 @@ RELEASE_LEASE = q(
 )
 # Give the lease back but keep the wake marker: another worker should take over.
 DROP_LEASE = q(
-    "UPDATE cx_runs SET lease_owner = NULL, lease_expires_at = NULL"
+    "UPDATE cx_runs SET lease_owner = NULL, lease_expires_at = NULL,"
+    " wake_at = GREATEST(wake_at, clock_timestamp() + make_interval(secs => :delay))"
     " WHERE id = :id AND lease_token = :token"
 )
 FINISH_RUN = q(
@@ -102,10 +125,18 @@ LOAD_EVENTS = q(
 
 INSERT_TASK = q(
     "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
-    " timeout, retry, published_at)"
+    " timeout, retry, kind, idempotency_key, published_at)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
-    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb),"
-    " clock_timestamp())"
+    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
+    " :idempotency_key, clock_timestamp())"
+)
+STORED_RESULT = q(
+    "SELECT result FROM cx_activity_results WHERE activity = :activity AND idempotency_key = :key"
+)
+STORE_RESULT = q(
+    "INSERT INTO cx_activity_results (activity, idempotency_key, result, run_id)"
+    " VALUES (:activity, :key, CAST(:result AS jsonb), :run_id)"
+    " ON CONFLICT DO NOTHING RETURNING activity"
 )
 # The compare-and-swap that turns duplicate or stale deliveries into no-ops: only
 # a ready task, at exactly the attempt the message names, of a running run.
@@ -119,7 +150,7 @@ CLAIM_TASK = q(
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
     " AND r.id = t.run_id AND r.state = 'running'"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
-    " t.args, t.kwargs, t.timeout"
+    " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key"
 )
 INSERT_ATTEMPT = q(
     "INSERT INTO cx_attempts (task_id, attempt, claim_token) VALUES (:id, :attempt, :token)"
@@ -127,7 +158,7 @@ INSERT_ATTEMPT = q(
 DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id FROM cx_tasks WHERE id = :id")
 LOCK_TASK = q(
     "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"
-    " queue, priority, claim_expires_at > clock_timestamp() AS live"
+    " queue, priority, kind, idempotency_key, claim_expires_at > clock_timestamp() AS live"
     " FROM cx_tasks WHERE id = :id FOR UPDATE"
 )
 # Keep a live claim alive: only the holder, only before it expired, never past the

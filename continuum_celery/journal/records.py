@@ -40,6 +40,10 @@ class RunRecord:
     created_at: datetime
     completed_at: datetime | None
     wake_at: datetime | None
+    depth: int = 0
+    continued_from: str | None = None
+    next_run_id: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Lease:
     attributes: dict[str, Any]
     parent_run_id: str | None
     history: list[Event]
+    depth: int = 0
 
     @property
     def last_seq(self) -> int:
@@ -87,6 +92,8 @@ class ClaimedTask:
     args: list[Any]
     kwargs: dict[str, Any]
     timeout: float
+    kind: str = "activity"
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ class CommitResult:
     tasks: list[TaskMessage]
     again: bool
     finished: bool
+    wake: list[str] = field(default_factory=list)
+    """Runs to wake after the commit: children started, a successor, the parent."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "lease_token",
             "lease_expires_at",
             "wake_at",
+            "depth",
+            "parent_command_id",
+            "continued_from",
+            "next_run_id",
+            "correlation_id",
         }
     ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
@@ -57,6 +62,8 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "heartbeat_at",
             "heartbeat_details",
             "created_at",
+            "kind",
+            "idempotency_key",
         }
     ),
     "cx_attempts": frozenset(
@@ -68,6 +75,9 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     "cx_signals": frozenset({"id", "run_id", "name", "payload", "consumed", "created_at"}),
     "cx_start_keys": frozenset(
         {"namespace", "workflow", "idempotency_key", "run_id", "created_at"}
+    ),
+    "cx_activity_results": frozenset(
+        {"activity", "idempotency_key", "result", "run_id", "created_at"}
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import queries as Q
 from .db import Database
 from .records import TaskMessage
-from .store import append_event, lock_run, mark_wake
+from .rows import append_event, lock_run, mark_wake
 
 
 class SweepStore:

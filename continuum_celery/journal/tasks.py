@@ -18,7 +18,7 @@ from ..errors import ClaimLost
 from . import queries as Q
 from .db import Database
 from .records import ClaimedTask, Settled, TaskMessage
-from .store import append_event, dumps, lock_active_run, mark_wake
+from .rows import append_event, dumps, lock_active_run, mark_wake
 
 SHORT_DELAY = 10.0
 """Retries due within this many seconds ride a Celery countdown; later ones are
@@ -63,7 +63,18 @@ class TaskStore:
             args=list(row.args),
             kwargs=dict(row.kwargs),
             timeout=float(row.timeout),
+            kind=row.kind,
+            idempotency_key=row.idempotency_key,
         )
+
+    def stored_result(self, claim: ClaimedTask) -> tuple[bool, Any]:
+        """(found, result) of an earlier run's attempt with the same idempotency key."""
+        if claim.idempotency_key is None:
+            return False, None
+        params = {"activity": claim.activity, "key": claim.idempotency_key}
+        with self.db.engine.connect() as conn:
+            row = conn.execute(Q.STORED_RESULT, params).first()
+        return (True, row.result) if row is not None else (False, None)
 
     def renew(self, claim: ClaimedTask, details: Any = None, beat: bool = False) -> str | None:
         """Extend a live claim (a heartbeat when ``beat``); returns why not, or None.
@@ -93,9 +104,11 @@ class TaskStore:
             if not task.live:
                 settled = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
                 return Settled(settled.retry, settled.run_to_wake, accepted=False)
+            result = _keep_one_result(conn, claim, result)
             seq = int(run.last_seq) + 1
             data = {"activity": claim.activity, "attempt": claim.attempt, "result": result}
-            append_event(conn, claim.run_id, seq, "activity_completed", claim.command_id, data)
+            event_type = f"{claim.kind}_completed"
+            append_event(conn, claim.run_id, seq, event_type, claim.command_id, data)
             conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
             _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
             mark_wake(conn, claim.run_id, seq)
@@ -123,6 +136,17 @@ class TaskStore:
             if task.state != "claimed" or task.live:
                 return None
             return _fail_locked(conn, run, task, task_id, _timeout_error(task), unit_random)
+
+
+def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
+    """With an idempotency key, the first committed result wins for every run."""
+    if claim.idempotency_key is None:
+        return result
+    params = {"activity": claim.activity, "key": claim.idempotency_key,
+              "result": dumps(result), "run_id": claim.run_id}  # fmt: skip
+    if conn.execute(Q.STORE_RESULT, params).first() is not None:
+        return result
+    return conn.execute(Q.STORED_RESULT, params).one().result
 
 
 def _timeout_error(task: Row[Any]) -> AttemptError:
@@ -181,7 +205,7 @@ def _fail_locked(
         "error_type": error.error_type,
         "message": error.message,
     }
-    append_event(conn, str(task.run_id), seq, "activity_failed", task.command_id, data)
+    append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
     conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
     mark_wake(conn, str(task.run_id), seq)
     return Settled(None, str(task.run_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..definitions import Registry
+from ..engine.commands import Decision
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.replay import replay
 from ..errors import FencingError, UnknownWorkflow
@@ -22,6 +23,10 @@ log = logging.getLogger("continuum_celery.advance")
 
 MAX_ROUNDS = 1000
 """Replays per wakeup before yielding the worker; the run keeps its wake marker."""
+
+
+UNKNOWN_CODE_RETRY = 2.0
+"""Seconds before a run whose workflow version this worker lacks is offered again."""
 
 
 class Advancer:
@@ -63,15 +68,38 @@ class Advancer:
 
     def _replay_until_settled(self, lease: Lease, fn: object) -> None:
         info = WorkflowInfo(
-            lease.run_id, lease.workflow, lease.namespace, lease.attributes, lease.parent_run_id
+            lease.run_id,
+            lease.workflow,
+            lease.namespace,
+            lease.attributes,
+            lease.parent_run_id,
+            version=lease.version,
+            depth=lease.depth,
         )
         for _ in range(MAX_ROUNDS):
             decision = replay(fn, lease.args, lease.kwargs, lease.history, info, self.live)  # type: ignore[arg-type]
+            self._stamp_versions(lease, decision)
             result = self.runs.commit_decision(lease, decision)
             for message in result.tasks:
                 self.publisher.publish_activity(message)
+            for run_id in result.wake:
+                self.publisher.publish_advance(run_id)
             if not result.again:
                 return
             self.runs.refresh(lease)
         self.runs.release(lease)  # still busy: give the worker back, keep the marker
         self.publisher.publish_advance(lease.run_id)
+
+    def _stamp_versions(self, lease: Lease, decision: Decision) -> None:
+        """New runs (children, successors) start on the newest version known here."""
+        for command in decision.commands:
+            if command.type == "child_started":
+                command.data["version"] = self._newest(command.data["workflow"])
+            elif command.type == "run_continued_as_new":
+                command.data["version"] = self._newest(lease.workflow)
+
+    def _newest(self, name: str) -> int:
+        try:
+            return self.registry.workflow(name).version
+        except UnknownWorkflow:
+            return 1

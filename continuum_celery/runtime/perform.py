@@ -46,7 +46,13 @@ class Performer:
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
             return False
-        outcome = self._run_body(claim, activity.fn, activity.max_payload_bytes)
+        found, stored = self.tasks.stored_result(claim)
+        if found:
+            log.info("task %s: %s already ran under key %r; reusing its result",
+                     task_id, activity_name, claim.idempotency_key)  # fmt: skip
+            outcome = stored
+        else:
+            outcome = self._run_body(claim, activity.fn, activity.max_payload_bytes)
         try:
             if isinstance(outcome, AttemptError):
                 settled = self.tasks.fail(claim, outcome, random.random())

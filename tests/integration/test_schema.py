@@ -70,7 +70,7 @@ def test_cli_migrate_is_idempotent(fresh_database: str) -> None:
                "migrate"]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, check=True)
     second = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert "applied [1]" in first.stdout
+    assert "applied [1, 2]" in first.stdout
     assert "up to date" in second.stdout
 
 

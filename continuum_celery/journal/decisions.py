@@ -1,0 +1,224 @@
+"""Writing one replay's decisions: events plus their side rows, in one transaction.
+
+The transaction is fenced by the run lease. A decision that ends the run locks
+the parent first (ancestors before descendants, as everywhere), so the parent
+can be told in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..engine.commands import Command, Completed, Continued, Decision, Failed
+from ..errors import LeaseLost
+from . import queries as Q
+from .lifecycle import finish
+from .records import CommitResult, Lease, TaskMessage
+from .rows import append_event, dumps, lock_active_run, lock_run
+
+
+def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float) -> CommitResult:
+    """Write one replay's decisions, fenced by the lease token.
+
+    If input landed after the history was read (``last_seq`` moved), or a buffered
+    signal was consumed here, the lease is kept and ``again`` asks the caller to
+    replay once more: no wakeup can be lost in between.
+    """
+    outcome = decision.outcome
+    ending = isinstance(outcome, Completed | Failed | Continued)
+    parent = lock_run(conn, lease.parent_run_id) if ending and lease.parent_run_id else None
+    run = _lock_leased(conn, lease)
+    writer = DecisionWriter(conn, lease, int(run.last_seq), run.db_now)
+    for command in decision.commands:
+        writer.write(command)
+    params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
+    if isinstance(outcome, Continued):
+        writer.spawn_successor(run)
+        conn.execute(Q.CONTINUE_RUN, params | {"next_run_id": outcome.next_run_id,
+                     "result": dumps({"continued_to": outcome.next_run_id})})  # fmt: skip
+        return CommitResult(writer.tasks, False, True, writer.wake)
+    if isinstance(outcome, Completed):
+        wake = finish(conn, parent, run, ("completed", outcome.result, None), writer.seq)
+        return CommitResult(writer.tasks, False, True, writer.wake + wake)
+    if isinstance(outcome, Failed):
+        wake = finish(conn, parent, run, ("failed", None, outcome.error), writer.seq)
+        return CommitResult(writer.tasks, False, True, writer.wake + wake)
+    again = writer.consumed_signal or int(run.last_seq) != lease.last_seq
+    if again:
+        conn.execute(Q.KEEP_LEASE, params | {"ttl": lease_ttl})
+    else:
+        conn.execute(Q.RELEASE_LEASE, params)
+    return CommitResult(writer.tasks, again, False, writer.wake)
+
+
+def _lock_leased(conn: Connection, lease: Lease) -> Row[Any]:
+    run = lock_active_run(conn, lease.run_id)
+    if run.lease_owner is None or run.lease_token != lease.token or not run.live:
+        raise LeaseLost(
+            f"run {lease.run_id}: lease token {lease.token} is no longer valid "
+            f"(current token {run.lease_token}, live={bool(run.live)})"
+        )
+    return run
+
+
+class DecisionWriter:
+    """Turns commands into events plus their side rows, inside one transaction."""
+
+    def __init__(self, conn: Connection, lease: Lease, last_seq: int, db_now: datetime) -> None:
+        self.conn = conn
+        self.lease = lease
+        self.run_id = lease.run_id
+        self.seq = last_seq
+        self.db_now = db_now
+        self.tasks: list[TaskMessage] = []
+        self.wake: list[str] = []
+        self.consumed_signal = False
+        self.successor: dict[str, Any] = {}
+
+    def append(self, type_: str, command_id: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        append_event(self.conn, self.run_id, self.seq, type_, command_id, data)
+
+    def write(self, command: Command) -> None:
+        handler = getattr(self, f"_write_{command.type}", None)
+        if handler is None:
+            self.append(command.type, command.command_id, command.data)
+        else:
+            handler(command)
+
+    def _write_compensation_scheduled(self, command: Command) -> None:
+        self._write_activity_scheduled(command, kind="compensation")
+
+    def _write_activity_scheduled(self, command: Command, kind: str = "activity") -> None:
+        data = command.data
+        task_id = str(uuid.uuid4())
+        self.append(command.type, command.command_id, data | {"task_id": task_id})
+        self.conn.execute(
+            Q.INSERT_TASK,
+            {
+                "id": task_id,
+                "run_id": self.run_id,
+                "command_id": command.command_id,
+                "activity": data["activity"],
+                "args": dumps(data["args"]),
+                "kwargs": dumps(data["kwargs"]),
+                "queue": data.get("queue"),
+                "priority": data.get("priority"),
+                "timeout": data["timeout"],
+                "retry": dumps(data["retry"]),
+                "kind": kind,
+                "idempotency_key": data.get("idempotency_key"),
+            },
+        )
+        self.tasks.append(
+            TaskMessage(
+                task_id,
+                self.run_id,
+                data["activity"],
+                1,
+                data.get("queue"),
+                data.get("priority"),
+                float(data["timeout"]),
+            )
+        )
+
+    def _fires_at(self, seconds: float | None) -> datetime | None:
+        return None if seconds is None else self.db_now + timedelta(seconds=seconds)
+
+    def _write_timer_started(self, command: Command) -> None:
+        fires_at = self._fires_at(command.data["seconds"])
+        stamped = command.data | {"fires_at": fires_at.isoformat() if fires_at else None}
+        self.append(command.type, command.command_id, stamped)
+        self._insert_wait(command.command_id, "timer", None, fires_at)
+
+    def _write_signal_awaited(self, command: Command) -> None:
+        name = command.data["name"]
+        fires_at = self._fires_at(command.data.get("timeout"))
+        stamped = command.data | ({"fires_at": fires_at.isoformat()} if fires_at else {})
+        self.append(command.type, command.command_id, stamped)
+        self._insert_wait(command.command_id, "signal", name, fires_at)
+        buffered = self.conn.execute(
+            Q.TAKE_BUFFERED_SIGNAL, {"run_id": self.run_id, "name": name}
+        ).first()
+        if buffered is not None:
+            self.conn.execute(
+                Q.RESOLVE_WAIT, {"run_id": self.run_id, "command_id": command.command_id}
+            )
+            data = {"name": name, "payload": buffered.payload}
+            self.append("signal_received", command.command_id, data)
+            self.consumed_signal = True
+
+    def _insert_wait(
+        self, command_id: str, kind: str, name: str | None, fires_at: datetime | None
+    ) -> None:
+        self.conn.execute(
+            Q.INSERT_WAIT,
+            {
+                "run_id": self.run_id,
+                "command_id": command_id,
+                "kind": kind,
+                "name": name,
+                "fires_at": fires_at,
+            },
+        )
+
+    def _write_child_started(self, command: Command) -> None:
+        data = command.data
+        self.append(command.type, command.command_id, data)
+        self._spawn(data, parent=(self.run_id, command.command_id, self.lease.depth + 1))
+        self.wake.append(data["child_run_id"])
+
+    def _write_run_continued_as_new(self, command: Command) -> None:
+        data = command.data
+        self.append(command.type, command.command_id, data)
+        self.successor = data
+
+    def spawn_successor(self, run: Row[Any]) -> None:
+        """The continue-as-new successor: same workflow and lineage, empty history.
+
+        Signals not yet consumed move with it, so senders never lose one.
+        """
+        event = self.successor
+        next_id = event["next_run_id"]
+        data = {"workflow": self.lease.workflow, "child_run_id": next_id,
+                "version": event.get("version", self.lease.version),
+                "args": event["args"], "kwargs": event["kwargs"]}  # fmt: skip
+        parent_id = str(run.parent_run_id) if run.parent_run_id else None
+        self._spawn(
+            data,
+            parent=(parent_id, run.parent_command_id, int(run.depth)),
+            continued_from=self.run_id,
+            correlation_id=str(run.correlation_id or self.run_id),
+        )
+        self.conn.execute(Q.MOVE_SIGNALS, {"id": self.run_id, "next_run_id": next_id})
+        self.wake.append(next_id)
+
+    def _spawn(
+        self,
+        data: dict[str, Any],
+        parent: tuple[str | None, str | None, int],
+        continued_from: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        parent_run_id, parent_command_id, depth = parent
+        self.conn.execute(
+            Q.INSERT_SPAWNED_RUN,
+            {
+                "id": data["child_run_id"],
+                "workflow": data["workflow"],
+                "version": int(data.get("version") or 1),
+                "namespace": self.lease.namespace,
+                "args": dumps(data["args"]),
+                "kwargs": dumps(data["kwargs"]),
+                "attributes": dumps(self.lease.attributes),
+                "parent_run_id": parent_run_id,
+                "parent_command_id": parent_command_id,
+                "depth": depth,
+                "continued_from": continued_from,
+                "correlation_id": correlation_id,
+            },
+        )

@@ -1,0 +1,58 @@
+"""Building blocks every fenced transaction shares: locks, appends, wake markers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..engine.events import Event
+from ..errors import RunNotActive, RunNotFound
+from . import queries as Q
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def append_event(
+    conn: Connection,
+    run_id: str,
+    seq: int,
+    type_: str,
+    command_id: str | None,
+    data: dict[str, Any],
+) -> None:
+    conn.execute(
+        Q.INSERT_EVENT,
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "type": type_,
+            "command_id": command_id,
+            "data": dumps(data),
+        },
+    )
+
+
+def lock_run(conn: Connection, run_id: str) -> Row[Any]:
+    row = conn.execute(Q.LOCK_RUN, {"id": run_id}).first()
+    if row is None:
+        raise RunNotFound(f"no run with id {run_id}")
+    return row
+
+
+def lock_active_run(conn: Connection, run_id: str) -> Row[Any]:
+    row = lock_run(conn, run_id)
+    if row.state != "running":
+        raise RunNotActive(f"run {run_id} is {row.state}")
+    return row
+
+
+def mark_wake(conn: Connection, run_id: str, last_seq: int) -> None:
+    conn.execute(Q.MARK_WAKE, {"id": run_id, "last_seq": last_seq})
+
+
+def to_event(row: Row[Any]) -> Event:
+    return Event(row.seq, row.type, row.command_id, row.data or {}, row.created_at)
