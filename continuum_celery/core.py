@@ -60,7 +60,9 @@ class Continuum:
         self.tasks = TaskStore(self.db, claim_ttl)
         self.publisher = celery_tasks.CeleryPublisher(app)
         owner = f"{socket.gethostname()}:{os.getpid()}"
-        self.advancer = Advancer(self.runs, self.registry, self.publisher, SystemSources(), owner)
+        self.advancer = Advancer(
+            self.runs, self.registry, self.publisher, SystemSources(), owner, max_payload_bytes
+        )
         self.performer = Performer(
             self.tasks, self.registry, self.publisher, celery_tasks.TIMEOUT_ERRORS
         )

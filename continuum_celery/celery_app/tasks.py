@@ -35,6 +35,7 @@ _TASK_OPTIONS: dict[str, Any] = {
     "serializer": "json",
     "max_retries": 0,
     "typing": False,  # malformed args reach our own validation instead of a crash
+    "shared": False,  # each app gets its own engine's tasks, never another app's
 }
 
 
@@ -90,7 +91,7 @@ def register_advance(app: Celery, advance: Callable[[str], object]) -> None:
 
 
 def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) -> None:
-    @app.task(name=UPKEEP, ignore_result=True, serializer="json", typing=False)  # type: ignore[untyped-decorator]
+    @app.task(name=UPKEEP, ignore_result=True, serializer="json", typing=False, shared=False)  # type: ignore[untyped-decorator]
     def continuum_upkeep(*args: Any, **kwargs: Any) -> None:
         upkeep()
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..errors import NotInWorkflow, ReplayDriftError, SuspendSwallowed
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .commands import Command
 from .events import DECISION_TYPES, MARKER_TYPES, Event
 
@@ -63,9 +64,16 @@ class Compensable:
 class ReplayState:
     """Cursor over the recorded decisions plus the index of their resolutions."""
 
-    def __init__(self, history: Sequence[Event], info: WorkflowInfo, live: LiveSources) -> None:
+    def __init__(
+        self,
+        history: Sequence[Event],
+        info: WorkflowInfo,
+        live: LiveSources,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
         self.info = info
         self.live = live
+        self.max_payload_bytes = max_payload_bytes
         self.decisions = [e for e in history if e.type in DECISION_TYPES]
         self.resolutions: dict[str, Event] = {}
         for event in history:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
-from ..payloads import check_json
+from ..payloads import encode
 from .context import Compensable, ReplayState
 from .events import Event
 
@@ -126,7 +126,7 @@ def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> An
         recorded_data = state.commands[-1].data
         try:
             value = produce()
-            check_json(value, f"side_effect {kind!r} value")
+            encode(value, f"side_effect {kind!r} value", state.max_payload_bytes)
             recorded_data["value"] = value
         except Exception as error:
             recorded_data["error"] = {"type": type(error).__name__, "message": str(error)}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import NotSerializable, ReplayDriftError, SuspendSwallowed
-from ..payloads import check_json
+from ..errors import PayloadError, ReplayDriftError, SuspendSwallowed
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode
 from .commands import Completed, Continued, Decision, Failed, Outcome, Suspended
 from .composition import ContinueAsNew
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
@@ -29,8 +29,9 @@ def replay(
     history: Sequence[Event],
     info: WorkflowInfo,
     live: LiveSources,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> Decision:
-    state = ReplayState(history, info, live)
+    state = ReplayState(history, info, live, max_payload_bytes)
     outcome = _run(state, lambda: fn(*args, **kwargs))
     if state.drift is not None:  # history stays exactly as recorded
         return Decision([], Failed(describe_error(state.drift)))
@@ -83,7 +84,7 @@ def _completed(state: ReplayState, result: Any) -> Outcome:
         )
     try:
         state.check_fully_replayed("workflow completed")
-        check_json(result, "workflow result")
-    except (ReplayDriftError, NotSerializable) as error:
+        encode(result, "workflow result", state.max_payload_bytes)
+    except (ReplayDriftError, PayloadError) as error:
         return Failed(describe_error(error))
     return Completed(result)

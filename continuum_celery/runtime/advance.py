@@ -8,6 +8,8 @@ lease was taken over has its commit rejected.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from ..definitions import Registry
 from ..engine.commands import Decision
@@ -16,6 +18,7 @@ from ..engine.replay import replay
 from ..errors import FencingError, UnknownWorkflow
 from ..journal.records import Lease
 from ..journal.store import RunStore
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .keeper import KEEPER
 from .transport import Publisher
 
@@ -37,7 +40,9 @@ class Advancer:
         publisher: Publisher,
         live: LiveSources,
         owner: str,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        self.max_payload_bytes = max_payload_bytes
         self.runs = runs
         self.registry = registry
         self.publisher = publisher
@@ -66,7 +71,7 @@ class Advancer:
             KEEPER.drop(ticket)
         return True
 
-    def _replay_until_settled(self, lease: Lease, fn: object) -> None:
+    def _replay_until_settled(self, lease: Lease, fn: Callable[..., Any]) -> None:
         info = WorkflowInfo(
             lease.run_id,
             lease.workflow,
@@ -77,7 +82,9 @@ class Advancer:
             depth=lease.depth,
         )
         for _ in range(MAX_ROUNDS):
-            decision = replay(fn, lease.args, lease.kwargs, lease.history, info, self.live)  # type: ignore[arg-type]
+            decision = replay(
+                fn, lease.args, lease.kwargs, lease.history, info, self.live, self.max_payload_bytes
+            )
             self._stamp_versions(lease, decision)
             result = self.runs.commit_decision(lease, decision)
             for message in result.tasks:
