@@ -11,7 +11,14 @@ from typing import Any, TypeVar, overload
 
 from .celery_app import tasks as celery_tasks
 from .client import Run, RunHandle
-from .definitions import DEFAULT_TIMEOUT, Activity, ActivityOptions, Registry, Workflow
+from .definitions import (
+    DEFAULT_TIMEOUT,
+    Activity,
+    ActivityOptions,
+    IdempotencyKey,
+    Registry,
+    Workflow,
+)
 from .engine.events import Event
 from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
@@ -88,9 +95,15 @@ class Continuum:
         timeout: float = DEFAULT_TIMEOUT,
         queue: str | None = None,
         priority: int | None = None,
+        idempotency_key: IdempotencyKey | None = None,
     ) -> Any:
-        """Declare an activity; options are validated here, at import time."""
-        options = ActivityOptions(retry or RetryPolicy(), timeout, queue, priority)
+        """Declare an activity; options are validated here, at import time.
+
+        ``idempotency_key`` (a string, or a function of the call's arguments) makes
+        the activity run once per key across all runs: later calls with a key that
+        already has a committed result journal that result without running.
+        """
+        options = ActivityOptions(retry or RetryPolicy(), timeout, queue, priority, idempotency_key)
 
         def declare(func: F) -> Activity:
             task_name = name or celery_tasks.task_name(self.app, func)

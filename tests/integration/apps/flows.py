@@ -21,6 +21,7 @@ from continuum_celery import (
     Continuum,
     NonRetryableError,
     RetryPolicy,
+    RunCancelled,
     activity,
     workflow,
 )
@@ -232,3 +233,83 @@ def progress(key: str, seconds: float) -> int:
 @cx.workflow()
 def long_running(key: str, seconds: float) -> int:
     return progress(key, seconds)
+
+
+# --- composition ----------------------------------------------------------------------
+
+
+@cx.workflow()
+def child_flow(n: int) -> int:
+    return add(n, n)
+
+
+@cx.workflow()
+def parent_flow(count: int) -> dict[str, Any]:
+    handles = [workflow.start_child(child_flow, i) for i in range(count)]
+    return {"results": [h.result() for h in handles], "children": [h.run_id for h in handles]}
+
+
+@cx.workflow()
+def waiting_child() -> Any:
+    return workflow.wait_signal("never")
+
+
+@cx.workflow()
+def parent_of_waiter() -> str:
+    handle = workflow.start_child(waiting_child)
+    try:
+        return str(handle.result())
+    except RunCancelled:
+        return "child cancelled"
+
+
+@cx.workflow()
+def countdown(n: int, total: int) -> int:
+    if n == 0:
+        return total
+    total = add(total, n)
+    workflow.continue_as_new(n - 1, total)
+
+
+@cx.workflow()
+def relay(links: int, received: list[Any]) -> list[Any]:
+    received = [*received, workflow.wait_signal("baton")]
+    if links == 1:
+        return received
+    workflow.continue_as_new(links - 1, received)
+
+
+@cx.activity()
+def book(key: str, item: str) -> str:
+    record_call(f"{key}-book")
+    return f"booked {item}"
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=2, base=0.1))
+def unbook(key: str, item: str) -> str:
+    record_call(f"{key}-unbook")
+    with (STATE_DIR / f"unbooked-{key}").open("a") as handle:
+        handle.write(f"{item}\n")
+    if item == "hotel" and key.startswith("fail"):
+        raise NonRetryableError("hotel refuses to cancel")
+    return f"unbooked {item}"
+
+
+@cx.workflow()
+def trip(key: str, parallel: bool) -> list[dict[str, Any]]:
+    for item in ("flight", "hotel", "car"):
+        book.options(compensate=unbook.bind(key, item))(key, item)
+    outcomes = workflow.compensate_all(parallel=parallel)
+    return [{"activity": o.activity, "ok": o.ok, "result": o.result, "error": o.error}
+            for o in outcomes]  # fmt: skip
+
+
+@cx.activity(idempotency_key=lambda key: f"pay-{key}")
+def pay(key: str) -> dict[str, Any]:
+    record_call(f"pay-{key}")
+    return {"paid": key, "pid": os.getpid(), "at": time.time()}
+
+
+@cx.workflow()
+def checkout(key: str) -> dict[str, Any]:
+    return pay(key)
