@@ -24,7 +24,7 @@ from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
 from .journal.db import ConfigurationError, Database
 from .journal.migrate import migrate
-from .journal.records import NewRun, RunRecord
+from .journal.records import NewRun, RunRecord, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import SHORT_DELAY, TaskStore
@@ -221,6 +221,12 @@ class Continuum:
         """Cancel a run (the newest of its chain) and its running child workflows."""
         for woken in self.runs.cancel(_run_uuid(run_id)):
             self.publisher.publish_advance(woken)
+
+    def activity_tasks(self, run_id: str) -> list[TaskStatus]:
+        """A run's activities with attempt, state and latest heartbeat details."""
+        run_id = _run_uuid(run_id)
+        self.runs.get_run(run_id)
+        return self.tasks.of_run(run_id)
 
     def history(self, run_id: str) -> list[Event]:
         run_id = _run_uuid(run_id)

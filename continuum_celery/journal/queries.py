@@ -155,6 +155,10 @@ CLAIM_TASK = q(
 INSERT_ATTEMPT = q(
     "INSERT INTO cx_attempts (task_id, attempt, claim_token) VALUES (:id, :attempt, :token)"
 )
+RUN_TASKS = q(
+    "SELECT id, command_id, activity, kind, attempt, state, heartbeat_at, heartbeat_details,"
+    " created_at FROM cx_tasks WHERE run_id = :run_id ORDER BY created_at, command_id"
+)
 DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id FROM cx_tasks WHERE id = :id")
 LOCK_TASK = q(
     "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"

@@ -118,3 +118,17 @@ class Settled:
     retry: TaskMessage | None
     run_to_wake: str | None
     accepted: bool = True
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One activity (or compensation) of a run, as operators want to see it."""
+
+    task_id: str
+    command_id: str
+    activity: str
+    kind: str
+    attempt: int
+    state: str
+    heartbeat_at: datetime | None
+    heartbeat_details: Any

@@ -17,7 +17,7 @@ from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from . import queries as Q
 from .db import Database
-from .records import ClaimedTask, Settled, TaskMessage
+from .records import ClaimedTask, Settled, TaskMessage, TaskStatus
 from .rows import append_event, dumps, lock_active_run, mark_wake
 
 SHORT_DELAY = 10.0
@@ -75,6 +75,15 @@ class TaskStore:
         with self.db.engine.connect() as conn:
             row = conn.execute(Q.STORED_RESULT, params).first()
         return (True, row.result) if row is not None else (False, None)
+
+    def of_run(self, run_id: str) -> list[TaskStatus]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(Q.RUN_TASKS, {"run_id": run_id}).all()
+        return [
+            TaskStatus(str(r.id), r.command_id, r.activity, r.kind, int(r.attempt), r.state,
+                       r.heartbeat_at, r.heartbeat_details)
+            for r in rows
+        ]  # fmt: skip
 
     def renew(self, claim: ClaimedTask, details: Any = None, beat: bool = False) -> str | None:
         """Extend a live claim (a heartbeat when ``beat``); returns why not, or None.

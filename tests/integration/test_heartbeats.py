@@ -38,6 +38,8 @@ def test_a_long_activity_keeps_its_claim_past_the_claim_ttl(flows: ModuleType) -
     row = task_row(flows, handle.run_id)
     assert row["state"] == "completed"
     assert row["heartbeat_details"] == {"beats": beats - 1}
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert task.heartbeat_details == {"beats": beats - 1} and task.attempt == 1
 
 
 def test_cancel_reaches_a_running_activity_through_its_heartbeat(
