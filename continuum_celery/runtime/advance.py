@@ -55,12 +55,10 @@ class Advancer:
         if lease is None:
             return False
         try:
-            workflow = self.registry.workflow(lease.workflow)
-        except UnknownWorkflow:
-            log.warning(
-                "run %s: workflow %r is not registered here; leaving it", run_id, lease.workflow
-            )
-            self.runs.release(lease)
+            workflow = self.registry.workflow(lease.workflow, lease.version)
+        except UnknownWorkflow as error:
+            log.warning("run %s left untouched for a worker that has its code: %s", run_id, error)
+            self.runs.release(lease, retry_in=UNKNOWN_CODE_RETRY)
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
         try:

@@ -1,0 +1,96 @@
+"""Rolling deploys: runs replay with the version they started on, on workers that have it."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from continuum_celery.journal.records import NewRun
+from tests.integration.checks import assert_sound, types
+from tests.integration.harness import WorkerFactory
+
+APP = "tests.integration.apps.deploy"
+
+
+@pytest.fixture(scope="module")
+def deploy_db(database_url: str) -> Iterator[str]:
+    """A database of its own: the session worker's upkeep must not see these runs."""
+    name = f"cx_deploy_{secrets.token_hex(4)}"
+    admin_url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def deploy(deploy_db: str, broker_url: str) -> ModuleType:
+    os.environ.update({"DEPLOY_DATABASE_URL": deploy_db, "DEPLOY_CODE": "new"})
+    os.environ.setdefault("CELERY_BROKER_URL", broker_url)
+    module = importlib.import_module(APP)
+    module.cx.migrate()
+    return module
+
+
+def env(deploy_db: str, broker_url: str, code: str) -> dict[str, str]:
+    return {"DEPLOY_DATABASE_URL": deploy_db, "CELERY_BROKER_URL": broker_url, "DEPLOY_CODE": code}
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_new_runs_start_on_the_newest_version(deploy: ModuleType) -> None:
+    handle = deploy.greet_v1.apply_async(args=("x",), eta=_far_future())
+    assert deploy.cx.get_run(handle.run_id).version == 2
+    handle.cancel()
+
+
+def test_a_rolling_deploy_with_old_and_new_workers(
+    deploy: ModuleType, deploy_db: str, broker_url: str, worker_factory: WorkerFactory
+) -> None:
+    old_run = str(uuid.uuid4())  # started before the deploy, on version 1
+    deploy.cx.runs.start_run(NewRun(old_run, "deploy.greet", ["old"], {}, version=1))
+    old = worker_factory(APP, concurrency=1, beat=True, env=env(deploy_db, broker_url, "old"))
+    new_run = deploy.greet_v1.delay("new")  # the client already runs the new release
+    wait_for(lambda: "signal_awaited" in types(deploy.cx.history(old_run)), what="v1 await")
+
+    time.sleep(2.0)  # the old worker has been offered the v2 run several times by now
+    assert deploy.cx.history(new_run.run_id) == [], "an old worker left the v2 run untouched"
+    assert deploy.cx.get_run(new_run.run_id).state == "running"
+    assert "left untouched" in old.log()
+
+    worker_factory(APP, concurrency=1, env=env(deploy_db, broker_url, "new"))
+    wait_for(lambda: "signal_awaited" in types(deploy.cx.history(new_run.run_id)), what="v2")
+    deploy.cx.signal(old_run, "go")
+    new_run.signal("go")
+    assert deploy.cx.run(old_run).result(timeout=30) == "v1 hello old"
+    assert new_run.result(timeout=30) == "v2 hello NEW"
+    assert_sound(deploy.cx.history(old_run))
+    assert types(deploy.cx.history(new_run.run_id)) == [
+        "activity_scheduled",
+        "activity_completed",
+        "signal_awaited",
+        "signal_received",
+    ]
+
+
+def _far_future() -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(days=1)
