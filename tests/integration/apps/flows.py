@@ -22,6 +22,7 @@ from continuum_celery import (
     NonRetryableError,
     RetryPolicy,
     RunCancelled,
+    RunFailed,
     activity,
     workflow,
 )
@@ -313,3 +314,30 @@ def pay(key: str) -> dict[str, Any]:
 @cx.workflow()
 def checkout(key: str) -> dict[str, Any]:
     return pay(key)
+
+
+@cx.workflow()
+def primitives(key: str) -> dict[str, Any]:
+    """Every workflow-side record: side effects, a patch marker and a log line."""
+    token = workflow.uuid4()
+    roll = workflow.random()
+    when = workflow.now()
+    label = workflow.side_effect(lambda: f"label-{key}", name="label")
+    workflow.logger.info("primitives for %s", key)
+    patched = workflow.patched("use-label")
+    return {"token": str(token), "roll": roll, "when": when.isoformat(), "label": label,
+            "patched": patched, "info": workflow.info().workflow}  # fmt: skip
+
+
+@cx.workflow()
+def failing_child(key: str) -> None:
+    refuses(key)
+
+
+@cx.workflow()
+def parent_of_failing(key: str) -> str:
+    try:
+        workflow.run_child(failing_child, key)
+    except RunFailed as error:
+        return f"child failed: {error.error}"
+    return "child succeeded"
