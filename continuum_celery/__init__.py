@@ -4,7 +4,7 @@ A workflow is plain Python, replayed from a fenced Postgres journal; Celery only
 carries activity executions and replay wakeups.
 """
 
-from . import activity, workflow
+from . import activity, testing, workflow
 from .client import ResultTimeout, Run, RunHandle
 from .core import Continuum
 from .definitions import Activity, Workflow
@@ -13,6 +13,7 @@ from .engine.retry import RetryPolicy
 from .errors import (
     ActivityCancelled,
     ActivityFailed,
+    ChildDepthExceeded,
     ClaimLost,
     ContinuumError,
     FencingError,
@@ -40,6 +41,7 @@ __all__ = [
     "Activity",
     "ActivityCancelled",
     "ActivityFailed",
+    "ChildDepthExceeded",
     "ClaimLost",
     "Continuum",
     "ContinuumError",
@@ -69,5 +71,6 @@ __all__ = [
     "UnknownWorkflow",
     "Workflow",
     "activity",
+    "testing",
     "workflow",
 ]
