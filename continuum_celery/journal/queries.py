@@ -73,7 +73,8 @@ INSERT_SPAWNED_RUN = q(
 CONTINUE_RUN = q(
     "UPDATE cx_runs SET state = 'continued', next_run_id = :next_run_id,"
     " result = CAST(:result AS jsonb), last_seq = :last_seq, completed_at = clock_timestamp(),"
-    " lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL WHERE id = :id"
+    " lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0"
+    " WHERE id = :id"
 )
 MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
 KEEP_LEASE = q(
@@ -82,7 +83,7 @@ KEEP_LEASE = q(
 )
 RELEASE_LEASE = q(
     "UPDATE cx_runs SET last_seq = :last_seq, lease_owner = NULL, lease_expires_at = NULL,"
-    " wake_at = NULL WHERE id = :id"
+    " wake_at = NULL, wake_nudges = 0 WHERE id = :id"
 )
 # Give the lease back but keep the wake marker: another worker should take over.
 DROP_LEASE = q(
@@ -93,7 +94,7 @@ DROP_LEASE = q(
 FINISH_RUN = q(
     "UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb), error = :error,"
     " last_seq = :last_seq, completed_at = clock_timestamp(), lease_owner = NULL,"
-    " lease_expires_at = NULL, wake_at = NULL WHERE id = :id"
+    " lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0 WHERE id = :id"
 )
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
@@ -198,7 +199,8 @@ RETRY_TASK = q(
     " claim_expires_at = NULL,"
     " available_at = clock_timestamp() + make_interval(secs => :delay),"
     " published_at = CASE WHEN :publish_now"
-    " THEN clock_timestamp() + make_interval(secs => :delay) END"
+    " THEN clock_timestamp() + make_interval(secs => :delay) END,"
+    " publish_count = CASE WHEN :publish_now THEN 1 ELSE 0 END"
     " WHERE id = :id"
 )
 
@@ -238,20 +240,26 @@ EXPIRED_CLAIMS = q(
     " ORDER BY claim_expires_at LIMIT :limit"
 )
 # Ready tasks never published, published for an earlier attempt, or published long
-# ago and still unclaimed (the message was lost): publish again and stamp the time.
+# ago and still unclaimed (lost, or stuck behind a backlog): publish again, waiting
+# twice as long after each copy so a slow queue is not flooded with duplicates.
 TASKS_TO_PUBLISH = q(
-    "UPDATE cx_tasks SET published_at = clock_timestamp() WHERE id IN ("
+    "UPDATE cx_tasks SET published_at = clock_timestamp(), publish_count = publish_count + 1"
+    " WHERE id IN ("
     " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= clock_timestamp()"
     " AND (published_at IS NULL OR published_at < available_at"
-    " OR published_at <= clock_timestamp() - make_interval(secs => :stale))"
+    " OR published_at <= clock_timestamp() - make_interval(secs =>"
+    " LEAST(:stale * power(2, GREATEST(publish_count - 1, 0)), :cap)))"
     " ORDER BY available_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING id, run_id, activity, attempt, queue, priority, timeout"
 )
 # Runs with input no replay has seen for a while and no live lease: the advance
 # message was lost, or the replay that took it died. Re-stamp so the next nudge waits.
 RUNS_TO_WAKE = q(
-    "UPDATE cx_runs SET wake_at = clock_timestamp() WHERE id IN ("
+    "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = wake_nudges + 1"
+    " WHERE id IN ("
     " SELECT id FROM cx_runs WHERE wake_at <= clock_timestamp() - make_interval(secs => :stale)"
+    " AND wake_at <= clock_timestamp() - make_interval(secs =>"
+    " LEAST(:stale * power(2, wake_nudges), :cap))"
     " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
 )

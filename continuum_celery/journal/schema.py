@@ -37,6 +37,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "continued_from",
             "next_run_id",
             "correlation_id",
+            "wake_nudges",
         }
     ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
@@ -64,6 +65,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "created_at",
             "kind",
             "idempotency_key",
+            "publish_count",
         }
     ),
     "cx_attempts": frozenset(

@@ -40,9 +40,10 @@ class SweepStore:
         with self.db.engine.connect() as conn:
             return [str(r.id) for r in conn.execute(Q.EXPIRED_CLAIMS, {"limit": limit})]
 
-    def tasks_to_publish(self, stale_after: float, limit: int) -> list[TaskMessage]:
+    def tasks_to_publish(self, stale_after: float, cap: float, limit: int) -> list[TaskMessage]:
+        params = {"stale": stale_after, "cap": cap, "limit": limit}
         with self.db.engine.begin() as conn:
-            rows = conn.execute(Q.TASKS_TO_PUBLISH, {"stale": stale_after, "limit": limit})
+            rows = conn.execute(Q.TASKS_TO_PUBLISH, params)
             return [
                 TaskMessage(
                     str(r.id),
@@ -56,7 +57,8 @@ class SweepStore:
                 for r in rows
             ]
 
-    def runs_to_wake(self, stale_after: float, limit: int) -> list[str]:
+    def runs_to_wake(self, stale_after: float, cap: float, limit: int) -> list[str]:
+        params = {"stale": stale_after, "cap": cap, "limit": limit}
         with self.db.engine.begin() as conn:
-            rows = conn.execute(Q.RUNS_TO_WAKE, {"stale": stale_after, "limit": limit})
+            rows = conn.execute(Q.RUNS_TO_WAKE, params)
             return [str(r.id) for r in rows]

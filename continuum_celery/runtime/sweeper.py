@@ -28,6 +28,8 @@ class UpkeepSettings:
     """Re-publish a run's wakeup when its wake marker is this old and unleased."""
     task_stale_after: float = 30.0
     """Re-publish a ready activity attempt published this long ago and never claimed."""
+    backoff_cap: float = 300.0
+    """Each further re-publish of the same message waits twice as long, up to this."""
     batch: int = 500
 
 
@@ -84,13 +86,19 @@ class Sweeper:
         return expired
 
     def _publish_tasks(self) -> int:
-        messages = self.sweep.tasks_to_publish(self.settings.task_stale_after, self.settings.batch)
+        settings = self.settings
+        messages = self.sweep.tasks_to_publish(
+            settings.task_stale_after, settings.backoff_cap, settings.batch
+        )
         for message in messages:
             self.publisher.publish_activity(message)
         return len(messages)
 
     def _wake_runs(self) -> int:
-        run_ids = self.sweep.runs_to_wake(self.settings.wake_stale_after, self.settings.batch)
+        settings = self.settings
+        run_ids = self.sweep.runs_to_wake(
+            settings.wake_stale_after, settings.backoff_cap, settings.batch
+        )
         for run_id in run_ids:
             self.publisher.publish_advance(run_id)
         return len(run_ids)
