@@ -78,7 +78,7 @@ fi
 failed=()
 
 section "ruff"
-ruff check continuum_celery tests examples bench || failed+=(ruff)
+ruff check continuum_celery tests examples bench scripts || failed+=(ruff)
 
 section "mypy"
 mypy || failed+=(mypy)

@@ -244,22 +244,24 @@ EXPIRED_CLAIMS = q(
 # twice as long after each copy so a slow queue is not flooded with duplicates.
 TASKS_TO_PUBLISH = q(
     "UPDATE cx_tasks SET published_at = clock_timestamp(), publish_count = publish_count + 1"
-    " WHERE id IN ("
+    " WHERE id = ANY(ARRAY("
     " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= clock_timestamp()"
     " AND (published_at IS NULL OR published_at < available_at"
     " OR published_at <= clock_timestamp() - make_interval(secs =>"
     " LEAST(:stale * power(2, GREATEST(publish_count - 1, 0)), :cap)))"
-    " ORDER BY available_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
+    " ORDER BY available_at LIMIT :limit FOR UPDATE SKIP LOCKED))"
     " RETURNING id, run_id, activity, attempt, queue, priority, timeout"
 )
 # Runs with input no replay has seen for a while and no live lease: the advance
 # message was lost, or the replay that took it died. Re-stamp so the next nudge waits.
+# (``= ANY(ARRAY(...))`` keeps the update on the primary key instead of a join that
+# would scan every parked run.)
 RUNS_TO_WAKE = q(
     "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = wake_nudges + 1"
-    " WHERE id IN ("
+    " WHERE id = ANY(ARRAY("
     " SELECT id FROM cx_runs WHERE wake_at <= clock_timestamp() - make_interval(secs => :stale)"
     " AND wake_at <= clock_timestamp() - make_interval(secs =>"
     " LEAST(:stale * power(2, wake_nudges), :cap))"
     " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
-    " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING id"
+    " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )

@@ -1,0 +1,82 @@
+"""Upkeep's cost grows with what is due, not with how many runs are parked.
+
+Fills a database of its own with parked runs (waiting on a signal, on a far timer,
+or finished) and checks that every upkeep query is planned on a partial index,
+never as a sequential scan of the big tables.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import TextClause, text
+
+from continuum_celery.journal import queries as Q
+from continuum_celery.journal.db import Database
+from continuum_celery.journal.migrate import migrate
+
+PARKED = 20_000
+
+UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
+    "due waits": (Q.DUE_WAITS, {"limit": 500}),
+    "expired claims": (Q.EXPIRED_CLAIMS, {"limit": 500}),
+    "tasks to publish": (Q.TASKS_TO_PUBLISH, {"stale": 30.0, "cap": 300.0, "limit": 500}),
+    "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500}),
+}
+
+
+@pytest.fixture(scope="module")
+def parked_db(database_url: str) -> Iterator[Database]:
+    name = f"cx_parked_{secrets.token_hex(4)}"
+    admin_url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    db = Database(urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")))
+    migrate(db)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(_FILL.format(n=PARKED))
+        conn.exec_driver_sql("ANALYZE")
+    yield db
+    db.dispose()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# Parked runs: a third wait on a signal, a third on a timer a year out, a third done;
+# each has one completed activity task. Nothing is due.
+_FILL = """
+INSERT INTO cx_runs (id, workflow, state, last_seq)
+SELECT gen_random_uuid(), 'parked', CASE WHEN mod(g, 3) = 0 THEN 'completed' ELSE 'running' END, 3
+FROM generate_series(1, {n}) g;
+INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at, resolved)
+SELECT id, 'w:0', CASE WHEN random() < 0.5 THEN 'signal' ELSE 'timer' END, 'go',
+       now() + interval '365 days', state = 'completed'
+FROM cx_runs;
+INSERT INTO cx_tasks (id, run_id, command_id, activity, timeout, retry, state, attempt)
+SELECT gen_random_uuid(), id, 'a:0', 'parked.step', 60, '{{}}', 'completed', 1 FROM cx_runs;
+"""
+
+
+def seq_scans(node: dict[str, object]) -> list[str]:
+    found = []
+    if node.get("Node Type") == "Seq Scan":
+        found.append(str(node.get("Relation Name")))
+    for child in node.get("Plans", []):  # type: ignore[union-attr]
+        found += seq_scans(child)  # type: ignore[arg-type]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(UPKEEP_QUERIES))
+def test_upkeep_queries_never_scan_parked_rows(parked_db: Database, name: str) -> None:
+    query, params = UPKEEP_QUERIES[name]
+    with parked_db.engine.connect() as conn:  # EXPLAIN only plans: nothing is changed
+        raw = conn.execute(text("EXPLAIN (FORMAT JSON) " + query.text), params).scalar_one()
+    tree = raw[0]["Plan"]
+    big = {"cx_runs", "cx_tasks", "cx_waits"}
+    assert not big & set(seq_scans(tree)), f"{name} scans parked rows: {json.dumps(tree)[:800]}"
