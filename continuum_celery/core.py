@@ -23,6 +23,7 @@ from .engine.events import Event
 from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
 from .journal.db import ConfigurationError, Database
+from .journal.history import HistoryCache
 from .journal.migrate import migrate
 from .journal.records import NewRun, RunRecord, TaskStatus
 from .journal.store import RunStore
@@ -55,6 +56,7 @@ class Continuum:
         upkeep_interval: float = 1.0,
         upkeep: UpkeepSettings | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        eager: bool = True,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -63,15 +65,20 @@ class Continuum:
         self.max_payload_bytes = max_payload_bytes
         self.db = Database(url)
         self.registry = Registry()
-        self.runs = RunStore(self.db, lease_ttl)
-        self.tasks = TaskStore(self.db, claim_ttl)
+        histories = HistoryCache()
+        self.runs = RunStore(self.db, lease_ttl, histories)
+        self.tasks = TaskStore(self.db, claim_ttl, histories)
         self.publisher = celery_tasks.CeleryPublisher(app)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         self.advancer = Advancer(
             self.runs, self.registry, self.publisher, SystemSources(), owner, max_payload_bytes
         )
         self.performer = Performer(
-            self.tasks, self.registry, self.publisher, celery_tasks.TIMEOUT_ERRORS
+            self.tasks,
+            self.registry,
+            self.publisher,
+            celery_tasks.TIMEOUT_ERRORS,
+            self.advancer.decide if eager else None,
         )
         self.sweeper = Sweeper(
             SweepStore(self.db),

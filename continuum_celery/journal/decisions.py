@@ -28,11 +28,32 @@ def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float)
     signal was consumed here, the lease is kept and ``again`` asks the caller to
     replay once more: no wakeup can be lost in between.
     """
-    outcome = decision.outcome
-    ending = isinstance(outcome, Completed | Failed | Continued)
-    parent = lock_run(conn, lease.parent_run_id) if ending and lease.parent_run_id else None
+    parent = lock_run(conn, lease.parent_run_id) if ends(decision) and lease.parent_run_id else None
     run = _lock_leased(conn, lease)
-    writer = DecisionWriter(conn, lease, int(run.last_seq), run.db_now)
+    return apply(conn, lease, run, int(run.last_seq), parent, decision, lease_ttl)
+
+
+def ends(decision: Decision) -> bool:
+    return isinstance(decision.outcome, Completed | Failed | Continued)
+
+
+def apply(
+    conn: Connection,
+    lease: Lease,
+    run: Row[Any],
+    last_seq: int,
+    parent: Row[Any] | None,
+    decision: Decision,
+    lease_ttl: float | None,
+) -> CommitResult:
+    """Write a decision for a run whose row this transaction holds locked.
+
+    ``lease_ttl`` is None when the writer holds no lease, only the row lock (the
+    eager path): then a decision that needs another replay leaves the wake
+    marker set instead of keeping a lease.
+    """
+    outcome = decision.outcome
+    writer = DecisionWriter(conn, lease, last_seq, run.db_now)
     for command in decision.commands:
         writer.write(command)
     params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
@@ -47,11 +68,14 @@ def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float)
     if isinstance(outcome, Failed):
         wake = finish(conn, parent, run, ("failed", None, outcome.error), writer.seq)
         return CommitResult(writer.tasks, False, True, writer.wake + wake)
-    again = writer.consumed_signal or int(run.last_seq) != lease.last_seq
-    if again:
+    again = writer.consumed_signal or last_seq != lease.last_seq
+    if not again:
+        conn.execute(Q.RELEASE_LEASE, params)
+    elif lease_ttl is not None:
         conn.execute(Q.KEEP_LEASE, params | {"ttl": lease_ttl})
     else:
-        conn.execute(Q.RELEASE_LEASE, params)
+        conn.execute(Q.MARK_WAKE, params)
+        return CommitResult(writer.tasks, False, False, [*writer.wake, lease.run_id])
     return CommitResult(writer.tasks, again, False, writer.wake)
 
 

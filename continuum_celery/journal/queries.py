@@ -56,6 +56,10 @@ LOCK_RUN = q(
     " parent_run_id, parent_command_id, correlation_id, next_run_id"
     " FROM cx_runs WHERE id = :id FOR UPDATE"
 )
+RUN_INPUTS = q(
+    "SELECT workflow, version, namespace, args, kwargs, attributes, parent_run_id, depth"
+    " FROM cx_runs WHERE id = :id"
+)
 PARENT_OF = q("SELECT parent_run_id FROM cx_runs WHERE id = :id")
 NEXT_IN_CHAIN = q("SELECT state, next_run_id FROM cx_runs WHERE id = :id")
 LOCK_LIVE_CHILDREN = q(

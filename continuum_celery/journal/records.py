@@ -118,6 +118,8 @@ class Settled:
     retry: TaskMessage | None
     run_to_wake: str | None
     accepted: bool = True
+    commit: CommitResult | None = None
+    """What an eager continuation decided, to publish after the commit."""
 
 
 @dataclass(frozen=True)

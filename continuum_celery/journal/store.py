@@ -18,6 +18,7 @@ from ..errors import RunFinished, RunNotFound
 from . import queries as Q
 from .db import Database
 from .decisions import commit
+from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
 from .records import CommitResult, Lease, NewRun, RunRecord
 from .rows import append_event, dumps, lock_run, mark_wake, to_event
@@ -26,9 +27,12 @@ from .rows import append_event, dumps, lock_run, mark_wake, to_event
 class RunStore:
     """Starting, replay leases and decisions, signals and cancellation."""
 
-    def __init__(self, db: Database, lease_ttl: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, lease_ttl: float = 30.0, histories: HistoryCache | None = None
+    ) -> None:
         self.db = db
         self.lease_ttl = lease_ttl
+        self.histories = histories or HistoryCache()
 
     # --- start ------------------------------------------------------------------------
 
@@ -91,9 +95,7 @@ class RunStore:
             ).first()
             if row is None:
                 return None
-            events = [
-                to_event(r) for r in conn.execute(Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
-            ]
+            events = self.histories.load(conn, run_id, int(row.last_seq))
         return Lease(
             run_id=run_id,
             token=int(row.lease_token),

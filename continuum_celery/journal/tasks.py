@@ -17,6 +17,8 @@ from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from . import queries as Q
 from .db import Database
+from .eager import Decide, continue_eagerly
+from .history import HistoryCache
 from .records import ClaimedTask, Settled, TaskMessage, TaskStatus
 from .rows import append_event, dumps, lock_active_run, mark_wake
 
@@ -39,9 +41,12 @@ class AttemptError:
 
 
 class TaskStore:
-    def __init__(self, db: Database, claim_ttl: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, claim_ttl: float = 30.0, histories: HistoryCache | None = None
+    ) -> None:
         self.db = db
         self.claim_ttl = claim_ttl
+        self.histories = histories or HistoryCache()
 
     def claim(self, task_id: str, attempt: int, activity: str) -> ClaimedTask | str:
         """Claim one attempt, or return why the message must be ignored."""
@@ -101,17 +106,20 @@ class TaskStore:
             return "cancelled"
         return "lost"
 
-    def complete(self, claim: ClaimedTask, result: Any) -> Settled:
+    def complete(self, claim: ClaimedTask, result: Any, decide: Decide | None = None) -> Settled:
         """Journal the result if the claim still holds.
 
         A claim that outlived its timeout is dead: the attempt is settled as timed
-        out instead (``accepted=False``), exactly as upkeep would have done.
+        out instead (``accepted=False``), exactly as upkeep would have done. With
+        ``decide``, the run's next decisions are committed in the same transaction
+        when nothing else is replaying it (eager continuation).
         """
         with self.db.engine.begin() as conn:
             run = lock_active_run(conn, claim.run_id)
             task = _lock_claimed(conn, claim)
             if not task.live:
-                settled = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
+                failed = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
+                settled = self._settle_failure(conn, run, failed, None)
                 return Settled(settled.retry, settled.run_to_wake, accepted=False)
             result = _keep_one_result(conn, claim, result)
             seq = int(run.last_seq) + 1
@@ -120,10 +128,32 @@ class TaskStore:
             append_event(conn, claim.run_id, seq, event_type, claim.command_id, data)
             conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
             _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
-            mark_wake(conn, claim.run_id, seq)
-        return Settled(None, claim.run_id)
+            return self._wake_or_continue(conn, run, seq, decide)
 
-    def fail(self, claim: ClaimedTask, error: AttemptError, unit_random: float) -> Settled:
+    def _wake_or_continue(
+        self, conn: Connection, run: Row[Any], seq: int, decide: Decide | None
+    ) -> Settled:
+        """New input for the run: replay it here and now, or leave the wake marker."""
+        commit = continue_eagerly(conn, run, seq, decide, self.histories) if decide else None
+        if commit is not None:
+            return Settled(None, None, commit=commit)
+        mark_wake(conn, str(run.id), seq)
+        return Settled(None, str(run.id))
+
+    def _settle_failure(
+        self, conn: Connection, run: Row[Any], failed: _Failure, decide: Decide | None
+    ) -> Settled:
+        if failed.seq is None:
+            return Settled(failed.retry, None)
+        return self._wake_or_continue(conn, run, failed.seq, decide)
+
+    def fail(
+        self,
+        claim: ClaimedTask,
+        error: AttemptError,
+        unit_random: float,
+        decide: Decide | None = None,
+    ) -> Settled:
         """Schedule the next attempt, or journal ``activity_failed`` when none is left.
 
         Only the claim holder may fail its attempt; it may do so even just past
@@ -132,7 +162,8 @@ class TaskStore:
         with self.db.engine.begin() as conn:
             run = lock_active_run(conn, claim.run_id)
             task = _lock_claimed(conn, claim)
-            return _fail_locked(conn, run, task, claim.task_id, error, unit_random)
+            failed = _fail_locked(conn, run, task, claim.task_id, error, unit_random)
+            return self._settle_failure(conn, run, failed, decide)
 
     def expire(self, task_id: str, unit_random: float) -> Settled | None:
         """Upkeep: a claim ran past its timeout (the worker died or hung)."""
@@ -144,7 +175,8 @@ class TaskStore:
             task = conn.execute(Q.LOCK_TASK, {"id": task_id}).one()
             if task.state != "claimed" or task.live:
                 return None
-            return _fail_locked(conn, run, task, task_id, _timeout_error(task), unit_random)
+            failed = _fail_locked(conn, run, task, task_id, _timeout_error(task), unit_random)
+            return self._settle_failure(conn, run, failed, None)
 
 
 def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
@@ -178,6 +210,14 @@ def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Row[Any]:
     return task
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """A failed attempt: either a retry to publish, or the seq of ``activity_failed``."""
+
+    retry: TaskMessage | None
+    seq: int | None
+
+
 def _fail_locked(
     conn: Connection,
     run: Row[Any],
@@ -185,7 +225,7 @@ def _fail_locked(
     task_id: str,
     error: AttemptError,
     unit_random: float,
-) -> Settled:
+) -> _Failure:
     _finish_attempt(conn, task_id, int(task.attempt), error.outcome, error.text())
     policy = RetryPolicy.from_dict(task.retry)
     delay = next_delay(policy, int(task.attempt), unit_random) if error.retryable else None
@@ -206,7 +246,7 @@ def _fail_locked(
             if publish_now
             else None
         )
-        return Settled(retry, None)
+        return _Failure(retry, None)
     seq = int(run.last_seq) + 1
     data = {
         "activity": task.activity,
@@ -216,8 +256,7 @@ def _fail_locked(
     }
     append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
     conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
-    mark_wake(conn, str(task.run_id), seq)
-    return Settled(None, str(task.run_id))
+    return _Failure(None, seq)
 
 
 def _finish_attempt(

@@ -69,8 +69,27 @@ class Advancer:
             KEEPER.drop(ticket)
         return True
 
-    def _replay_until_settled(self, lease: Lease, fn: Callable[..., Any]) -> None:
-        info = WorkflowInfo(
+    def decide(self, lease: Lease) -> Decision | None:
+        """One pure replay of a run; None when this process lacks its workflow code."""
+        try:
+            workflow = self.registry.workflow(lease.workflow, lease.version)
+        except UnknownWorkflow:
+            return None
+        decision = replay(
+            workflow.fn,
+            lease.args,
+            lease.kwargs,
+            lease.history,
+            self._info(lease),
+            self.live,
+            self.max_payload_bytes,
+        )
+        self._stamp_versions(lease, decision)
+        return decision
+
+    @staticmethod
+    def _info(lease: Lease) -> WorkflowInfo:
+        return WorkflowInfo(
             lease.run_id,
             lease.workflow,
             lease.namespace,
@@ -79,6 +98,9 @@ class Advancer:
             version=lease.version,
             depth=lease.depth,
         )
+
+    def _replay_until_settled(self, lease: Lease, fn: Callable[..., Any]) -> None:
+        info = self._info(lease)
         for _ in range(MAX_ROUNDS):
             decision = replay(
                 fn, lease.args, lease.kwargs, lease.history, info, self.live, self.max_payload_bytes

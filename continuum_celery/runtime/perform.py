@@ -13,6 +13,7 @@ from typing import Any
 from ..activity import ActivityInfo, running
 from ..definitions import Registry
 from ..errors import FencingError, NonRetryableError, PayloadError, UnknownActivity
+from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, Settled
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
@@ -29,11 +30,14 @@ class Performer:
         registry: Registry,
         publisher: Publisher,
         timeout_errors: tuple[type[BaseException], ...] = (),
+        decide: Decide | None = None,
     ) -> None:
         self.tasks = tasks
         self.registry = registry
         self.publisher = publisher
         self.timeout_errors = timeout_errors
+        self.decide = decide
+        """Replays a run in the completing transaction (eager continuation), if set."""
 
     def perform(self, task_id: str, attempt: int, activity_name: str) -> bool:
         """Run the attempt if this delivery wins the claim; False when it was ignored."""
@@ -55,9 +59,9 @@ class Performer:
             outcome = self._run_body(claim, activity.fn, activity.max_payload_bytes)
         try:
             if isinstance(outcome, AttemptError):
-                settled = self.tasks.fail(claim, outcome, random.random())
+                settled = self.tasks.fail(claim, outcome, random.random(), self.decide)
             else:
-                settled = self.tasks.complete(claim, outcome)
+                settled = self.tasks.complete(claim, outcome, self.decide)
         except FencingError as error:
             log.warning("task %s attempt %s: result rejected: %s", task_id, attempt, error)
             return True
@@ -96,3 +100,8 @@ class Performer:
             self.publisher.publish_activity(settled.retry)
         if settled.run_to_wake is not None:
             self.publisher.publish_advance(settled.run_to_wake)
+        if settled.commit is not None:
+            for message in settled.commit.tasks:
+                self.publisher.publish_activity(message)
+            for run_id in settled.commit.wake:
+                self.publisher.publish_advance(run_id)

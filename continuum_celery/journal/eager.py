@@ -1,0 +1,55 @@
+"""Eager continuation: replay a run right where its activity completed.
+
+The completing transaction already holds the run row locked. If no replay holds
+a live lease, nothing else can write this run until commit, so the worker can
+replay it on the spot and commit the next decisions together with the
+completion: one transaction and no wakeup hop per step, with the same fencing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from ..engine.commands import Decision
+from . import queries as Q
+from .decisions import apply, ends
+from .history import HistoryCache
+from .records import CommitResult, Lease
+
+Decide = Callable[[Lease], Decision | None]
+"""Replays a run (pure); None when this process cannot (its code is missing)."""
+
+
+def continue_eagerly(
+    conn: Connection, run: Row[Any], last_seq: int, decide: Decide, histories: HistoryCache
+) -> CommitResult | None:
+    """Replay and write the run's next decisions in this transaction, if it may.
+
+    Returns None when it may not: a replay elsewhere holds a live lease (it will
+    see the new event and replay again), the code is missing here, or the run
+    would end and has a parent (whose row must be locked before this one).
+    """
+    if run.lease_owner is not None and run.live:
+        return None
+    run_id = str(run.id)
+    inputs = conn.execute(Q.RUN_INPUTS, {"id": run_id}).one()
+    lease = Lease(
+        run_id=run_id,
+        token=0,
+        workflow=inputs.workflow,
+        version=int(inputs.version),
+        namespace=inputs.namespace,
+        args=list(inputs.args),
+        kwargs=dict(inputs.kwargs),
+        attributes=dict(inputs.attributes),
+        parent_run_id=str(inputs.parent_run_id) if inputs.parent_run_id else None,
+        history=histories.load(conn, run_id, last_seq),
+        depth=int(inputs.depth),
+    )
+    decision = decide(lease)
+    if decision is None or (ends(decision) and lease.parent_run_id is not None):
+        return None
+    return apply(conn, lease, run, last_seq, None, decision, None)
