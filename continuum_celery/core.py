@@ -69,7 +69,7 @@ class Continuum:
         self.runs = RunStore(self.db, lease_ttl, histories)
         self.tasks = TaskStore(self.db, claim_ttl, histories)
         self.publisher = celery_tasks.CeleryPublisher(app)
-        owner = f"{socket.gethostname()}:{os.getpid()}"
+        owner = socket.gethostname()
         self.advancer = Advancer(
             self.runs, self.registry, self.publisher, SystemSources(), owner, max_payload_bytes
         )

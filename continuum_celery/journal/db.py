@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..errors import ContinuumError
 
@@ -30,6 +33,10 @@ def sqlalchemy_url(database_url: str) -> str:
     raise ConfigurationError(
         f"database_url must be a postgresql:// URL, not {scheme or database_url!r}"
     )
+
+
+class JournalUnavailable(ContinuumError):
+    """Postgres could not be reached; the transaction may or may not have committed."""
 
 
 class Database:
@@ -64,6 +71,20 @@ class Database:
         )
         self._engine, self._pid = engine, os.getpid()
         return engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """``engine.begin()``, with lost connections raised as JournalUnavailable.
+
+        Callers that hold work they must not lose (an activity's result) retry on
+        it; everything they do is fenced, so a retry of a commit that did land is
+        rejected harmlessly.
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as error:
+            raise JournalUnavailable(f"Postgres unavailable: {error.orig or error}") from error
 
     def dispose(self) -> None:
         if self._engine is not None and self._pid == os.getpid():

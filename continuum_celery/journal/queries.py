@@ -167,11 +167,14 @@ RUN_TASKS = q(
 DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id FROM cx_tasks WHERE id = :id")
 LOCK_TASK = q(
     "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"
-    " queue, priority, kind, idempotency_key, claim_expires_at > clock_timestamp() AS live"
+    " queue, priority, kind, idempotency_key, claim_expires_at > clock_timestamp() AS live,"
+    " deadline_at > clock_timestamp() AS in_time,"
+    " claim_expires_at <= clock_timestamp() - make_interval(secs => :grace) AS abandoned"
     " FROM cx_tasks WHERE id = :id FOR UPDATE"
 )
-# Keep a live claim alive: only the holder, only before it expired, never past the
-# attempt's deadline. Details are stored only when given.
+# Keep a claim alive: only its holder, only while nobody took the task over, never
+# past the attempt's deadline (a claim that lapsed during a database outage is
+# revived). Details are stored only when given.
 RENEW_CLAIM = q(
     "UPDATE cx_tasks SET claim_expires_at = LEAST(deadline_at,"
     " clock_timestamp() + make_interval(secs => :ttl)),"
@@ -179,7 +182,7 @@ RENEW_CLAIM = q(
     " heartbeat_details = CASE WHEN :beat THEN CAST(:details AS jsonb)"
     " ELSE heartbeat_details END"
     " WHERE id = :id AND attempt = :attempt AND claim_token = :token AND state = 'claimed'"
-    " AND claim_expires_at > clock_timestamp()"
+    " AND deadline_at > clock_timestamp()"
     " AND EXISTS (SELECT 1 FROM cx_runs r WHERE r.id = cx_tasks.run_id AND r.state = 'running')"
     " RETURNING claim_expires_at"
 )
@@ -239,8 +242,13 @@ DUE_WAITS = q(
     "SELECT run_id, command_id FROM cx_waits"
     " WHERE NOT resolved AND fires_at <= clock_timestamp() ORDER BY fires_at LIMIT :limit"
 )
+# Claims past their attempt's deadline, or not renewed for a whole grace period
+# after lapsing (a live worker cut off by a database outage revives its claim
+# within one TTL once the database is back; a dead one never does).
 EXPIRED_CLAIMS = q(
     "SELECT id FROM cx_tasks WHERE state = 'claimed' AND claim_expires_at <= clock_timestamp()"
+    " AND (deadline_at <= clock_timestamp()"
+    " OR claim_expires_at <= clock_timestamp() - make_interval(secs => :grace))"
     " ORDER BY claim_expires_at LIMIT :limit"
 )
 # Ready tasks never published, published for an earlier attempt, or published long

@@ -36,9 +36,10 @@ class SweepStore:
             mark_wake(conn, run_id, seq)
         return True
 
-    def expired_claims(self, limit: int) -> list[str]:
+    def expired_claims(self, grace: float, limit: int) -> list[str]:
         with self.db.engine.connect() as conn:
-            return [str(r.id) for r in conn.execute(Q.EXPIRED_CLAIMS, {"limit": limit})]
+            rows = conn.execute(Q.EXPIRED_CLAIMS, {"grace": grace, "limit": limit})
+            return [str(r.id) for r in rows]
 
     def tasks_to_publish(self, stale_after: float, cap: float, limit: int) -> list[TaskMessage]:
         params = {"stale": stale_after, "cap": cap, "limit": limit}

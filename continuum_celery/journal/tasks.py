@@ -109,15 +109,18 @@ class TaskStore:
     def complete(self, claim: ClaimedTask, result: Any, decide: Decide | None = None) -> Settled:
         """Journal the result if the claim still holds.
 
-        A claim that outlived its timeout is dead: the attempt is settled as timed
-        out instead (``accepted=False``), exactly as upkeep would have done. With
+        A claim that outlived its attempt's timeout is dead: the attempt is settled
+        as timed out instead (``accepted=False``), as upkeep would have done. A claim
+        whose renewals merely lapsed (say, Postgres was briefly unreachable) still
+        completes, since nobody took the task over: upkeep would have moved it to
+        the next attempt, and the token check would then reject this write. With
         ``decide``, the run's next decisions are committed in the same transaction
         when nothing else is replaying it (eager continuation).
         """
-        with self.db.engine.begin() as conn:
+        with self.db.transaction() as conn:
             run = lock_active_run(conn, claim.run_id)
             task = _lock_claimed(conn, claim)
-            if not task.live:
+            if not task.in_time:
                 failed = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
                 settled = self._settle_failure(conn, run, failed, None)
                 return Settled(settled.retry, settled.run_to_wake, accepted=False)
@@ -159,7 +162,7 @@ class TaskStore:
         Only the claim holder may fail its attempt; it may do so even just past
         expiry, since an expired claim counts as a failed attempt anyway.
         """
-        with self.db.engine.begin() as conn:
+        with self.db.transaction() as conn:
             run = lock_active_run(conn, claim.run_id)
             task = _lock_claimed(conn, claim)
             failed = _fail_locked(conn, run, task, claim.task_id, error, unit_random)
@@ -172,10 +175,10 @@ class TaskStore:
             if row is None:
                 return None
             run = lock_active_run(conn, str(row.run_id))
-            task = conn.execute(Q.LOCK_TASK, {"id": task_id}).one()
-            if task.state != "claimed" or task.live:
+            task = conn.execute(Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
+            if task.state != "claimed" or not (task.abandoned or not task.in_time):
                 return None
-            failed = _fail_locked(conn, run, task, task_id, _timeout_error(task), unit_random)
+            failed = _fail_locked(conn, run, task, task_id, _expiry_error(task), unit_random)
             return self._settle_failure(conn, run, failed, None)
 
 
@@ -190,13 +193,21 @@ def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
     return conn.execute(Q.STORED_RESULT, params).one().result
 
 
+def _expiry_error(task: Row[Any]) -> AttemptError:
+    """Why a claim died: its attempt ran out of time, or its worker stopped renewing."""
+    if task.in_time:
+        message = f"attempt {task.attempt}: the worker stopped renewing its claim (it died or hung)"
+        return AttemptError("WorkerLost", message, retryable=True, outcome="lost")
+    return _timeout_error(task)
+
+
 def _timeout_error(task: Row[Any]) -> AttemptError:
     message = f"attempt {task.attempt} did not finish within its {task.timeout:g}s timeout"
     return AttemptError("TimeoutError", message, retryable=True, outcome="timed_out")
 
 
 def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Row[Any]:
-    task = conn.execute(Q.LOCK_TASK, {"id": claim.task_id}).first()
+    task = conn.execute(Q.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
     if (
         task is None
         or task.state != "claimed"

@@ -82,7 +82,7 @@ CREATE TABLE cx_attempts (
     attempt     integer     NOT NULL,
     claim_token bigint      NOT NULL,
     outcome     text        NOT NULL DEFAULT 'running'
-        CHECK (outcome IN ('running', 'completed', 'failed', 'timed_out', 'cancelled')),
+        CHECK (outcome IN ('running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled')),
     error       text,
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,

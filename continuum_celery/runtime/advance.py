@@ -8,6 +8,7 @@ lease was taken over has its commit rejected.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +48,12 @@ class Advancer:
         self.registry = registry
         self.publisher = publisher
         self.live = live
-        self.owner = owner
+        self.host = owner
+
+    @property
+    def owner(self) -> str:
+        """Who holds a lease, for operators: host and the (forked) pool process."""
+        return f"{self.host}:{os.getpid()}"
 
     def advance(self, run_id: str) -> bool:
         """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""

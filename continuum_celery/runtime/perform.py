@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Any
 
 from ..activity import ActivityInfo, running
-from ..definitions import Registry
-from ..errors import FencingError, NonRetryableError, PayloadError, UnknownActivity
+from ..definitions import Activity, Registry
+from ..errors import ClaimLost, FencingError, NonRetryableError, PayloadError, UnknownActivity
+from ..journal.db import JournalUnavailable
 from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, Settled
 from ..journal.tasks import AttemptError, TaskStore
@@ -50,32 +52,55 @@ class Performer:
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
             return False
-        found, stored = self.tasks.stored_result(claim)
-        if found:
-            log.info("task %s: %s already ran under key %r; reusing its result",
-                     task_id, activity_name, claim.idempotency_key)  # fmt: skip
-            outcome = stored
-        else:
-            outcome = self._run_body(claim, activity.fn, activity.max_payload_bytes)
-        try:
-            if isinstance(outcome, AttemptError):
-                settled = self.tasks.fail(claim, outcome, random.random(), self.decide)
-            else:
-                settled = self.tasks.complete(claim, outcome, self.decide)
+        deadline = time.monotonic() + claim.timeout
+        ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
+        try:  # the claim is kept alive until the attempt is settled, not just run
+            settled = self._settle(claim, self._outcome(claim, activity), deadline)
         except FencingError as error:
             log.warning("task %s attempt %s: result rejected: %s", task_id, attempt, error)
             return True
-        self.publish_settled(settled)
+        finally:
+            KEEPER.drop(ticket)
+        if settled is not None:
+            self.publish_settled(settled)
         return True
+
+    def _outcome(self, claim: ClaimedTask, activity: Activity) -> Any:
+        found, stored = self.tasks.stored_result(claim)
+        if found:
+            log.info("task %s: %s already ran under key %r; reusing its result",
+                     claim.task_id, claim.activity, claim.idempotency_key)  # fmt: skip
+            return stored
+        return self._run_body(claim, activity.fn, activity.max_payload_bytes)
+
+    def _settle(self, claim: ClaimedTask, outcome: Any, deadline: float) -> Settled | None:
+        """Journal the outcome, retrying while Postgres is unreachable.
+
+        The result is the one thing only this worker has; losing it to a database
+        blip would re-run the body. If a retried commit had in fact landed, the
+        retry finds the claim settled and there is nothing left to do.
+        """
+        pause, retried = 0.1, False
+        while True:
+            try:
+                if isinstance(outcome, AttemptError):
+                    return self.tasks.fail(claim, outcome, random.random(), self.decide)
+                return self.tasks.complete(claim, outcome, self.decide)
+            except ClaimLost:
+                if retried:
+                    return None
+                raise
+            except JournalUnavailable as error:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("task %s: %s; retrying in %.1fs", claim.task_id, error, pause)
+                time.sleep(pause)
+                pause, retried = min(pause * 2, 2.0), True
 
     def _run_body(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
-        ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
-        try:
-            with running(info, lambda details: self.tasks.renew(claim, details, beat=True)):
-                return self._call(claim, fn, limit)
-        finally:
-            KEEPER.drop(ticket)
+        with running(info, lambda details: self.tasks.renew(claim, details, beat=True)):
+            return self._call(claim, fn, limit)
 
     def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         try:

@@ -74,7 +74,7 @@ class Sweeper:
 
     def _expire_claims(self) -> int:
         expired = 0
-        for task_id in self.sweep.expired_claims(self.settings.batch):
+        for task_id in self.sweep.expired_claims(self.tasks.claim_ttl, self.settings.batch):
             try:
                 settled = self.tasks.expire(task_id, random.random())
             except FencingError as error:

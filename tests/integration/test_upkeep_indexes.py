@@ -25,7 +25,7 @@ PARKED = 20_000
 
 UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
     "due waits": (Q.DUE_WAITS, {"limit": 500}),
-    "expired claims": (Q.EXPIRED_CLAIMS, {"limit": 500}),
+    "expired claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500}),
     "tasks to publish": (Q.TASKS_TO_PUBLISH, {"stale": 30.0, "cap": 300.0, "limit": 500}),
     "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500}),
 }

@@ -1,0 +1,112 @@
+"""Fixtures for the fault-injection suite: a world of its own, and a lab to break it.
+
+Upkeep scans the whole database and workers drain the whole queue, so this suite
+never shares either with the rest of the session: it gets a fresh Postgres
+database and a Redis db number of its own (claimed like ``tests/conftest.py``
+claims the session's), and its app uses its own queue (``chaos``). Between tests
+the tables are truncated and the Redis db flushed, so each test starts from an
+empty journal and an empty broker, and only its own workers run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+
+from continuum_celery.journal.db import Database
+from continuum_celery.journal.migrate import migrate
+from tests.conftest import PG_SERVER, REDIS_CLAIM_KEY, REDIS_CLAIM_TTL, REDIS_SERVER
+from tests.faults.support import Lab, truncate_journal, unavailable, with_path
+from tests.integration.harness import WorkerFactory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "faults: fault injection against real workers (kill, freeze, broker and "
+        "database loss); deselect with -m 'not faults'",
+    )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.faults)
+
+
+# --- the suite's own database and broker ------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def chaos_database_url() -> Iterator[str]:
+    """A fresh database, migrated, dropped after the suite (whatever killed workers left)."""
+    name = f"cx_faults_{secrets.token_hex(4)}"
+    admin_url = with_path(PG_SERVER, "/postgres")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        unavailable(f"Postgres at {PG_SERVER}", exc)
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_path(PG_SERVER, f"/{name}")
+    db = Database(url, pool_size=1)
+    try:
+        migrate(db)
+    finally:
+        db.dispose()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=30) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="package")
+def chaos_redis_url() -> Iterator[str]:
+    """A Redis db number nobody else holds (not even this session's shared broker)."""
+    admin = redis.Redis.from_url(with_path(REDIS_SERVER, "/0"), socket_connect_timeout=5)
+    try:
+        admin.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_SERVER}", exc)
+    token = f"{os.getpid()}-faults-{secrets.token_hex(4)}"
+    claimed = next(
+        (n for n in random.sample(range(1, 16), 15)
+         if admin.set(REDIS_CLAIM_KEY.format(n), token, nx=True, ex=REDIS_CLAIM_TTL)),
+        None,
+    )  # fmt: skip
+    if claimed is None:  # sharing would let another session's upkeep and workers in
+        unavailable("a free Redis db number", "all of 1-15 are claimed")
+    url = with_path(REDIS_SERVER, f"/{claimed}")
+    redis.Redis.from_url(url).flushdb()
+    try:
+        yield url
+    finally:
+        redis.Redis.from_url(url).flushdb()
+        if admin.get(REDIS_CLAIM_KEY.format(claimed)) == token.encode():
+            admin.delete(REDIS_CLAIM_KEY.format(claimed))
+        admin.close()
+
+
+@pytest.fixture
+def lab(
+    worker_factory: WorkerFactory,
+    chaos_database_url: str,
+    chaos_redis_url: str,
+    tmp_path: Path,
+) -> Iterator[Lab]:
+    truncate_journal(chaos_database_url)
+    redis.Redis.from_url(chaos_redis_url).flushdb()
+    lab = Lab(worker_factory, chaos_database_url, chaos_redis_url, tmp_path / "state")
+    yield lab
+    lab.close()
