@@ -90,8 +90,9 @@ RELEASE_LEASE = q(
     " wake_at = NULL, wake_nudges = 0 WHERE id = :id"
 )
 # Give the lease back but keep the wake marker: another worker should take over.
+# The nudge backoff starts over: this is "not me", not "nobody is listening".
 DROP_LEASE = q(
-    "UPDATE cx_runs SET lease_owner = NULL, lease_expires_at = NULL,"
+    "UPDATE cx_runs SET lease_owner = NULL, lease_expires_at = NULL, wake_nudges = 0,"
     " wake_at = GREATEST(wake_at, clock_timestamp() + make_interval(secs => :delay))"
     " WHERE id = :id AND lease_token = :token"
 )

@@ -81,14 +81,16 @@ def expire_lease(db: Database, run_id: str) -> None:
         )
 
 
-def expire_claim(db: Database, task_id: str) -> None:
+def expire_claim(db: Database, task_id: str, deadline_passed: bool = True) -> None:
+    """Age a claim: past its attempt's deadline, or only lapsed (renewals stopped)."""
     with db.engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE cx_tasks SET claim_expires_at = clock_timestamp() - interval '1 s'"
-                " WHERE id = :id"
+                "UPDATE cx_tasks SET claim_expires_at = clock_timestamp() - interval '1 s',"
+                " deadline_at = CASE WHEN :passed THEN clock_timestamp() - interval '1 s'"
+                " ELSE deadline_at END WHERE id = :id"
             ),
-            {"id": task_id},
+            {"id": task_id, "passed": deadline_passed},
         )
 
 
@@ -188,6 +190,17 @@ def test_an_expired_claim_completing_is_settled_as_a_timeout(
     settled = tasks.complete(claim, 5)
     assert not settled.accepted
     assert [e.type for e in runs.history(run_id)][-1] == "activity_failed"
+
+
+def test_a_lapsed_claim_nobody_took_over_still_completes(
+    db: Database, runs: RunStore, tasks: TaskStore
+) -> None:
+    run_id = start(runs, 1)
+    claim = claim_first(runs, tasks, run_id)
+    expire_claim(db, claim.task_id, deadline_passed=False)
+    assert tasks.expire(claim.task_id, 0.5) is None, "within the grace period: not lost yet"
+    assert tasks.complete(claim, 5).accepted
+    assert [e.type for e in runs.history(run_id)] == ["activity_scheduled", "activity_completed"]
 
 
 def test_completion_for_a_cancelled_run_is_rejected(runs: RunStore, tasks: TaskStore) -> None:
