@@ -1,0 +1,116 @@
+"""Eager continuation: the completing transaction also commits the next decisions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from continuum_celery.definitions import Activity, ActivityOptions
+from continuum_celery.engine.commands import Decision
+from continuum_celery.engine.context import WorkflowInfo
+from continuum_celery.engine.replay import replay
+from continuum_celery.journal.db import Database
+from continuum_celery.journal.migrate import migrate
+from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
+from continuum_celery.journal.store import RunStore
+from continuum_celery.journal.tasks import TaskStore
+from continuum_celery.runtime.live import SystemSources
+from tests.integration.checks import assert_sound
+
+step = Activity(lambda n: n, "eager.step", ActivityOptions())
+
+
+def three_steps(n: int) -> int:
+    return step(step(step(n) + 1) + 1)
+
+
+def decide(lease: Lease) -> Decision:
+    info = WorkflowInfo(lease.run_id, lease.workflow)
+    return replay(three_steps, lease.args, lease.kwargs, lease.history, info, SystemSources())
+
+
+@pytest.fixture(scope="module")
+def stores(database_url: str) -> Iterator[tuple[RunStore, TaskStore]]:
+    db = Database(database_url)
+    migrate(db)
+    yield RunStore(db), TaskStore(db)
+    db.dispose()
+
+
+def begin(runs: RunStore, tasks: TaskStore, parent: str | None = None) -> ClaimedTask:
+    run_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.flow", [1], {},
+                                      parent_run_id=parent))  # fmt: skip
+    lease = runs.acquire(run_id, "replayer")
+    assert lease is not None
+    runs.commit_decision(lease, decide(lease))
+    return claim_next(runs, tasks, run_id)
+
+
+def claim_next(runs: RunStore, tasks: TaskStore, run_id: str) -> ClaimedTask:
+    task_id = [e for e in runs.history(run_id) if e.type == "activity_scheduled"][-1].data[
+        "task_id"
+    ]
+    claim = tasks.claim(task_id, 1, "eager.step")
+    assert isinstance(claim, ClaimedTask)
+    return claim
+
+
+def test_a_completion_commits_the_next_step_in_the_same_transaction(
+    stores: tuple[RunStore, TaskStore],
+) -> None:
+    runs, tasks = stores
+    claim = begin(runs, tasks)
+    settled = tasks.complete(claim, 1, decide)
+    assert settled.run_to_wake is None, "no wakeup hop"
+    assert settled.commit is not None
+    assert [m.activity for m in settled.commit.tasks] == ["eager.step"]
+    assert [e.type for e in runs.history(claim.run_id)] == [
+        "activity_scheduled",
+        "activity_completed",
+        "activity_scheduled",
+    ]
+    assert runs.get_run(claim.run_id).wake_at is None, "nothing left unseen"
+    for result in (2, 3):
+        settled = tasks.complete(claim_next(runs, tasks, claim.run_id), result, decide)
+    assert runs.get_run(claim.run_id).state == "completed"
+    assert runs.get_run(claim.run_id).result == 3
+    assert_sound(runs.history(claim.run_id))
+
+
+def test_a_run_leased_by_another_replay_is_left_to_it(
+    stores: tuple[RunStore, TaskStore],
+) -> None:
+    runs, tasks = stores
+    claim = begin(runs, tasks)
+    calls: list[Any] = []
+    with runs.db.engine.begin() as conn:  # another replay holds a live lease
+        conn.execute(
+            text(
+                "UPDATE cx_runs SET lease_owner = 'other', lease_token = nextval('cx_token_seq'),"
+                " lease_expires_at = clock_timestamp() + interval '30 s' WHERE id = :id"
+            ),
+            {"id": claim.run_id},
+        )
+    settled = tasks.complete(claim, 1, lambda lease: calls.append(lease) or decide(lease))
+    assert calls == [] and settled.commit is None
+    assert settled.run_to_wake == claim.run_id
+    assert runs.get_run(claim.run_id).wake_at is not None, "the lease holder will replay"
+
+
+def test_a_child_about_to_end_is_left_for_a_normal_replay(
+    stores: tuple[RunStore, TaskStore],
+) -> None:
+    runs, tasks = stores
+    parent_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.parent", [], {}))
+    claim = begin(runs, tasks, parent=parent_id)
+    for result in (1, 2):
+        tasks.complete(claim, result, decide)
+        claim = claim_next(runs, tasks, claim.run_id)
+    settled = tasks.complete(claim, 3, decide)
+    assert settled.commit is None, "ending a child locks its parent first: not here"
+    assert runs.get_run(claim.run_id).state == "running"
+    assert settled.run_to_wake == claim.run_id
