@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .engine import context, effects
@@ -58,6 +59,10 @@ class ActivityOptions:
         if self.queue is not None and (not isinstance(self.queue, str) or not self.queue):
             raise ValueError(f"queue must be a non-empty str, not {self.queue!r}")
 
+    @cached_property
+    def _retry_dict(self) -> dict[str, Any]:
+        return self.retry.to_dict()
+
     def spec(
         self, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -66,7 +71,7 @@ class ActivityOptions:
             "queue": self.queue,
             "priority": self.priority,
             "timeout": self.timeout,
-            "retry": self.retry.to_dict(),
+            "retry": self._retry_dict,
         }
         key = self.idempotency_key
         if callable(key):
@@ -183,10 +188,16 @@ class ActivityCall:
     def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
         """Schedule without waiting; collect with ``handle.result()`` or ``workflow.gather``."""
         state = context.require(f"{self.activity.name}.start")
+        return effects.start_activity(
+            state, self.activity.name, lambda: self._describe(args, kwargs)
+        )
+
+    def _describe(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The ``activity_scheduled`` data: validated arguments plus the task's options."""
         what = f"arguments of {self.activity.name}"
         arg_list, kw = normalize_args(args, kwargs, what, self.activity.max_payload_bytes)
-        spec = self.opts.spec(arg_list, kw)
-        return effects.start_activity(state, self.activity.name, arg_list, kw, spec)
+        data = {"activity": self.activity.name, "attempt": 1, "args": arg_list, "kwargs": kw}
+        return data | self.opts.spec(arg_list, kw)
 
 
 class Workflow:

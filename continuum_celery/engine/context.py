@@ -136,15 +136,24 @@ class ReplayState:
             position += 1
         return None
 
-    def decide(self, event_type: str, command_id: str, data: dict[str, Any]) -> Event | None:
+    def decide(
+        self,
+        event_type: str,
+        command_id: str,
+        data: dict[str, Any] | Callable[[], dict[str, Any]],
+    ) -> Event | None:
         """Match the next recorded decision, or record a new one at the live tail.
 
         Returns the recorded event when replaying, None when the command is new.
+        ``data`` may be a function: it then runs (validation, encoding and all) only
+        for a new command, which keeps replaying a long history cheap.
         """
         self.skip_markers()
         event = self.peek()
         if event is None:
-            self.commands.append(Command(event_type, command_id, data))
+            self.commands.append(
+                Command(event_type, command_id, data() if callable(data) else data)
+            )
             return None
         if event.type != event_type or event.command_id != command_id:
             raise self.drifted(event, f"{event_type} {command_id}")

@@ -41,12 +41,13 @@ class ActivityHandle:
 
 
 def start_activity(
-    state: ReplayState, activity: str, args: list[Any], kwargs: dict[str, Any], spec: dict[str, Any]
+    state: ReplayState, activity: str, describe: Callable[[], dict[str, Any]]
 ) -> ActivityHandle:
+    """Schedule an activity; ``describe`` builds its event data, only when it is new."""
     command_id = state.next_command_id("activity", activity)
-    data = {"activity": activity, "attempt": 1, "args": args, "kwargs": kwargs, **spec}
-    state.decide("activity_scheduled", command_id, data)
-    return ActivityHandle(state, command_id, activity, spec.get("compensate"))
+    recorded = state.decide("activity_scheduled", command_id, describe)
+    data = recorded.data if recorded is not None else state.commands[-1].data
+    return ActivityHandle(state, command_id, activity, data.get("compensate"))
 
 
 def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
