@@ -36,19 +36,7 @@ def continue_eagerly(
         return None
     run_id = str(run.id)
     inputs = conn.execute(Q.RUN_INPUTS, {"id": run_id}).one()
-    lease = Lease(
-        run_id=run_id,
-        token=0,
-        workflow=inputs.workflow,
-        version=int(inputs.version),
-        namespace=inputs.namespace,
-        args=list(inputs.args),
-        kwargs=dict(inputs.kwargs),
-        attributes=dict(inputs.attributes),
-        parent_run_id=str(inputs.parent_run_id) if inputs.parent_run_id else None,
-        history=histories.load(conn, run_id, last_seq),
-        depth=int(inputs.depth),
-    )
+    lease = Lease.from_row(run_id, 0, inputs, histories.load(conn, run_id, last_seq))
     decision = decide(lease)
     if decision is None or (ends(decision) and lease.parent_run_id is not None):
         return None

@@ -62,6 +62,23 @@ class Lease:
     history: list[Event]
     depth: int = 0
 
+    @classmethod
+    def from_row(cls, run_id: str, token: int, row: Any, history: list[Event]) -> Lease:
+        """From a ``cx_runs`` row carrying the replay inputs (workflow, args, ...)."""
+        return cls(
+            run_id=run_id,
+            token=token,
+            workflow=row.workflow,
+            version=int(row.version),
+            namespace=row.namespace,
+            args=list(row.args),
+            kwargs=dict(row.kwargs),
+            attributes=dict(row.attributes),
+            parent_run_id=str(row.parent_run_id) if row.parent_run_id else None,
+            history=history,
+            depth=int(row.depth),
+        )
+
     @property
     def last_seq(self) -> int:
         return self.history[-1].seq if self.history else 0

@@ -96,19 +96,7 @@ class RunStore:
             if row is None:
                 return None
             events = self.histories.load(conn, run_id, int(row.last_seq))
-        return Lease(
-            run_id=run_id,
-            token=int(row.lease_token),
-            workflow=row.workflow,
-            version=int(row.version),
-            namespace=row.namespace,
-            args=list(row.args),
-            kwargs=dict(row.kwargs),
-            attributes=dict(row.attributes),
-            parent_run_id=str(row.parent_run_id) if row.parent_run_id else None,
-            history=events,
-            depth=int(row.depth),
-        )
+        return Lease.from_row(run_id, int(row.lease_token), row, events)
 
     def renew(self, lease: Lease) -> bool:
         """Push the lease expiry out while a long replay is still working."""

@@ -43,9 +43,7 @@ def test_a_parent_with_three_children(flows: ModuleType) -> None:
 def test_cancelling_a_parent_cascades_to_its_waiting_child(flows: ModuleType) -> None:
     handle = flows.parent_of_waiter.delay()
     wait_for(lambda: "child_started" in types(handle.history()), what="the child to start")
-    child_id = next(e for e in handle.history() if e.type == "child_started").data[
-        "child_run_id"
-    ]
+    child_id = next(e for e in handle.history() if e.type == "child_started").data["child_run_id"]
     wait_for(lambda: "signal_awaited" in types(flows.cx.history(child_id)), what="child await")
     handle.cancel()
     with pytest.raises(RunCancelled):
@@ -58,9 +56,7 @@ def test_cancelling_a_parent_cascades_to_its_waiting_child(flows: ModuleType) ->
 def test_a_parent_waiting_on_a_cancelled_child_sees_child_cancelled(flows: ModuleType) -> None:
     handle = flows.parent_of_waiter.delay()
     wait_for(lambda: "child_started" in types(handle.history()), what="the child to start")
-    child_id = next(e for e in handle.history() if e.type == "child_started").data[
-        "child_run_id"
-    ]
+    child_id = next(e for e in handle.history() if e.type == "child_started").data["child_run_id"]
     flows.cx.cancel(child_id)
     assert handle.result(timeout=30) == "child cancelled"
     assert types(handle.history())[-1] == "child_cancelled"
@@ -101,9 +97,7 @@ def test_cancel_through_the_first_run_reaches_the_tip(flows: ModuleType) -> None
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_a_three_step_saga_rolls_back(
-    flows: ModuleType, state_dir: Path, parallel: bool
-) -> None:
+def test_a_three_step_saga_rolls_back(flows: ModuleType, state_dir: Path, parallel: bool) -> None:
     key = uuid.uuid4().hex
     handle = flows.trip.delay(key, parallel)
     outcomes = handle.result(timeout=30)

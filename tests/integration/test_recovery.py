@@ -40,9 +40,7 @@ def test_broker_flush_while_runs_wait_on_timers_and_activities(
         assert_sound(handle.history())
 
 
-def test_drift_fails_the_run_visibly_and_leaves_history_alone(
-    flows: ModuleType, state_dir
-) -> None:  # type: ignore[no-untyped-def]
+def test_drift_fails_the_run_visibly_and_leaves_history_alone(flows: ModuleType, state_dir) -> None:  # type: ignore[no-untyped-def]
     key = uuid.uuid4().hex
     handle = flows.drifting.delay(key)
     deadline = time.monotonic() + 15

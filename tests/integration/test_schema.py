@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from continuum_celery.journal import schema
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import available, migrate
+from tests.integration.databases import fresh_database
 
 
 @pytest.fixture
-def fresh_database(database_url: str) -> Iterator[str]:
+def fresh_db(database_url: str) -> Iterator[str]:
     """An empty database of its own, so concurrent first-time migration is real."""
-    name = f"cx_schema_{secrets.token_hex(4)}"
-    admin_url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(database_url, "cx_schema") as url:
+        yield url
 
 
 def migrate_in_process(url: str) -> list[int]:
@@ -38,18 +30,18 @@ def migrate_in_process(url: str) -> list[int]:
         db.dispose()
 
 
-def test_concurrent_migrations_apply_each_version_once(fresh_database: str) -> None:
+def test_concurrent_migrations_apply_each_version_once(fresh_db: str) -> None:
     with ProcessPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(migrate_in_process, [fresh_database] * 4))
+        results = list(pool.map(migrate_in_process, [fresh_db] * 4))
     versions = [m.version for m in available()]
     applied = [v for result in results for v in result]
     assert sorted(applied) == versions, f"each version applied exactly once: {results}"
-    assert migrate_in_process(fresh_database) == [], "a second call has nothing to do"
+    assert migrate_in_process(fresh_db) == [], "a second call has nothing to do"
 
 
-def test_migrated_schema_matches_the_code(fresh_database: str) -> None:
-    migrate_in_process(fresh_database)
-    db = Database(fresh_database, pool_size=1)
+def test_migrated_schema_matches_the_code(fresh_db: str) -> None:
+    migrate_in_process(fresh_db)
+    db = Database(fresh_db, pool_size=1)
     try:
         with db.engine.connect() as conn:
             assert schema.differences(conn) == []
@@ -65,8 +57,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert "CREATE TABLE cx_runs" in migrations[0].sql
 
 
-def test_cli_migrate_is_idempotent(fresh_database: str) -> None:
-    command = [sys.executable, "-m", "continuum_celery.cli", "--database-url", fresh_database,
+def test_cli_migrate_is_idempotent(fresh_db: str) -> None:
+    command = [sys.executable, "-m", "continuum_celery.cli", "--database-url", fresh_db,
                "migrate"]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, check=True)
     second = subprocess.run(command, capture_output=True, text=True, check=True)

@@ -8,18 +8,15 @@ never as a sequential scan of the big tables.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import TextClause, text
 
 from continuum_celery.journal import queries as Q
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
+from tests.integration.databases import fresh_database
 
 PARKED = 20_000
 
@@ -33,19 +30,14 @@ UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
 
 @pytest.fixture(scope="module")
 def parked_db(database_url: str) -> Iterator[Database]:
-    name = f"cx_parked_{secrets.token_hex(4)}"
-    admin_url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    db = Database(urlunsplit(urlsplit(database_url)._replace(path=f"/{name}")))
-    migrate(db)
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql(_FILL.format(n=PARKED))
-        conn.exec_driver_sql("ANALYZE")
-    yield db
-    db.dispose()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(database_url, "cx_parked") as url:
+        db = Database(url)
+        migrate(db)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(_FILL.format(n=PARKED))
+            conn.exec_driver_sql("ANALYZE")
+        yield db
+        db.dispose()
 
 
 # Parked runs: a third wait on a signal, a third on a timer a year out, a third done;

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import importlib
 import os
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from continuum_celery.journal.records import NewRun
 from tests.integration.checks import assert_sound, types
+from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory
 
 APP = "tests.integration.apps.deploy"
@@ -26,13 +23,8 @@ APP = "tests.integration.apps.deploy"
 @pytest.fixture(scope="module")
 def deploy_db(database_url: str) -> Iterator[str]:
     """A database of its own: the session worker's upkeep must not see these runs."""
-    name = f"cx_deploy_{secrets.token_hex(4)}"
-    admin_url = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(database_url, "cx_deploy") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,9 @@ def test_a_rolling_deploy_with_old_and_new_workers(
     assert deploy.cx.get_run(new_run.run_id).state == "running"
     assert "left untouched" in old.log()
 
-    worker_factory(APP, concurrency=1, env=env(deploy_db, broker_url, "new"))
+    worker_factory(
+        APP, concurrency=1, queues=["deploy", "deploy-v2"], env=env(deploy_db, broker_url, "new")
+    )
     wait_for(lambda: "signal_awaited" in types(deploy.cx.history(new_run.run_id)), what="v2")
     deploy.cx.signal(old_run, "go")
     new_run.signal("go")

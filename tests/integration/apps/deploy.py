@@ -41,7 +41,9 @@ def greet_v1(name: str) -> str:
 
 if CODE == "new":
 
-    @cx.activity(name="deploy.shout")
+    # A new activity rides a queue only new workers consume: an old worker would
+    # drop a task it has no code for (Celery discards unregistered tasks).
+    @cx.activity(name="deploy.shout", queue="deploy-v2")
     def shout(name: str) -> str:
         return name.upper()
 
