@@ -14,6 +14,9 @@ from types import ModuleType
 
 import pytest
 
+from continuum_celery.journal.db import Database
+from continuum_celery.journal.migrate import migrate
+from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerProcess
 
 FLOWS = "tests.integration.apps.flows"
@@ -56,3 +59,22 @@ def worker(
     process.start()
     yield process
     process.kill()
+
+
+@pytest.fixture(scope="module")
+def journal_url(database_url: str) -> Iterator[str]:
+    """A migrated database of the module's own, for tests that drive the journal
+    directly: their half-finished runs must not reach the session worker's upkeep,
+    which would publish their tasks to a worker that has no code for them."""
+    with fresh_database(database_url, "cx_journal") as url:
+        db = Database(url, pool_size=1)
+        migrate(db)
+        db.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def journal_db(journal_url: str) -> Iterator[Database]:
+    database = Database(journal_url, pool_size=10)
+    yield database
+    database.dispose()

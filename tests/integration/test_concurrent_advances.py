@@ -24,7 +24,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,6 @@ from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.events import DECISION_TYPES, Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.migrate import migrate
 from continuum_celery.journal.records import ClaimedTask, CommitResult, Lease, NewRun, TaskMessage
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import TaskStore
@@ -86,11 +84,8 @@ def new_registry() -> Registry:
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url, pool_size=10)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(journal_db: Database) -> Database:
+    return journal_db
 
 
 def start_run(runs: RunStore, width: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from continuum_celery.engine.commands import Decision
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.migrate import migrate
 from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import TaskStore
@@ -34,11 +32,8 @@ def decide(lease: Lease) -> Decision:
 
 
 @pytest.fixture(scope="module")
-def stores(database_url: str) -> Iterator[tuple[RunStore, TaskStore]]:
-    db = Database(database_url)
-    migrate(db)
-    yield RunStore(db), TaskStore(db)
-    db.dispose()
+def stores(journal_db: Database) -> tuple[RunStore, TaskStore]:
+    return RunStore(journal_db), TaskStore(journal_db)
 
 
 def begin(runs: RunStore, tasks: TaskStore, parent: str | None = None) -> ClaimedTask:

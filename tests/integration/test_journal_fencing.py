@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from continuum_celery.engine.commands import Decision, Suspended
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.migrate import migrate
 from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import AttemptError, TaskStore
@@ -30,11 +28,8 @@ from tests.integration.checks import assert_sound
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(journal_db: Database) -> Database:
+    return journal_db
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal import queries
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.migrate import migrate
 from continuum_celery.journal.records import ClaimedTask, NewRun, TaskMessage
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import AttemptError, TaskStore
@@ -662,11 +661,8 @@ class CollectingPublisher:
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(journal_db: Database) -> Database:
+    return journal_db
 
 
 def test_an_oversized_result_is_journaled_as_a_final_failure(db: Database) -> None:
@@ -726,9 +722,9 @@ def test_oversized_activity_arguments_fail_the_workflow_not_the_journal() -> Non
 
 
 @pytest.fixture
-def small_cx(database_url: str) -> Iterator[Continuum]:
+def small_cx(journal_url: str) -> Iterator[Continuum]:
     app = Celery("limits", broker="memory://", set_as_current=False)
-    cx = Continuum(app, database_url=database_url, max_payload_bytes=LIMIT)
+    cx = Continuum(app, database_url=journal_url, max_payload_bytes=LIMIT)
     cx.migrate()
 
     @cx.workflow(name="limits.waiting")

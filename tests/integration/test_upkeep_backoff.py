@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -11,7 +10,6 @@ from sqlalchemy import text
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.migrate import migrate
 from continuum_celery.journal.records import NewRun
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.sweep import SweepStore
@@ -20,11 +18,8 @@ from continuum_celery.workflow import wait_signal
 
 
 @pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(journal_db: Database) -> Database:
+    return journal_db
 
 
 def age_marker(db: Database, run_id: str, seconds: float) -> None:

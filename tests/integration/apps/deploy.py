@@ -40,7 +40,6 @@ def greet_v1(name: str) -> str:
 
 
 if CODE == "new":
-
     # A new activity rides a queue only new workers consume: an old worker would
     # drop a task it has no code for (Celery discards unregistered tasks).
     @cx.activity(name="deploy.shout", queue="deploy-v2")
