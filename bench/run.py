@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
+import sqlalchemy.exc
 from psycopg import sql
 
 from bench.apps.common import COUNT_ENV
@@ -378,7 +379,19 @@ class DurableDriver:
         self.conn = psycopg.connect(self.url, autocommit=False)
 
     def submit(self, n: int, steps: int) -> list[str]:
-        return [self.mod.flow.delay(steps).run_id for _ in range(n)]
+        return [self._start(steps) for _ in range(n)]
+
+    def _start(self, steps: int) -> str:
+        """Start one run; a start retried with the same run id returns the same run."""
+        run_id = str(uuid.uuid4())
+        for attempt in range(60):
+            try:
+                return str(self.mod.flow.apply_async([steps], run_id=run_id).run_id)
+            except sqlalchemy.exc.OperationalError as error:
+                if attempt == 0:
+                    log(f"continuum: start failed ({type(error).__name__}); retrying")
+                time.sleep(0.5)
+        raise RuntimeError("continuum: could not start a run for 30 s")
 
     def _query(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """Run a read and roll it back; reconnect if the server restarted meanwhile."""
@@ -773,7 +786,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny sizes (5 x 3), no DBOS")
     p.add_argument("--no-dbos", action="store_true", help="skip the DBOS peer")
     p.add_argument("--growth", help="replay growth mode: comma-separated step counts")
-    p.add_argument("--growth-reps", type=int, default=3, help="repetitions for sizes <= 100")
+    p.add_argument("--growth-reps", type=int, default=5, help="repetitions for sizes <= 100")
     p.add_argument(
         "--growth-celery-max", type=int, default=1000, help="largest celery chain in growth mode"
     )
