@@ -69,9 +69,20 @@ class Continuum:
         self.runs = RunStore(self.db, lease_ttl, histories)
         self.tasks = TaskStore(self.db, claim_ttl, histories)
         self.publisher = celery_tasks.CeleryPublisher(app)
-        owner = socket.gethostname()
+        self._wire_runtime(eager, upkeep or UpkeepSettings())
+        celery_tasks.warn_unsafe_content(app)
+        celery_tasks.register_advance(app, self.advancer.advance)
+        celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
+
+    def _wire_runtime(self, eager: bool, upkeep: UpkeepSettings) -> None:
+        """The replay, activity and upkeep loops, all over the same stores."""
         self.advancer = Advancer(
-            self.runs, self.registry, self.publisher, SystemSources(), owner, max_payload_bytes
+            self.runs,
+            self.registry,
+            self.publisher,
+            SystemSources(),
+            socket.gethostname(),
+            self.max_payload_bytes,
         )
         self.performer = Performer(
             self.tasks,
@@ -81,15 +92,8 @@ class Continuum:
             self.advancer.decide if eager else None,
         )
         self.sweeper = Sweeper(
-            SweepStore(self.db),
-            self.tasks,
-            self.publisher,
-            self.performer,
-            upkeep or UpkeepSettings(),
+            SweepStore(self.db), self.tasks, self.publisher, self.performer, upkeep
         )
-        celery_tasks.warn_unsafe_content(app)
-        celery_tasks.register_advance(app, self.advancer.advance)
-        celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
 
     # --- declaring --------------------------------------------------------------------
 
