@@ -22,6 +22,8 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"@\S+ ready\.")
+HIDDEN = {"retry", "task_id", "kwargs", "queue", "priority", "timeout", "activity", "timer_id"}
+"""Event fields the timeline leaves out: routing details, and what the command id says."""
 
 
 @contextlib.contextmanager
@@ -81,7 +83,7 @@ def print_timeline(shop: ModuleType, run_id: str) -> None:
     print(f"{'seq':>4} {'+ms':>7}  {'event':<20} {'command':<40} data")
     for event in history:
         offset = (event.created_at - run.created_at).total_seconds() * 1000
-        data = {k: v for k, v in event.data.items() if k not in ("retry", "task_id", "kwargs")}
+        data = {k: v for k, v in event.data.items() if k not in HIDDEN and v not in (None, {})}
         label = event.command_id or ""
         print(f"{event.seq:>4} {offset:>7.0f}  {event.type:<20} {label:<40} {data}")
     print(f"\nresult: {run.result}")
