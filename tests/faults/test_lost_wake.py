@@ -27,9 +27,14 @@ def test_completions_during_slow_replays_are_never_lost(lab: Lab) -> None:
     handles = [client.slow_replay.delay(k, width, rounds, phases) for k in keys]
 
     def parked(handle: Any) -> dict[str, Any] | None:
-        """The run row once the run waits for ``finish`` and holds no lease."""
-        row = lab.run_row(handle.run_id)
+        """The run row once the run waits for ``finish`` and holds no lease.
+
+        The history is read before the row: a completion may commit the last steps
+        in between (eager continuation takes no lease), and a row read first could
+        then describe an earlier moment than the history.
+        """
         waiting = has_event(handle, "signal_awaited", "finish")
+        row = lab.run_row(handle.run_id)
         return row if waiting and row["lease_owner"] is None else None
 
     for handle in handles:
