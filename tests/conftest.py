@@ -15,6 +15,7 @@ import os
 import random
 import secrets
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -98,27 +99,42 @@ def database_url() -> Iterator[str]:
             )
 
 
-@pytest.fixture(scope="session")
-def broker_url() -> Iterator[str]:
-    """A Redis database number (1-15) of our own, flushed at start and end."""
+@contextmanager
+def claimed_redis_db(label: str, share_when_full: bool) -> Iterator[str]:
+    """Claim a Redis db number (1-15) nobody else holds; flushed at start and end.
+
+    The claim is a key in db 0 that expires on its own if a session is killed.
+    When all are taken, either share one (``share_when_full``) or fail/skip.
+    """
     admin = redis.Redis.from_url(_with_path(REDIS_SERVER, "/0"), socket_connect_timeout=5)
     try:
         admin.ping()
     except redis.RedisError as exc:
         _unavailable(f"Redis at {REDIS_SERVER}", exc)
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    token = f"{os.getpid()}-{label}-{secrets.token_hex(4)}"
     candidates = random.sample(range(1, 16), 15)
-    db = next(
-        (n for n in candidates if admin.set(REDIS_CLAIM_KEY.format(n), token, nx=True,
-                                            ex=REDIS_CLAIM_TTL)),
-        candidates[0],  # all claimed: share one rather than fail
+    claimed = next(
+        (n for n in candidates
+         if admin.set(REDIS_CLAIM_KEY.format(n), token, nx=True, ex=REDIS_CLAIM_TTL)),
+        None,
     )  # fmt: skip
-    url = _with_path(REDIS_SERVER, f"/{db}")
+    if claimed is None:
+        if not share_when_full:
+            _unavailable("a free Redis db number", RuntimeError("all of 1-15 are claimed"))
+        claimed = candidates[0]
+    url = _with_path(REDIS_SERVER, f"/{claimed}")
     redis.Redis.from_url(url).flushdb()
     try:
         yield url
     finally:
         redis.Redis.from_url(url).flushdb()
-        if admin.get(REDIS_CLAIM_KEY.format(db)) == token.encode():
-            admin.delete(REDIS_CLAIM_KEY.format(db))
+        if admin.get(REDIS_CLAIM_KEY.format(claimed)) == token.encode():
+            admin.delete(REDIS_CLAIM_KEY.format(claimed))
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """A Redis database number of our own for the session's shared worker."""
+    with claimed_redis_db("session", share_when_full=True) as url:
+        yield url

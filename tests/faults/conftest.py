@@ -10,8 +10,6 @@ empty journal and an empty broker, and only its own workers run.
 
 from __future__ import annotations
 
-import os
-import random
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +21,7 @@ from psycopg import sql
 
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
-from tests.conftest import PG_SERVER, REDIS_CLAIM_KEY, REDIS_CLAIM_TTL, REDIS_SERVER
+from tests.conftest import PG_SERVER, claimed_redis_db
 from tests.faults.support import Lab, truncate_journal, unavailable, with_path
 from tests.integration.harness import WorkerFactory
 
@@ -73,29 +71,10 @@ def chaos_database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="package")
 def chaos_redis_url() -> Iterator[str]:
-    """A Redis db number nobody else holds (not even this session's shared broker)."""
-    admin = redis.Redis.from_url(with_path(REDIS_SERVER, "/0"), socket_connect_timeout=5)
-    try:
-        admin.ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis at {REDIS_SERVER}", exc)
-    token = f"{os.getpid()}-faults-{secrets.token_hex(4)}"
-    claimed = next(
-        (n for n in random.sample(range(1, 16), 15)
-         if admin.set(REDIS_CLAIM_KEY.format(n), token, nx=True, ex=REDIS_CLAIM_TTL)),
-        None,
-    )  # fmt: skip
-    if claimed is None:  # sharing would let another session's upkeep and workers in
-        unavailable("a free Redis db number", "all of 1-15 are claimed")
-    url = with_path(REDIS_SERVER, f"/{claimed}")
-    redis.Redis.from_url(url).flushdb()
-    try:
+    """A Redis db number nobody else holds: sharing would let another session's
+    upkeep and workers in, so a full server skips (or fails under CI) instead."""
+    with claimed_redis_db("faults", share_when_full=False) as url:
         yield url
-    finally:
-        redis.Redis.from_url(url).flushdb()
-        if admin.get(REDIS_CLAIM_KEY.format(claimed)) == token.encode():
-            admin.delete(REDIS_CLAIM_KEY.format(claimed))
-        admin.close()
 
 
 @pytest.fixture

@@ -40,8 +40,9 @@ def test_broker_flush_while_runs_wait_on_timers_and_activities(lab: Lab) -> None
     journey = start_journey(client, f"{key}-j", 1.0)
     broker = redis.Redis.from_url(lab.broker_url)
     wait_for(  # queued, or reserved by a worker and unacked: either way the broker holds it
-        lambda: client.calls(f"{key}-flaky") == 1
-        and broker.llen("chaos") + broker.hlen("unacked") > 0,
+        lambda: (
+            client.calls(f"{key}-flaky") == 1 and broker.llen("chaos") + broker.hlen("unacked") > 0
+        ),
         20,
         "a retry pending and messages held by the broker",
     )
