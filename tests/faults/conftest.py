@@ -10,19 +10,19 @@ empty journal and an empty broker, and only its own workers run.
 
 from __future__ import annotations
 
-import secrets
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
-from psycopg import sql
 
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
 from tests.conftest import PG_SERVER, claimed_redis_db
-from tests.faults.support import Lab, truncate_journal, unavailable, with_path
+from tests.faults.support import Lab, truncate_journal, unavailable
+from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory
 
 
@@ -46,27 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="package")
 def chaos_database_url() -> Iterator[str]:
     """A fresh database, migrated, dropped after the suite (whatever killed workers left)."""
-    name = f"cx_faults_{secrets.token_hex(4)}"
-    admin_url = with_path(PG_SERVER, "/postgres")
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        unavailable(f"Postgres at {PG_SERVER}", exc)
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_path(PG_SERVER, f"/{name}")
-    db = Database(url, pool_size=1)
-    try:
-        migrate(db)
-    finally:
-        db.dispose()
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(fresh_database(PG_SERVER, "cx_faults"))
+        except psycopg.OperationalError as exc:
+            unavailable(f"Postgres at {PG_SERVER}", exc)
+        db = Database(url, pool_size=1)
+        try:
+            migrate(db)
+        finally:
+            db.dispose()
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=30) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture(scope="package")
