@@ -57,6 +57,7 @@ class Continuum:
         upkeep: UpkeepSettings | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         eager: bool = True,
+        inline_budget: float = 1.0,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -68,7 +69,9 @@ class Continuum:
         histories = HistoryCache()
         self.runs = RunStore(self.db, lease_ttl, histories)
         self.tasks = TaskStore(self.db, claim_ttl, histories)
-        self.publisher = celery_tasks.CeleryPublisher(app)
+        if inline_budget < 0:
+            raise ConfigurationError(f"inline_budget must be >= 0 seconds, not {inline_budget!r}")
+        self.publisher = celery_tasks.CeleryPublisher(app, inline_budget)
         self._wire_runtime(eager, upkeep or UpkeepSettings())
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance)
@@ -90,6 +93,8 @@ class Continuum:
             self.publisher,
             celery_tasks.TIMEOUT_ERRORS,
             self.advancer.decide if eager else None,
+            self.publisher.queue_of,
+            self.publisher.inline_budget,
         )
         self.sweeper = Sweeper(
             SweepStore(self.db), self.tasks, self.publisher, self.performer, upkeep

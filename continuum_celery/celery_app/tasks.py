@@ -98,26 +98,57 @@ def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) 
     app.add_periodic_task(interval, continuum_upkeep.s(), name=UPKEEP)
 
 
-def register_activity(app: Celery, name: str, perform: Callable[[str, int, str], object]) -> None:
+Perform = Callable[[str, int, str, "float | None"], object]
+"""(task id, attempt, activity, seconds until the delivery's soft time limit)."""
+
+
+def register_activity(app: Celery, name: str, perform: Perform) -> None:
     """One Celery task per activity, named after it, so Flower groups by activity."""
 
-    def run_activity(*args: Any, **kwargs: Any) -> None:
+    def run_activity(task: Any, *args: Any, **kwargs: Any) -> None:
         task_id = valid_uuid(args[0]) if len(args) == 2 and not kwargs else None
         attempt = valid_attempt(args[1]) if task_id is not None else None
         if task_id is None or attempt is None:
             log.warning("ignored malformed %s message: args=%r kwargs=%r", name, args, kwargs)
             return
-        perform(task_id, attempt, name)
+        perform(task_id, attempt, name, soft_limit(task.request))
 
     run_activity.__name__ = name.rsplit(".", 1)[-1]
-    app.task(name=name, **_TASK_OPTIONS)(run_activity)
+    app.task(name=name, bind=True, **_TASK_OPTIONS)(run_activity)
+
+
+def soft_limit(request: Any) -> float | None:
+    """The soft time limit Celery enforces on this delivery, if any.
+
+    Activities run inline after this one share it, so the runtime only takes on
+    an activity whose whole timeout still fits in what is left.
+    """
+    limits = getattr(request, "timelimit", None) or (None, None)
+    soft = limits[1] if len(limits) > 1 else None
+    return float(soft) if isinstance(soft, int | float) and soft > 0 else None
 
 
 class CeleryPublisher:
-    """Publishes ids only, after commit, with ``argsrepr`` that makes Flower useful."""
+    """Publishes ids only, after commit, with ``argsrepr`` that makes Flower useful.
 
-    def __init__(self, app: Celery) -> None:
+    An activity's soft time limit is its timeout plus ``inline_budget``: the
+    delivery may go on to run the run's next activities inline for that long,
+    each only if its own whole timeout still fits (see ``Performer``).
+    """
+
+    def __init__(self, app: Celery, inline_budget: float = 0.0) -> None:
         self.app = app
+        self.inline_budget = inline_budget
+        self._queues: dict[tuple[str, str | None], str | None] = {}
+
+    def queue_of(self, activity: str, queue: str | None) -> str | None:
+        """The queue Celery routes this activity's messages to (routes included)."""
+        key = (activity, queue)
+        if key not in self._queues:
+            options = {"queue": queue} if queue is not None else {}
+            routed = self.app.amqp.router.route(options, activity, (), {}).get("queue")
+            self._queues[key] = getattr(routed, "name", routed)
+        return self._queues[key]
 
     def publish_advance(self, run_id: str, countdown: float | None = None) -> None:
         self.app.send_task(
@@ -140,8 +171,8 @@ class CeleryPublisher:
             args=[message.task_id, message.attempt],
             task_id=f"{message.task_id}-{message.attempt}",
             countdown=message.countdown or None,
-            soft_time_limit=message.timeout,
-            time_limit=message.timeout + HARD_LIMIT_GRACE,
+            soft_time_limit=message.timeout + self.inline_budget,
+            time_limit=message.timeout + self.inline_budget + HARD_LIMIT_GRACE,
             root_id=message.run_id,
             argsrepr=(
                 f"run={message.run_id} activity={message.activity} attempt={message.attempt}"

@@ -8,13 +8,15 @@ is created lazily and replaced whenever the process id changes.
 from __future__ import annotations
 
 import os
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from ..errors import ContinuumError
 
@@ -33,6 +35,24 @@ def sqlalchemy_url(database_url: str) -> str:
     raise ConfigurationError(
         f"database_url must be a postgresql:// URL, not {scheme or database_url!r}"
     )
+
+
+def drop_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Swap out a pooled connection the server has already closed, without a round trip.
+
+    An idle connection has nothing to read; if its socket is readable, the server
+    said goodbye (a restart, an idle timeout, a terminated backend). Raising
+    ``DisconnectionError`` makes the pool discard it and hand out a fresh one.
+    This replaces ``pool_pre_ping``, which costs a round trip per checkout, that
+    is per transaction. (A connection cut without a word, a network partition,
+    still surfaces on first use; callers that hold work retry on
+    ``JournalUnavailable``.)
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("connection already closed")
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server closed this idle connection")
 
 
 class JournalUnavailable(ContinuumError):
@@ -66,9 +86,9 @@ class Database:
             self.url,
             pool_size=self._pool_size,
             max_overflow=10,
-            pool_pre_ping=True,
             pool_recycle=1800,
         )
+        event.listen(engine, "checkout", drop_if_closed_by_server)
         self._engine, self._pid = engine, os.getpid()
         return engine
 

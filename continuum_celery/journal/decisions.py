@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from ..engine.commands import Command, Completed, Continued, Decision, Failed
+from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
 from .lifecycle import finish
-from .records import CommitResult, Lease, TaskMessage
-from .rows import append_event, dumps, lock_active_run, lock_run
+from .records import ClaimedTask, CommitResult, InlineOffer, Lease, TaskMessage
+from .rows import append_event, dumps, lock_active_run, lock_run, to_event
 
 
 def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float) -> CommitResult:
@@ -45,6 +46,7 @@ def apply(
     parent: Row[Any] | None,
     decision: Decision,
     lease_ttl: float | None,
+    inline: InlineOffer | None = None,
 ) -> CommitResult:
     """Write a decision for a run whose row this transaction holds locked.
 
@@ -53,7 +55,9 @@ def apply(
     marker set instead of keeping a lease.
     """
     outcome = decision.outcome
-    writer = DecisionWriter(conn, lease, last_seq, run.db_now)
+    # An activity a finishing run leaves behind is never claimed here: it may not run.
+    offer = None if ends(decision) else inline
+    writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
     for command in decision.commands:
         writer.write(command)
     params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
@@ -75,8 +79,10 @@ def apply(
         conn.execute(Q.KEEP_LEASE, params | {"ttl": lease_ttl})
     else:
         conn.execute(Q.MARK_WAKE, params)
-        return CommitResult(writer.tasks, False, False, [*writer.wake, lease.run_id])
-    return CommitResult(writer.tasks, again, False, writer.wake)
+        return CommitResult(writer.tasks, False, False, [*writer.wake, lease.run_id],
+                            writer.inline_claim)  # fmt: skip
+    history = [*lease.history, *writer.events]
+    return CommitResult(writer.tasks, again, False, writer.wake, writer.inline_claim, history)
 
 
 def _lock_leased(conn: Connection, lease: Lease) -> Row[Any]:
@@ -92,8 +98,17 @@ def _lock_leased(conn: Connection, lease: Lease) -> Row[Any]:
 class DecisionWriter:
     """Turns commands into events plus their side rows, inside one transaction."""
 
-    def __init__(self, conn: Connection, lease: Lease, last_seq: int, db_now: datetime) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        lease: Lease,
+        last_seq: int,
+        db_now: datetime,
+        inline: InlineOffer | None = None,
+    ) -> None:
         self.conn = conn
+        self.inline = inline
+        self.inline_claim: ClaimedTask | None = None
         self.lease = lease
         self.run_id = lease.run_id
         self.seq = last_seq
@@ -102,10 +117,12 @@ class DecisionWriter:
         self.wake: list[str] = []
         self.consumed_signal = False
         self.successor: dict[str, Any] = {}
+        self.events: list[Event] = []
+        """What this writer appended, exactly as stored."""
 
     def append(self, type_: str, command_id: str, data: dict[str, Any]) -> None:
         self.seq += 1
-        append_event(self.conn, self.run_id, self.seq, type_, command_id, data)
+        self.events.append(append_event(self.conn, self.run_id, self.seq, type_, command_id, data))
 
     def write(self, command: Command) -> None:
         handler = getattr(self, f"_write_{command.type}", None)
@@ -120,34 +137,53 @@ class DecisionWriter:
     def _write_activity_scheduled(self, command: Command, kind: str = "activity") -> None:
         data = command.data
         task_id = str(uuid.uuid4())
-        self.append(command.type, command.command_id, data | {"task_id": task_id})
-        self.conn.execute(
-            Q.INSERT_TASK,
-            {
-                "id": task_id,
-                "run_id": self.run_id,
-                "command_id": command.command_id,
-                "activity": data["activity"],
-                "args": dumps(data["args"]),
-                "kwargs": dumps(data["kwargs"]),
-                "queue": data.get("queue"),
-                "priority": data.get("priority"),
-                "timeout": data["timeout"],
-                "retry": dumps(data["retry"]),
-                "kind": kind,
-                "idempotency_key": data.get("idempotency_key"),
-            },
-        )
-        self.tasks.append(
-            TaskMessage(
-                task_id,
-                self.run_id,
-                data["activity"],
-                1,
-                data.get("queue"),
-                data.get("priority"),
-                float(data["timeout"]),
-            )
+        self.seq += 1
+        row = {
+            "seq": self.seq,
+            "type": command.type,
+            "data": dumps(data | {"task_id": task_id}),
+            "id": task_id,
+            "run_id": self.run_id,
+            "command_id": command.command_id,
+            "activity": data["activity"],
+            "args": dumps(data["args"]),
+            "kwargs": dumps(data["kwargs"]),
+            "queue": data.get("queue"),
+            "priority": data.get("priority"),
+            "timeout": float(data["timeout"]),
+            "retry": dumps(data["retry"]),
+            "kind": kind,
+            "idempotency_key": data.get("idempotency_key"),
+        }
+        message = TaskMessage(task_id, self.run_id, data["activity"], 1, data.get("queue"),
+                              data.get("priority"), float(data["timeout"]))  # fmt: skip
+        if self.inline is not None and self.inline_claim is None and self.inline.wants(message):
+            self.inline_claim = self._schedule_claimed(row, command.command_id, data)
+            return
+        self.events.append(to_event(self.conn.execute(Q.SCHEDULE_TASK, row).one()))
+        self.tasks.append(message)
+
+    def _schedule_claimed(
+        self, row: dict[str, Any], command_id: str, data: dict[str, Any]
+    ) -> ClaimedTask:
+        assert self.inline is not None
+        params = row | {"ttl": self.inline.claim_ttl}
+        stored = self.conn.execute(Q.SCHEDULE_CLAIMED_TASK, params).one()
+        self.events.append(to_event(stored))
+        token = stored.claim_token
+        return ClaimedTask(
+            task_id=row["id"],
+            run_id=self.run_id,
+            command_id=command_id,
+            activity=row["activity"],
+            attempt=1,
+            claim_token=int(token),
+            args=list(data["args"]),
+            kwargs=dict(data["kwargs"]),
+            timeout=row["timeout"],
+            kind=row["kind"],
+            idempotency_key=row["idempotency_key"],
+            queue=row["queue"],
         )
 
     def _fires_at(self, seconds: float | None) -> datetime | None:

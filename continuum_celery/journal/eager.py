@@ -14,30 +14,39 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from ..engine.commands import Decision
-from . import queries as Q
+from ..engine.events import Event
 from .decisions import apply, ends
 from .history import HistoryCache
-from .records import CommitResult, Lease
+from .records import CommitResult, InlineOffer, Lease
 
 Decide = Callable[[Lease], Decision | None]
 """Replays a run (pure); None when this process cannot (its code is missing)."""
 
 
 def continue_eagerly(
-    conn: Connection, run: Row[Any], last_seq: int, decide: Decide, histories: HistoryCache
+    conn: Connection,
+    run: Row[Any],
+    last_seq: int,
+    decide: Decide,
+    histories: HistoryCache,
+    fresh: list[Event],
+    inline: InlineOffer | None = None,
 ) -> CommitResult | None:
     """Replay and write the run's next decisions in this transaction, if it may.
 
     Returns None when it may not: a replay elsewhere holds a live lease (it will
     see the new event and replay again), the code is missing here, or the run
     would end and has a parent (whose row must be locked before this one).
+    ``fresh`` are the events this transaction appended so far; the committed
+    rest comes from the history cache. The result's ``history`` is the whole
+    journal after this commit, for the caller to cache once it has committed.
     """
     if run.lease_owner is not None and run.live:
         return None
     run_id = str(run.id)
-    inputs = conn.execute(Q.RUN_INPUTS, {"id": run_id}).one()
-    lease = Lease.from_row(run_id, 0, inputs, histories.load(conn, run_id, last_seq))
+    committed = histories.load(conn, run_id, fresh[0].seq - 1 if fresh else last_seq)
+    lease = Lease.from_row(run_id, 0, histories.inputs(conn, run_id), committed + fresh)
     decision = decide(lease)
     if decision is None or (ends(decision) and lease.parent_run_id is not None):
         return None
-    return apply(conn, lease, run, last_seq, None, decision, None)
+    return apply(conn, lease, run, last_seq, None, decision, None, inline)

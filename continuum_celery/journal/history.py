@@ -1,13 +1,17 @@
-"""A per-process cache of run histories, so a wake reads only the new events.
+"""A per-process cache of run histories, so a step reads only what it has not seen.
 
 Events are immutable once committed and a run's journal only grows, so a cached
 prefix never goes stale: bringing it up to date is one read of ``seq > last``.
+Only committed events are remembered: a writer hands over what it appended only
+after its transaction committed. A run's replay inputs (workflow, version, args)
+never change either, so they are cached alongside.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -20,28 +24,46 @@ class HistoryCache:
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
         self._runs: OrderedDict[str, list[Event]] = OrderedDict()
+        self._inputs: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def load(self, conn: Connection, run_id: str, last_seq: int) -> list[Event]:
-        """The run's events 1..last_seq (a fresh list the caller may extend)."""
+        """The run's committed events 1..last_seq (a fresh list the caller may extend)."""
         with self._lock:
             cached = self._runs.get(run_id, [])
         have = cached[-1].seq if cached else 0
         if have > last_seq:  # a history we cannot have seen (database replaced): start over
             cached, have = [], 0
         if have < last_seq:
-            rows = conn.execute(Q.LOAD_EVENTS, {"run_id": run_id, "after": have})
+            params = {"run_id": run_id, "after": have, "upto": last_seq}
+            rows = conn.execute(Q.LOAD_EVENTS_UPTO, params)
             cached = cached + [to_event(r) for r in rows]
-        self._remember(run_id, cached)
+        self.remember(run_id, cached)
         return list(cached)
+
+    def inputs(self, conn: Connection, run_id: str) -> Any:
+        """The run's replay inputs row (workflow, version, args, ...), read once."""
+        with self._lock:
+            row = self._inputs.get(run_id)
+        if row is None:
+            row = conn.execute(Q.RUN_INPUTS, {"id": run_id}).one()
+            with self._lock:
+                self._inputs[run_id] = row
+                self._trim(self._inputs)
+        return row
+
+    def remember(self, run_id: str, events: list[Event]) -> None:
+        """Keep ``events``: committed, and exactly the run's journal 1..n."""
+        with self._lock:
+            self._runs[run_id] = events
+            self._runs.move_to_end(run_id)
+            self._trim(self._runs)
 
     def forget(self, run_id: str) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
+            self._inputs.pop(run_id, None)
 
-    def _remember(self, run_id: str, events: list[Event]) -> None:
-        with self._lock:
-            self._runs[run_id] = events
-            self._runs.move_to_end(run_id)
-            while len(self._runs) > self.capacity:
-                self._runs.popitem(last=False)
+    def _trim(self, entries: OrderedDict[str, Any]) -> None:
+        while len(entries) > self.capacity:
+            entries.popitem(last=False)

@@ -118,23 +118,54 @@ RESOLVE_ALL_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_i
 
 # --- events -------------------------------------------------------------------------
 
+# Every append returns the row as stored: the writer then knows the journal exactly
+# (jsonb key order and numbers included) without reading it back.
 INSERT_EVENT = q(
     "INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
+    " RETURNING seq, type, command_id, data, created_at"
 )
 LOAD_EVENTS = q(
     "SELECT seq, type, command_id, data, created_at FROM cx_events"
     " WHERE run_id = :run_id AND seq > :after ORDER BY seq"
 )
+LOAD_EVENTS_UPTO = q(
+    "SELECT seq, type, command_id, data, created_at FROM cx_events"
+    " WHERE run_id = :run_id AND seq > :after AND seq <= :upto ORDER BY seq"
+)
 
 # --- activity tasks -----------------------------------------------------------------
 
-INSERT_TASK = q(
-    "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
-    " timeout, retry, kind, idempotency_key, published_at)"
+# An activity_scheduled event and its task row, in one round trip.
+SCHEDULE_TASK = q(
+    "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
+    " RETURNING seq, type, command_id, data, created_at),"
+    " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue,"
+    " priority, timeout, retry, kind, idempotency_key, published_at)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp())"
+    " :idempotency_key, clock_timestamp()))"
+    " SELECT * FROM event"
+)
+# The same, with the task claimed at once by the worker whose transaction schedules it
+# (inline dispatch): it is never published unless that claim dies.
+SCHEDULE_CLAIMED_TASK = q(
+    "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
+    " RETURNING seq, type, command_id, data, created_at),"
+    " claimed AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
+    " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
+    " claim_token, claim_expires_at, deadline_at)"
+    " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
+    " :idempotency_key, clock_timestamp(), 'claimed', nextval('cx_token_seq'),"
+    " clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl)),"
+    " clock_timestamp() + make_interval(secs => :timeout))"
+    " RETURNING id, claim_token),"
+    " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
+    " SELECT id, 1, claim_token FROM claimed)"
+    " SELECT event.*, claimed.claim_token FROM event, claimed"
 )
 STORED_RESULT = q(
     "SELECT result FROM cx_activity_results WHERE activity = :activity AND idempotency_key = :key"
@@ -145,9 +176,11 @@ STORE_RESULT = q(
     " ON CONFLICT DO NOTHING RETURNING activity"
 )
 # The compare-and-swap that turns duplicate or stale deliveries into no-ops: only
-# a ready task, at exactly the attempt the message names, of a running run.
+# a ready task, at exactly the attempt the message names, of a running run. The
+# attempt row is written in the same round trip (a data-modifying CTE always runs).
 CLAIM_TASK = q(
-    "UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
+    "WITH claimed AS ("
+    " UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
     " claim_expires_at = clock_timestamp() + make_interval(secs => LEAST(t.timeout, :ttl)),"
     " deadline_at = clock_timestamp() + make_interval(secs => t.timeout),"
     " heartbeat_at = NULL, heartbeat_details = NULL"
@@ -156,10 +189,10 @@ CLAIM_TASK = q(
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
     " AND r.id = t.run_id AND r.state = 'running'"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
-    " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key"
-)
-INSERT_ATTEMPT = q(
-    "INSERT INTO cx_attempts (task_id, attempt, claim_token) VALUES (:id, :attempt, :token)"
+    " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key, t.queue),"
+    " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
+    " SELECT id, attempt, claim_token FROM claimed)"
+    " SELECT * FROM claimed"
 )
 RUN_TASKS = q(
     "SELECT id, command_id, activity, kind, attempt, state, heartbeat_at, heartbeat_details,"
@@ -197,6 +230,19 @@ RENEW_LEASE = q(
     " AND lease_expires_at > clock_timestamp() AND state = 'running' RETURNING id"
 )
 TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
+# Completing a live claim, in one round trip: the task and attempt rows are settled
+# and the event appended only if the claim still holds and is within its deadline.
+# No row back means it did not, and the caller looks closer (LOCK_TASK).
+COMPLETE_CLAIMED_TASK = q(
+    "WITH task AS (UPDATE cx_tasks SET state = 'completed', claim_expires_at = NULL"
+    " WHERE id = :id AND state = 'claimed' AND attempt = :attempt AND claim_token = :token"
+    " AND deadline_at > clock_timestamp() RETURNING id),"
+    " attempt AS (UPDATE cx_attempts SET outcome = 'completed', finished_at = clock_timestamp()"
+    " WHERE task_id = (SELECT id FROM task) AND attempt = :attempt)"
+    " INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " SELECT :run_id, :seq, :type, :command_id, CAST(:data AS jsonb) FROM task"
+    " RETURNING seq, type, command_id, data, created_at"
+)
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(
     "UPDATE cx_attempts SET outcome = :outcome, error = :error, finished_at = clock_timestamp()"

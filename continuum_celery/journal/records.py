@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,7 @@ class ClaimedTask:
     timeout: float
     kind: str = "activity"
     idempotency_key: str | None = None
+    queue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,25 @@ class CommitResult:
     finished: bool
     wake: list[str] = field(default_factory=list)
     """Runs to wake after the commit: children started, a successor, the parent."""
+    inline: ClaimedTask | None = None
+    """A new activity claimed in this same transaction, for the committing worker
+    to run next without publishing it (see :class:`InlineOffer`)."""
+    history: list[Event] | None = None
+    """The run's whole journal after this commit, when the run goes on."""
+
+
+@dataclass(frozen=True)
+class InlineOffer:
+    """A worker's offer to run one of the activities a decision schedules, itself.
+
+    The activity is claimed in the transaction that schedules it and never goes
+    through the broker: one commit and no message per step. The offer names what
+    the worker can take (its code is here, it consumes that queue, the time left
+    in its delivery); everything else is published as usual.
+    """
+
+    wants: Callable[[TaskMessage], bool]
+    claim_ttl: float
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ def append_event(
     type_: str,
     command_id: str | None,
     data: dict[str, Any],
-) -> None:
-    conn.execute(
+) -> Event:
+    """Append one event; returns it exactly as stored (jsonb normalizes the data)."""
+    row = conn.execute(
         Q.INSERT_EVENT,
         {
             "run_id": run_id,
@@ -33,7 +34,8 @@ def append_event(
             "command_id": command_id,
             "data": dumps(data),
         },
-    )
+    ).one()
+    return to_event(row)
 
 
 def lock_run(conn: Connection, run_id: str) -> Row[Any]:

@@ -120,7 +120,10 @@ class RunStore:
     def commit_decision(self, lease: Lease, decision: Decision) -> CommitResult:
         """Write one replay's decisions, fenced by the lease (see ``decisions.commit``)."""
         with self.db.engine.begin() as conn:
-            return commit(conn, lease, decision, self.lease_ttl)
+            result = commit(conn, lease, decision, self.lease_ttl)
+        if result.history is not None:  # committed: the next step needs no read
+            self.histories.remember(lease.run_id, result.history)
+        return result
 
     # --- signals and cancellation ------------------------------------------------
 

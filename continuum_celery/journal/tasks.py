@@ -13,14 +13,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from ..engine.events import Event
 from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from . import queries as Q
 from .db import Database
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
-from .records import ClaimedTask, Settled, TaskMessage, TaskStatus
-from .rows import append_event, dumps, lock_active_run, mark_wake
+from .records import ClaimedTask, InlineOffer, Settled, TaskMessage, TaskStatus
+from .rows import append_event, dumps, lock_active_run, mark_wake, to_event
 
 SHORT_DELAY = 10.0
 """Retries due within this many seconds ride a Celery countdown; later ones are
@@ -55,9 +56,6 @@ class TaskStore:
             row = conn.execute(Q.CLAIM_TASK, params).first()
             if row is None:
                 return _refusal(conn, task_id, attempt, activity)
-            conn.execute(
-                Q.INSERT_ATTEMPT, {"id": task_id, "attempt": attempt, "token": row.claim_token}
-            )
         return ClaimedTask(
             task_id=str(row.id),
             run_id=str(row.run_id),
@@ -70,6 +68,7 @@ class TaskStore:
             timeout=float(row.timeout),
             kind=row.kind,
             idempotency_key=row.idempotency_key,
+            queue=row.queue,
         )
 
     def stored_result(self, claim: ClaimedTask) -> tuple[bool, Any]:
@@ -106,7 +105,13 @@ class TaskStore:
             return "cancelled"
         return "lost"
 
-    def complete(self, claim: ClaimedTask, result: Any, decide: Decide | None = None) -> Settled:
+    def complete(
+        self,
+        claim: ClaimedTask,
+        result: Any,
+        decide: Decide | None = None,
+        inline: InlineOffer | None = None,
+    ) -> Settled:
         """Journal the result if the claim still holds.
 
         A claim that outlived its attempt's timeout is dead: the attempt is settled
@@ -115,40 +120,60 @@ class TaskStore:
         completes, since nobody took the task over: upkeep would have moved it to
         the next attempt, and the token check would then reject this write. With
         ``decide``, the run's next decisions are committed in the same transaction
-        when nothing else is replaying it (eager continuation).
+        when nothing else is replaying it (eager continuation), and ``inline`` lets
+        one of the activities they schedule be claimed for this worker at once.
         """
         with self.db.transaction() as conn:
             run = lock_active_run(conn, claim.run_id)
-            task = _lock_claimed(conn, claim)
-            if not task.in_time:
-                failed = _fail_locked(conn, run, task, claim.task_id, _timeout_error(task), 0.5)
-                settled = self._settle_failure(conn, run, failed, None)
-                return Settled(settled.retry, settled.run_to_wake, accepted=False)
-            result = _keep_one_result(conn, claim, result)
-            seq = int(run.last_seq) + 1
-            data = {"activity": claim.activity, "attempt": claim.attempt, "result": result}
-            event_type = f"{claim.kind}_completed"
-            append_event(conn, claim.run_id, seq, event_type, claim.command_id, data)
-            conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
-            _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
-            return self._wake_or_continue(conn, run, seq, decide)
+            event = _complete_live_claim(conn, run, claim, result)
+            if event is None:  # not the plain case: look closer, under the task lock
+                task = _lock_claimed(conn, claim)
+                if not task.in_time:
+                    error = _timeout_error(task)
+                    failed = _fail_locked(conn, run, task, claim.task_id, error, 0.5)
+                    timed_out = self._settle_failure(conn, run, failed, None)
+                    return Settled(timed_out.retry, timed_out.run_to_wake, accepted=False)
+                event = _complete_locked(conn, run, claim, result)
+            settled = self._wake_or_continue(conn, run, event, decide, inline)
+        self._remember(claim.run_id, settled)
+        return settled
 
     def _wake_or_continue(
-        self, conn: Connection, run: Row[Any], seq: int, decide: Decide | None
+        self,
+        conn: Connection,
+        run: Row[Any],
+        event: Event,
+        decide: Decide | None,
+        inline: InlineOffer | None = None,
     ) -> Settled:
         """New input for the run: replay it here and now, or leave the wake marker."""
-        commit = continue_eagerly(conn, run, seq, decide, self.histories) if decide else None
+        seq = event.seq
+        commit = (
+            continue_eagerly(conn, run, seq, decide, self.histories, [event], inline)
+            if decide
+            else None
+        )
         if commit is not None:
             return Settled(None, None, commit=commit)
         mark_wake(conn, str(run.id), seq)
         return Settled(None, str(run.id))
 
+    def _remember(self, run_id: str, settled: Settled) -> None:
+        """After commit only: cache the journal the eager continuation wrote."""
+        if settled.commit is not None and settled.commit.history is not None:
+            self.histories.remember(run_id, settled.commit.history)
+
     def _settle_failure(
-        self, conn: Connection, run: Row[Any], failed: _Failure, decide: Decide | None
+        self,
+        conn: Connection,
+        run: Row[Any],
+        failed: _Failure,
+        decide: Decide | None,
+        inline: InlineOffer | None = None,
     ) -> Settled:
-        if failed.seq is None:
+        if failed.event is None:
             return Settled(failed.retry, None)
-        return self._wake_or_continue(conn, run, failed.seq, decide)
+        return self._wake_or_continue(conn, run, failed.event, decide, inline)
 
     def fail(
         self,
@@ -156,6 +181,7 @@ class TaskStore:
         error: AttemptError,
         unit_random: float,
         decide: Decide | None = None,
+        inline: InlineOffer | None = None,
     ) -> Settled:
         """Schedule the next attempt, or journal ``activity_failed`` when none is left.
 
@@ -166,7 +192,9 @@ class TaskStore:
             run = lock_active_run(conn, claim.run_id)
             task = _lock_claimed(conn, claim)
             failed = _fail_locked(conn, run, task, claim.task_id, error, unit_random)
-            return self._settle_failure(conn, run, failed, decide)
+            settled = self._settle_failure(conn, run, failed, decide, inline)
+        self._remember(claim.run_id, settled)
+        return settled
 
     def expire(self, task_id: str, unit_random: float) -> Settled | None:
         """Upkeep: a claim ran past its timeout (the worker died or hung)."""
@@ -180,6 +208,36 @@ class TaskStore:
                 return None
             failed = _fail_locked(conn, run, task, task_id, _expiry_error(task), unit_random)
             return self._settle_failure(conn, run, failed, None)
+
+
+def _completion(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:
+    data = {"activity": claim.activity, "attempt": claim.attempt, "result": result}
+    return {"run_id": claim.run_id, "seq": seq, "type": f"{claim.kind}_completed",
+            "command_id": claim.command_id, "data": dumps(data)}  # fmt: skip
+
+
+def _complete_live_claim(
+    conn: Connection, run: Row[Any], claim: ClaimedTask, result: Any
+) -> Event | None:
+    """The common case in one round trip: a live claim, in time, with no idempotency key.
+
+    None when the claim does not hold as is (or has a key); nothing was written then.
+    """
+    if claim.idempotency_key is not None:
+        return None
+    params = _completion(claim, int(run.last_seq) + 1, result)
+    params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
+    row = conn.execute(Q.COMPLETE_CLAIMED_TASK, params).first()
+    return None if row is None else to_event(row)
+
+
+def _complete_locked(conn: Connection, run: Row[Any], claim: ClaimedTask, result: Any) -> Event:
+    """Completion under the task lock, the claim checked: the general case."""
+    result = _keep_one_result(conn, claim, result)
+    stored = conn.execute(Q.INSERT_EVENT, _completion(claim, int(run.last_seq) + 1, result)).one()
+    conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
+    _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
+    return to_event(stored)
 
 
 def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
@@ -223,10 +281,10 @@ def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Row[Any]:
 
 @dataclass(frozen=True)
 class _Failure:
-    """A failed attempt: either a retry to publish, or the seq of ``activity_failed``."""
+    """A failed attempt: either a retry to publish, or the ``activity_failed`` event."""
 
     retry: TaskMessage | None
-    seq: int | None
+    event: Event | None
 
 
 def _fail_locked(
@@ -265,9 +323,9 @@ def _fail_locked(
         "error_type": error.error_type,
         "message": error.message,
     }
-    append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
+    event = append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
     conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
-    return _Failure(None, seq)
+    return _Failure(None, event)
 
 
 def _finish_attempt(

@@ -2,6 +2,12 @@
 
 The claim is a compare-and-swap on (task id, attempt), so a duplicate, stale or
 forged message claims nothing and is simply dropped.
+
+Settling the attempt replays the run in the same transaction (eager
+continuation). When that schedules an activity this worker can run itself, it is
+claimed in that transaction too and run right here (inline dispatch): a
+sequential workflow then costs one commit and no broker message per step, for as
+long as the delivery's time budget allows.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..activity import ActivityInfo, running
@@ -16,13 +23,19 @@ from ..definitions import Activity, Registry
 from ..errors import ClaimLost, FencingError, NonRetryableError, PayloadError, UnknownActivity
 from ..journal.db import JournalUnavailable
 from ..journal.eager import Decide
-from ..journal.records import ClaimedTask, Settled
+from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
 from .keeper import KEEPER
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.activity")
+
+Router = Callable[[str, str | None], str | None]
+"""(activity, queue option) -> the queue its messages are routed to."""
+
+MAX_INLINE_STEPS = 1000
+"""Activities one delivery may run inline, whatever its time budget."""
 
 
 class Performer:
@@ -33,6 +46,8 @@ class Performer:
         publisher: Publisher,
         timeout_errors: tuple[type[BaseException], ...] = (),
         decide: Decide | None = None,
+        router: Router | None = None,
+        inline_budget: float = 0.0,
     ) -> None:
         self.tasks = tasks
         self.registry = registry
@@ -40,9 +55,18 @@ class Performer:
         self.timeout_errors = timeout_errors
         self.decide = decide
         """Replays a run in the completing transaction (eager continuation), if set."""
+        self.router = router
+        self.inline_budget = inline_budget
+        """Seconds one delivery may go on running its run's next activities inline."""
 
-    def perform(self, task_id: str, attempt: int, activity_name: str) -> bool:
-        """Run the attempt if this delivery wins the claim; False when it was ignored."""
+    def perform(
+        self, task_id: str, attempt: int, activity_name: str, time_limit: float | None = None
+    ) -> bool:
+        """Run the attempt if this delivery wins the claim; False when it was ignored.
+
+        ``time_limit`` is how long the delivery may run before the transport
+        interrupts it (Celery's soft time limit), if it does.
+        """
         try:
             activity = self.registry.activity(activity_name)
         except UnknownActivity as error:
@@ -52,18 +76,65 @@ class Performer:
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
             return False
+        offer = self._inline_offer(claim, time_limit)
+        next_claim: ClaimedTask | None = claim
+        while next_claim is not None:
+            next_claim = self._attempt(next_claim, activity, offer)
+            if next_claim is not None:
+                activity = self.registry.activity(next_claim.activity)
+        return True
+
+    def _attempt(
+        self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
+    ) -> ClaimedTask | None:
+        """Run and settle one claimed attempt; returns the activity claimed inline next."""
         deadline = time.monotonic() + claim.timeout
         ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
         try:  # the claim is kept alive until the attempt is settled, not just run
-            settled = self._settle(claim, self._outcome(claim, activity), deadline)
+            settled = self._settle(claim, self._outcome(claim, activity), deadline, offer)
         except FencingError as error:
-            log.warning("task %s attempt %s: result rejected: %s", task_id, attempt, error)
-            return True
+            log.warning("task %s attempt %s: result rejected: %s",
+                        claim.task_id, claim.attempt, error)  # fmt: skip
+            return None
         finally:
             KEEPER.drop(ticket)
-        if settled is not None:
-            self.publish_settled(settled)
-        return True
+        if settled is None:
+            return None
+        self.publish_settled(settled)
+        inline = settled.commit.inline if settled.commit is not None else None
+        if inline is not None:
+            log.debug("task %s: %s runs inline after %s", inline.task_id, inline.activity,
+                      claim.activity)  # fmt: skip
+        return inline
+
+    def _inline_offer(self, first: ClaimedTask, time_limit: float | None) -> InlineOffer | None:
+        """What this delivery may take on inline: code here, same queue, time left.
+
+        An inline activity shares the delivery's time limit, so it is taken only
+        if its whole timeout fits in what is left; and it must route to the queue
+        this delivery came from, so a worker never runs work meant for others.
+        """
+        if self.router is None or self.decide is None or self.inline_budget <= 0:
+            return None
+        router, registry = self.router, self.registry
+        started, taken = time.monotonic(), 0
+        queue = router(first.activity, first.queue)
+
+        def wants(message: TaskMessage) -> bool:
+            nonlocal taken
+            elapsed = time.monotonic() - started
+            if elapsed > self.inline_budget or taken >= MAX_INLINE_STEPS:
+                return False
+            if time_limit is not None and elapsed + message.timeout > time_limit:
+                return False
+            if message.activity not in registry.activities:
+                return False
+            if router(message.activity, message.queue) != queue:
+                return False
+            taken += 1
+            return True
+
+        return InlineOffer(wants, self.tasks.claim_ttl)
 
     def _outcome(self, claim: ClaimedTask, activity: Activity) -> Any:
         found, stored = self.tasks.stored_result(claim)
@@ -73,19 +144,23 @@ class Performer:
             return stored
         return self._run_body(claim, activity.fn, activity.max_payload_bytes)
 
-    def _settle(self, claim: ClaimedTask, outcome: Any, deadline: float) -> Settled | None:
+    def _settle(
+        self, claim: ClaimedTask, outcome: Any, deadline: float, offer: InlineOffer | None
+    ) -> Settled | None:
         """Journal the outcome, retrying while Postgres is unreachable.
 
         The result is the one thing only this worker has; losing it to a database
         blip would re-run the body. If a retried commit had in fact landed, the
-        retry finds the claim settled and there is nothing left to do.
+        retry finds the claim settled and there is nothing left to do. (An
+        activity that commit claimed inline is then never run here; its claim
+        lapses and upkeep counts that attempt as lost.)
         """
         pause, retried = 0.1, False
         while True:
             try:
                 if isinstance(outcome, AttemptError):
-                    return self.tasks.fail(claim, outcome, random.random(), self.decide)
-                return self.tasks.complete(claim, outcome, self.decide)
+                    return self.tasks.fail(claim, outcome, random.random(), self.decide, offer)
+                return self.tasks.complete(claim, outcome, self.decide, offer)
             except ClaimLost:
                 if retried:
                     return None
