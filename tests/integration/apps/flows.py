@@ -341,3 +341,27 @@ def parent_of_failing(key: str) -> str:
     except RunFailed as error:
         return f"child failed: {error.error}"
     return "child succeeded"
+
+
+# --- inline dispatch: two activities on a queue only tests' own workers consume -------
+
+INLINE_QUEUE = "inline-hops"
+
+
+@cx.activity(queue=INLINE_QUEUE)
+def first_hop(key: str) -> str:
+    record_call(f"{key}-first")
+    return "first"
+
+
+@cx.activity(queue=INLINE_QUEUE, retry=RetryPolicy(max_attempts=3, backoff="constant", base=0.1))
+def second_hop(key: str, pause: float) -> str:
+    earlier = record_call(key)
+    if earlier == 0:
+        time.sleep(pause)  # the first attempt lingers, so a test can kill its worker
+    return f"second, after {earlier} earlier attempt(s)"
+
+
+@cx.workflow()
+def hops(key: str, pause: float) -> list[str]:
+    return [first_hop(key), second_hop(key, pause)]
