@@ -23,10 +23,11 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from celery import Celery
 from celery.signals import after_task_publish
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -91,10 +92,11 @@ _installed = False
 def install_counters() -> None:
     """Count publishes and SQL statements of this process; idempotent.
 
-    Both hooks are process-wide (Celery's ``after_task_publish`` signal, SQLAlchemy's
-    ``before_cursor_execute`` on every Engine), so one receiver counts every app.
-    Statements are what the engine sends through SQLAlchemy; the pool's pre-ping and
-    COMMIT are not statements there (``xact_commit`` covers those).
+    Both hooks are process-wide (Celery's ``after_task_publish`` signal, and a
+    counting psycopg cursor on every pooled connection SQLAlchemy opens), so one
+    receiver counts every app. The journal runs its statements on the pooled psycopg
+    connection directly, so counting at the cursor sees them all; BEGIN and COMMIT
+    are not cursor statements (``xact_commit`` covers those).
     """
     global _installed
     directory = os.environ.get(COUNT_ENV)
@@ -102,7 +104,20 @@ def install_counters() -> None:
         return
     _installed = True
     after_task_publish.connect(_Counter(directory, "publishes"), weak=False)
-    event.listen(Engine, "before_cursor_execute", _Counter(directory, "statements"))
+    event.listen(Pool, "connect", _counting_cursors(_Counter(directory, "statements")))
+
+
+def _counting_cursors(counter: _Counter) -> Any:
+    class CountingCursor(psycopg.Cursor[Any]):
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            counter()
+            return super().execute(*args, **kwargs)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, psycopg.Connection):
+            dbapi_connection.cursor_factory = CountingCursor
+
+    return on_connect
 
 
 def read_counts(directory: Path, kind: str) -> int:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event
+from sqlalchemy.exc import DisconnectionError, InterfaceError, NoResultFound, OperationalError
 
 from ..errors import ContinuumError
 
@@ -110,3 +112,65 @@ class Database:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+
+Record = Any
+"""A row as psycopg returns it for journal statements: a named tuple."""
+
+
+class Rows:
+    """The few ``Result`` methods the journal uses, over a psycopg cursor."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    def first(self) -> Any:
+        return self._cursor.fetchone() if self._cursor.description else None
+
+    def one(self) -> Any:
+        row = self.first()
+        if row is None:
+            raise NoResultFound("the statement returned no row")
+        return row
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def all(self) -> list[Any]:
+        return self._cursor.fetchall() if self._cursor.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.all())
+
+
+_PYFORMAT: dict[TextClause, str] = {}
+
+
+def execute(
+    conn: Connection, statement: TextClause, params: Mapping[str, Any] | None = None
+) -> Rows:
+    """Run one journal statement straight on the connection's psycopg connection.
+
+    SQLAlchemy still owns the pool, fork safety and the transaction; skipping its
+    per-statement machinery (compiled-cache lookup, execution context, result
+    metadata) saves about a tenth of a millisecond of CPU per statement, which was
+    most of a step's Python time. Values still travel only as bind parameters.
+    A lost connection surfaces as ``JournalUnavailable``, as from ``transaction()``.
+    """
+    sql = _PYFORMAT.get(statement)
+    if sql is None:
+        sql = _PYFORMAT[statement] = str(statement.compile(dialect=conn.dialect))
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor(row_factory=namedtuple_row)
+    try:
+        cursor.execute(sql, params)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise JournalUnavailable(f"Postgres unavailable: {error}") from error
+    return Rows(cursor)

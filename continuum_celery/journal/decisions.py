@@ -11,12 +11,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.commands import Command, Completed, Continued, Decision, Failed
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
+from .db import Record, execute
 from .lifecycle import finish
 from .records import ClaimedTask, CommitResult, InlineOffer, Lease, TaskMessage
 from .rows import append_event, dumps, lock_active_run, lock_run, to_event
@@ -41,9 +42,9 @@ def ends(decision: Decision) -> bool:
 def apply(
     conn: Connection,
     lease: Lease,
-    run: Row[Any],
+    run: Record,
     last_seq: int,
-    parent: Row[Any] | None,
+    parent: Record | None,
     decision: Decision,
     lease_ttl: float | None,
     inline: InlineOffer | None = None,
@@ -63,7 +64,7 @@ def apply(
     params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
     if isinstance(outcome, Continued):
         writer.spawn_successor(run)
-        conn.execute(Q.CONTINUE_RUN, params | {"next_run_id": outcome.next_run_id,
+        execute(conn, Q.CONTINUE_RUN, params | {"next_run_id": outcome.next_run_id,
                      "result": dumps({"continued_to": outcome.next_run_id})})  # fmt: skip
         return CommitResult(writer.tasks, False, True, writer.wake)
     if isinstance(outcome, Completed):
@@ -74,18 +75,18 @@ def apply(
         return CommitResult(writer.tasks, False, True, writer.wake + wake)
     again = writer.consumed_signal or last_seq != lease.last_seq
     if not again:
-        conn.execute(Q.RELEASE_LEASE, params)
+        execute(conn, Q.RELEASE_LEASE, params)
     elif lease_ttl is not None:
-        conn.execute(Q.KEEP_LEASE, params | {"ttl": lease_ttl})
+        execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
     else:
-        conn.execute(Q.MARK_WAKE, params)
+        execute(conn, Q.MARK_WAKE, params)
         return CommitResult(writer.tasks, False, False, [*writer.wake, lease.run_id],
                             writer.inline_claim)  # fmt: skip
     history = [*lease.history, *writer.events]
     return CommitResult(writer.tasks, again, False, writer.wake, writer.inline_claim, history)
 
 
-def _lock_leased(conn: Connection, lease: Lease) -> Row[Any]:
+def _lock_leased(conn: Connection, lease: Lease) -> Record:
     run = lock_active_run(conn, lease.run_id)
     if run.lease_owner is None or run.lease_token != lease.token or not run.live:
         raise LeaseLost(
@@ -160,7 +161,7 @@ class DecisionWriter:
         if self.inline is not None and self.inline_claim is None and self.inline.wants(message):
             self.inline_claim = self._schedule_claimed(row, command.command_id, data)
             return
-        self.events.append(to_event(self.conn.execute(Q.SCHEDULE_TASK, row).one()))
+        self.events.append(to_event(execute(self.conn, Q.SCHEDULE_TASK, row).one()))
         self.tasks.append(message)
 
     def _schedule_claimed(
@@ -168,7 +169,7 @@ class DecisionWriter:
     ) -> ClaimedTask:
         assert self.inline is not None
         params = row | {"ttl": self.inline.claim_ttl}
-        stored = self.conn.execute(Q.SCHEDULE_CLAIMED_TASK, params).one()
+        stored = execute(self.conn, Q.SCHEDULE_CLAIMED_TASK, params).one()
         self.events.append(to_event(stored))
         token = stored.claim_token
         return ClaimedTask(
@@ -201,12 +202,12 @@ class DecisionWriter:
         stamped = command.data | ({"fires_at": fires_at.isoformat()} if fires_at else {})
         self.append(command.type, command.command_id, stamped)
         self._insert_wait(command.command_id, "signal", name, fires_at)
-        buffered = self.conn.execute(
-            Q.TAKE_BUFFERED_SIGNAL, {"run_id": self.run_id, "name": name}
+        buffered = execute(
+            self.conn, Q.TAKE_BUFFERED_SIGNAL, {"run_id": self.run_id, "name": name}
         ).first()
         if buffered is not None:
-            self.conn.execute(
-                Q.RESOLVE_WAIT, {"run_id": self.run_id, "command_id": command.command_id}
+            execute(
+                self.conn, Q.RESOLVE_WAIT, {"run_id": self.run_id, "command_id": command.command_id}
             )
             data = {"name": name, "payload": buffered.payload}
             self.append("signal_received", command.command_id, data)
@@ -215,7 +216,8 @@ class DecisionWriter:
     def _insert_wait(
         self, command_id: str, kind: str, name: str | None, fires_at: datetime | None
     ) -> None:
-        self.conn.execute(
+        execute(
+            self.conn,
             Q.INSERT_WAIT,
             {
                 "run_id": self.run_id,
@@ -237,7 +239,7 @@ class DecisionWriter:
         self.append(command.type, command.command_id, data)
         self.successor = data
 
-    def spawn_successor(self, run: Row[Any]) -> None:
+    def spawn_successor(self, run: Record) -> None:
         """The continue-as-new successor: same workflow and lineage, empty history.
 
         Signals not yet consumed move with it, so senders never lose one.
@@ -254,7 +256,7 @@ class DecisionWriter:
             continued_from=self.run_id,
             correlation_id=str(run.correlation_id or self.run_id),
         )
-        self.conn.execute(Q.MOVE_SIGNALS, {"id": self.run_id, "next_run_id": next_id})
+        execute(self.conn, Q.MOVE_SIGNALS, {"id": self.run_id, "next_run_id": next_id})
         self.wake.append(next_id)
 
     def _spawn(
@@ -265,7 +267,8 @@ class DecisionWriter:
         correlation_id: str | None = None,
     ) -> None:
         parent_run_id, parent_command_id, depth = parent
-        self.conn.execute(
+        execute(
+            self.conn,
             Q.INSERT_SPAWNED_RUN,
             {
                 "id": data["child_run_id"],

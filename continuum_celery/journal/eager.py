@@ -9,12 +9,12 @@ completion: one transaction and no wakeup hop per step, with the same fencing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.commands import Decision
 from ..engine.events import Event
+from .db import Record
 from .decisions import apply, ends
 from .history import HistoryCache
 from .records import CommitResult, InlineOffer, Lease
@@ -25,7 +25,7 @@ Decide = Callable[[Lease], Decision | None]
 
 def continue_eagerly(
     conn: Connection,
-    run: Row[Any],
+    run: Record,
     last_seq: int,
     decide: Decide,
     histories: HistoryCache,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from ..engine.events import Event
 from . import queries as Q
+from .db import execute
 from .rows import to_event
 
 
@@ -36,7 +37,7 @@ class HistoryCache:
             cached, have = [], 0
         if have < last_seq:
             params = {"run_id": run_id, "after": have, "upto": last_seq}
-            rows = conn.execute(Q.LOAD_EVENTS_UPTO, params)
+            rows = execute(conn, Q.LOAD_EVENTS_UPTO, params)
             cached = cached + [to_event(r) for r in rows]
         self.remember(run_id, cached)
         return list(cached)
@@ -46,7 +47,7 @@ class HistoryCache:
         with self._lock:
             row = self._inputs.get(run_id)
         if row is None:
-            row = conn.execute(Q.RUN_INPUTS, {"id": run_id}).one()
+            row = execute(conn, Q.RUN_INPUTS, {"id": run_id}).one()
             with self._lock:
                 self._inputs[run_id] = row
                 self._trim(self._inputs)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.composition import MAX_CHILD_DEPTH
 from ..errors import RunFinished
 from . import queries as Q
+from .db import Record, execute
 from .rows import append_event, dumps, lock_run, mark_wake
 
 log = logging.getLogger("continuum_celery.journal")
@@ -26,9 +27,9 @@ _CHILD_EVENTS = {
 }
 
 
-def lock_with_parent(conn: Connection, run_id: str) -> tuple[Row[Any] | None, Row[Any]]:
+def lock_with_parent(conn: Connection, run_id: str) -> tuple[Record | None, Record]:
     """Lock the run's parent (if any) before the run: ancestors first, always."""
-    parent_id = conn.execute(Q.PARENT_OF, {"id": run_id}).scalar()
+    parent_id = execute(conn, Q.PARENT_OF, {"id": run_id}).scalar()
     parent = lock_run(conn, str(parent_id)) if parent_id is not None else None
     return parent, lock_run(conn, run_id)
 
@@ -36,7 +37,7 @@ def lock_with_parent(conn: Connection, run_id: str) -> tuple[Row[Any] | None, Ro
 def chain_tip(conn: Connection, run_id: str) -> str:
     """Follow continue-as-new links to the chain's newest run."""
     for _ in range(10_000):
-        row = conn.execute(Q.NEXT_IN_CHAIN, {"id": run_id}).first()
+        row = execute(conn, Q.NEXT_IN_CHAIN, {"id": run_id}).first()
         if row is None or row.state != "continued" or row.next_run_id is None:
             return run_id
         run_id = str(row.next_run_id)
@@ -45,15 +46,15 @@ def chain_tip(conn: Connection, run_id: str) -> str:
 
 def finish(
     conn: Connection,
-    parent: Row[Any] | None,
-    run: Row[Any],
+    parent: Record | None,
+    run: Record,
     outcome: tuple[str, Any, str | None],
     last_seq: int,
 ) -> list[str]:
     """End the run as (state, result, error); returns runs to wake (its parent)."""
     state, result, error = outcome
     run_id = str(run.id)
-    conn.execute(
+    execute(conn,
         Q.FINISH_RUN,
         {"id": run_id, "state": state, "result": dumps(result) if state == "completed" else None,
          "error": error, "last_seq": last_seq},
@@ -64,8 +65,8 @@ def finish(
 
 def notify_parent(
     conn: Connection,
-    parent: Row[Any] | None,
-    child: Row[Any],
+    parent: Record | None,
+    child: Record,
     state: str,
     result: Any,
     error: str | None,
@@ -92,13 +93,13 @@ def cancel_tree(conn: Connection, run_id: str) -> list[str]:
     to_wake = finish(conn, parent, run, ("cancelled", None, "cancelled"), int(run.last_seq))
     generation = [run_id]
     for _ in range(MAX_CHILD_DEPTH):
-        children = [str(r.id) for r in conn.execute(Q.LOCK_LIVE_CHILDREN, {"ids": generation})]
+        children = [str(r.id) for r in execute(conn, Q.LOCK_LIVE_CHILDREN, {"ids": generation})]
         if not children:
             return to_wake
         for child_id in children:
             _cancel_descendant(conn, child_id, run_id)
         generation = children
-    if conn.execute(Q.LOCK_LIVE_CHILDREN, {"ids": generation}).first() is not None:
+    if execute(conn, Q.LOCK_LIVE_CHILDREN, {"ids": generation}).first() is not None:
         log.error("cancel of %s stopped at depth %d; deeper runs keep running",
                   run_id, MAX_CHILD_DEPTH)  # fmt: skip
     return to_wake
@@ -106,7 +107,7 @@ def cancel_tree(conn: Connection, run_id: str) -> list[str]:
 
 def _cancel_descendant(conn: Connection, child_id: str, root_id: str) -> None:
     child = lock_run(conn, child_id)
-    conn.execute(
+    execute(conn,
         Q.FINISH_RUN,
         {"id": child_id, "state": "cancelled", "result": None,
          "error": f"cancelled: ancestor run {root_id} was cancelled",
@@ -116,6 +117,6 @@ def _cancel_descendant(conn: Connection, child_id: str, root_id: str) -> None:
 
 
 def discard_pending(conn: Connection, run_id: str) -> None:
-    conn.execute(Q.CANCEL_ATTEMPTS, {"run_id": run_id})
-    conn.execute(Q.CANCEL_TASKS, {"run_id": run_id})
-    conn.execute(Q.RESOLVE_ALL_WAITS, {"run_id": run_id})
+    execute(conn, Q.CANCEL_ATTEMPTS, {"run_id": run_id})
+    execute(conn, Q.CANCEL_TASKS, {"run_id": run_id})
+    execute(conn, Q.RESOLVE_ALL_WAITS, {"run_id": run_id})

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.events import Event
 from ..errors import RunNotActive, RunNotFound
 from . import queries as Q
+from .db import Record, execute
 
 
 def dumps(value: Any) -> str:
@@ -25,7 +26,8 @@ def append_event(
     data: dict[str, Any],
 ) -> Event:
     """Append one event; returns it exactly as stored (jsonb normalizes the data)."""
-    row = conn.execute(
+    row = execute(
+        conn,
         Q.INSERT_EVENT,
         {
             "run_id": run_id,
@@ -38,14 +40,14 @@ def append_event(
     return to_event(row)
 
 
-def lock_run(conn: Connection, run_id: str) -> Row[Any]:
-    row = conn.execute(Q.LOCK_RUN, {"id": run_id}).first()
+def lock_run(conn: Connection, run_id: str) -> Record:
+    row = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
     if row is None:
         raise RunNotFound(f"no run with id {run_id}")
     return row
 
 
-def lock_active_run(conn: Connection, run_id: str) -> Row[Any]:
+def lock_active_run(conn: Connection, run_id: str) -> Record:
     row = lock_run(conn, run_id)
     if row.state != "running":
         raise RunNotActive(f"run {run_id} is {row.state}")
@@ -53,8 +55,8 @@ def lock_active_run(conn: Connection, run_id: str) -> Row[Any]:
 
 
 def mark_wake(conn: Connection, run_id: str, last_seq: int) -> None:
-    conn.execute(Q.MARK_WAKE, {"id": run_id, "last_seq": last_seq})
+    execute(conn, Q.MARK_WAKE, {"id": run_id, "last_seq": last_seq})
 
 
-def to_event(row: Row[Any]) -> Event:
+def to_event(row: Record) -> Event:
     return Event(row.seq, row.type, row.command_id, row.data or {}, row.created_at)

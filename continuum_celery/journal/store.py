@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.commands import Decision
 from ..engine.events import Event
 from ..errors import RunFinished, RunNotFound
 from . import queries as Q
-from .db import Database
+from .db import Database, Record, execute
 from .decisions import commit
 from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
@@ -47,7 +47,7 @@ class RunStore:
                 existing = self._claim_start_key(conn, run)
                 if existing is not None:
                     return existing, False
-            inserted = conn.execute(Q.INSERT_RUN, self._run_params(run)).first()
+            inserted = execute(conn, Q.INSERT_RUN, self._run_params(run)).first()
             if inserted is None:
                 return self._existing_run_id(conn, run), False
         return run.run_id, True
@@ -59,13 +59,13 @@ class RunStore:
             "key": run.idempotency_key,
             "run_id": run.run_id,
         }
-        if conn.execute(Q.CLAIM_START_KEY, params).first() is not None:
+        if execute(conn, Q.CLAIM_START_KEY, params).first() is not None:
             return None
-        row = conn.execute(Q.GET_START_KEY, params).one()
+        row = execute(conn, Q.GET_START_KEY, params).one()
         return str(row.run_id)
 
     def _existing_run_id(self, conn: Connection, run: NewRun) -> str:
-        row = conn.execute(Q.GET_RUN, {"id": run.run_id}).one()
+        row = execute(conn, Q.GET_RUN, {"id": run.run_id}).one()
         if row.workflow != run.workflow:
             raise ValueError(f"run id {run.run_id} is already used by workflow {row.workflow!r}")
         return run.run_id
@@ -90,8 +90,8 @@ class RunStore:
     def acquire(self, run_id: str, owner: str) -> Lease | None:
         """Lease a run that has unseen input, and load its history in the same snapshot."""
         with self.db.engine.begin() as conn:
-            row = conn.execute(
-                Q.ACQUIRE_LEASE, {"id": run_id, "owner": owner, "ttl": self.lease_ttl}
+            row = execute(
+                conn, Q.ACQUIRE_LEASE, {"id": run_id, "owner": owner, "ttl": self.lease_ttl}
             ).first()
             if row is None:
                 return None
@@ -102,19 +102,19 @@ class RunStore:
         """Push the lease expiry out while a long replay is still working."""
         with self.db.engine.begin() as conn:
             params = {"id": lease.run_id, "token": lease.token, "ttl": self.lease_ttl}
-            return conn.execute(Q.RENEW_LEASE, params).first() is not None
+            return execute(conn, Q.RENEW_LEASE, params).first() is not None
 
     def release(self, lease: Lease, retry_in: float = 0.0) -> None:
         """Hand the run back untouched, wake marker kept (due in ``retry_in`` seconds)."""
         with self.db.engine.begin() as conn:
-            conn.execute(
-                Q.DROP_LEASE, {"id": lease.run_id, "token": lease.token, "delay": retry_in}
+            execute(
+                conn, Q.DROP_LEASE, {"id": lease.run_id, "token": lease.token, "delay": retry_in}
             )
 
     def refresh(self, lease: Lease) -> None:
         """Append the events that landed since the lease's history was read."""
         with self.db.engine.connect() as conn:
-            rows = conn.execute(Q.LOAD_EVENTS, {"run_id": lease.run_id, "after": lease.last_seq})
+            rows = execute(conn, Q.LOAD_EVENTS, {"run_id": lease.run_id, "after": lease.last_seq})
             lease.history.extend(to_event(r) for r in rows)
 
     def commit_decision(self, lease: Lease, decision: Decision) -> CommitResult:
@@ -138,13 +138,15 @@ class RunStore:
             run = lock_run(conn, run_id)
             if run.state != "running":
                 raise RunFinished(run_id, run.state)
-            waiting = conn.execute(Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
+            waiting = execute(conn, Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
             if waiting is None:
-                conn.execute(
-                    Q.BUFFER_SIGNAL, {"run_id": run_id, "name": name, "payload": dumps(payload)}
+                execute(
+                    conn,
+                    Q.BUFFER_SIGNAL,
+                    {"run_id": run_id, "name": name, "payload": dumps(payload)},
                 )
                 return None
-            conn.execute(Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": waiting.command_id})
+            execute(conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": waiting.command_id})
             seq = int(run.last_seq) + 1
             data = {"name": name, "payload": payload}
             append_event(conn, run_id, seq, "signal_received", waiting.command_id, data)
@@ -168,18 +170,18 @@ class RunStore:
 
     def get_run(self, run_id: str) -> RunRecord:
         with self.db.engine.connect() as conn:
-            row = conn.execute(Q.GET_RUN, {"id": run_id}).first()
+            row = execute(conn, Q.GET_RUN, {"id": run_id}).first()
         if row is None:
             raise RunNotFound(f"no run with id {run_id}")
         return _run_record(row)
 
     def history(self, run_id: str) -> list[Event]:
         with self.db.engine.connect() as conn:
-            rows = conn.execute(Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
+            rows = execute(conn, Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
             return [to_event(r) for r in rows]
 
 
-def _run_record(row: Row[Any]) -> RunRecord:
+def _run_record(row: Record) -> RunRecord:
     return RunRecord(
         run_id=str(row.id),
         workflow=row.workflow,

@@ -8,7 +8,7 @@ upkeep nothing.
 from __future__ import annotations
 
 from . import queries as Q
-from .db import Database
+from .db import Database, execute
 from .records import TaskMessage
 from .rows import append_event, lock_run, mark_wake
 
@@ -19,15 +19,15 @@ class SweepStore:
 
     def due_waits(self, limit: int) -> list[tuple[str, str]]:
         with self.db.engine.connect() as conn:
-            rows = conn.execute(Q.DUE_WAITS, {"limit": limit})
+            rows = execute(conn, Q.DUE_WAITS, {"limit": limit})
             return [(str(r.run_id), r.command_id) for r in rows]
 
     def fire_wait(self, run_id: str, command_id: str) -> bool:
         """Journal ``timer_fired`` unless something resolved the wait first."""
         with self.db.engine.begin() as conn:
             run = lock_run(conn, run_id)
-            resolved = conn.execute(
-                Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": command_id}
+            resolved = execute(
+                conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": command_id}
             ).first()
             if resolved is None or run.state != "running":
                 return False
@@ -38,13 +38,13 @@ class SweepStore:
 
     def expired_claims(self, grace: float, limit: int) -> list[str]:
         with self.db.engine.connect() as conn:
-            rows = conn.execute(Q.EXPIRED_CLAIMS, {"grace": grace, "limit": limit})
+            rows = execute(conn, Q.EXPIRED_CLAIMS, {"grace": grace, "limit": limit})
             return [str(r.id) for r in rows]
 
     def tasks_to_publish(self, stale_after: float, cap: float, limit: int) -> list[TaskMessage]:
         params = {"stale": stale_after, "cap": cap, "limit": limit}
         with self.db.engine.begin() as conn:
-            rows = conn.execute(Q.TASKS_TO_PUBLISH, params)
+            rows = execute(conn, Q.TASKS_TO_PUBLISH, params)
             return [
                 TaskMessage(
                     str(r.id),
@@ -61,5 +61,5 @@ class SweepStore:
     def runs_to_wake(self, stale_after: float, cap: float, limit: int) -> list[str]:
         params = {"stale": stale_after, "cap": cap, "limit": limit}
         with self.db.engine.begin() as conn:
-            rows = conn.execute(Q.RUNS_TO_WAKE, params)
+            rows = execute(conn, Q.RUNS_TO_WAKE, params)
             return [str(r.id) for r in rows]

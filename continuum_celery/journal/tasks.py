@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from ..engine.events import Event
 from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from . import queries as Q
-from .db import Database
+from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .records import ClaimedTask, InlineOffer, Settled, TaskMessage, TaskStatus
@@ -53,7 +53,7 @@ class TaskStore:
         """Claim one attempt, or return why the message must be ignored."""
         params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl}
         with self.db.engine.begin() as conn:
-            row = conn.execute(Q.CLAIM_TASK, params).first()
+            row = execute(conn, Q.CLAIM_TASK, params).first()
             if row is None:
                 return _refusal(conn, task_id, attempt, activity)
         return ClaimedTask(
@@ -77,12 +77,12 @@ class TaskStore:
             return False, None
         params = {"activity": claim.activity, "key": claim.idempotency_key}
         with self.db.engine.connect() as conn:
-            row = conn.execute(Q.STORED_RESULT, params).first()
+            row = execute(conn, Q.STORED_RESULT, params).first()
         return (True, row.result) if row is not None else (False, None)
 
     def of_run(self, run_id: str) -> list[TaskStatus]:
         with self.db.engine.connect() as conn:
-            rows = conn.execute(Q.RUN_TASKS, {"run_id": run_id}).all()
+            rows = execute(conn, Q.RUN_TASKS, {"run_id": run_id}).all()
         return [
             TaskStatus(str(r.id), r.command_id, r.activity, r.kind, int(r.attempt), r.state,
                        r.heartbeat_at, r.heartbeat_details)
@@ -98,9 +98,9 @@ class TaskStore:
         params = {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token,
                   "ttl": self.claim_ttl, "beat": beat, "details": dumps(details)}  # fmt: skip
         with self.db.engine.begin() as conn:
-            if conn.execute(Q.RENEW_CLAIM, params).first() is not None:
+            if execute(conn, Q.RENEW_CLAIM, params).first() is not None:
                 return None
-            row = conn.execute(Q.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
+            row = execute(conn, Q.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
         if row is None or row.task_state == "cancelled" or row.run_state != "running":
             return "cancelled"
         return "lost"
@@ -141,7 +141,7 @@ class TaskStore:
     def _wake_or_continue(
         self,
         conn: Connection,
-        run: Row[Any],
+        run: Record,
         event: Event,
         decide: Decide | None,
         inline: InlineOffer | None = None,
@@ -166,7 +166,7 @@ class TaskStore:
     def _settle_failure(
         self,
         conn: Connection,
-        run: Row[Any],
+        run: Record,
         failed: _Failure,
         decide: Decide | None,
         inline: InlineOffer | None = None,
@@ -199,11 +199,11 @@ class TaskStore:
     def expire(self, task_id: str, unit_random: float) -> Settled | None:
         """Upkeep: a claim ran past its timeout (the worker died or hung)."""
         with self.db.engine.begin() as conn:
-            row = conn.execute(Q.TASK_RUN, {"id": task_id}).first()
+            row = execute(conn, Q.TASK_RUN, {"id": task_id}).first()
             if row is None:
                 return None
             run = lock_active_run(conn, str(row.run_id))
-            task = conn.execute(Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
+            task = execute(conn, Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
             if task.state != "claimed" or not (task.abandoned or not task.in_time):
                 return None
             failed = _fail_locked(conn, run, task, task_id, _expiry_error(task), unit_random)
@@ -217,7 +217,7 @@ def _completion(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:
 
 
 def _complete_live_claim(
-    conn: Connection, run: Row[Any], claim: ClaimedTask, result: Any
+    conn: Connection, run: Record, claim: ClaimedTask, result: Any
 ) -> Event | None:
     """The common case in one round trip: a live claim, in time, with no idempotency key.
 
@@ -227,15 +227,15 @@ def _complete_live_claim(
         return None
     params = _completion(claim, int(run.last_seq) + 1, result)
     params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
-    row = conn.execute(Q.COMPLETE_CLAIMED_TASK, params).first()
+    row = execute(conn, Q.COMPLETE_CLAIMED_TASK, params).first()
     return None if row is None else to_event(row)
 
 
-def _complete_locked(conn: Connection, run: Row[Any], claim: ClaimedTask, result: Any) -> Event:
+def _complete_locked(conn: Connection, run: Record, claim: ClaimedTask, result: Any) -> Event:
     """Completion under the task lock, the claim checked: the general case."""
     result = _keep_one_result(conn, claim, result)
-    stored = conn.execute(Q.INSERT_EVENT, _completion(claim, int(run.last_seq) + 1, result)).one()
-    conn.execute(Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
+    stored = execute(conn, Q.INSERT_EVENT, _completion(claim, int(run.last_seq) + 1, result)).one()
+    execute(conn, Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
     _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
     return to_event(stored)
 
@@ -246,12 +246,12 @@ def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
         return result
     params = {"activity": claim.activity, "key": claim.idempotency_key,
               "result": dumps(result), "run_id": claim.run_id}  # fmt: skip
-    if conn.execute(Q.STORE_RESULT, params).first() is not None:
+    if execute(conn, Q.STORE_RESULT, params).first() is not None:
         return result
-    return conn.execute(Q.STORED_RESULT, params).one().result
+    return execute(conn, Q.STORED_RESULT, params).one().result
 
 
-def _expiry_error(task: Row[Any]) -> AttemptError:
+def _expiry_error(task: Record) -> AttemptError:
     """Why a claim died: its attempt ran out of time, or its worker stopped renewing."""
     if task.in_time:
         message = f"attempt {task.attempt}: the worker stopped renewing its claim (it died or hung)"
@@ -259,13 +259,13 @@ def _expiry_error(task: Row[Any]) -> AttemptError:
     return _timeout_error(task)
 
 
-def _timeout_error(task: Row[Any]) -> AttemptError:
+def _timeout_error(task: Record) -> AttemptError:
     message = f"attempt {task.attempt} did not finish within its {task.timeout:g}s timeout"
     return AttemptError("TimeoutError", message, retryable=True, outcome="timed_out")
 
 
-def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Row[Any]:
-    task = conn.execute(Q.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
+def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Record:
+    task = execute(conn, Q.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
     if (
         task is None
         or task.state != "claimed"
@@ -289,8 +289,8 @@ class _Failure:
 
 def _fail_locked(
     conn: Connection,
-    run: Row[Any],
-    task: Row[Any],
+    run: Record,
+    task: Record,
     task_id: str,
     error: AttemptError,
     unit_random: float,
@@ -300,7 +300,7 @@ def _fail_locked(
     delay = next_delay(policy, int(task.attempt), unit_random) if error.retryable else None
     if delay is not None:
         publish_now = delay <= SHORT_DELAY
-        conn.execute(Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
+        execute(conn, Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
         retry = (
             TaskMessage(
                 task_id,
@@ -324,20 +324,22 @@ def _fail_locked(
         "message": error.message,
     }
     event = append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
-    conn.execute(Q.FINISH_TASK, {"id": task_id, "state": "failed"})
+    execute(conn, Q.FINISH_TASK, {"id": task_id, "state": "failed"})
     return _Failure(None, event)
 
 
 def _finish_attempt(
     conn: Connection, task_id: str, attempt: int, outcome: str, error: str | None
 ) -> None:
-    conn.execute(
-        Q.FINISH_ATTEMPT, {"id": task_id, "attempt": attempt, "outcome": outcome, "error": error}
+    execute(
+        conn,
+        Q.FINISH_ATTEMPT,
+        {"id": task_id, "attempt": attempt, "outcome": outcome, "error": error},
     )
 
 
 def _refusal(conn: Connection, task_id: str, attempt: int, activity: str) -> str:
-    row = conn.execute(Q.DESCRIBE_TASK, {"id": task_id}).first()
+    row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
     if row is None:
         return f"no task {task_id} exists (forged or garbled message)"
     if row.activity != activity:
