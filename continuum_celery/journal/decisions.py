@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..engine.commands import Command, Completed, Continued, Decision, Failed
+from ..engine.commands import Command, Completed, Continued, Decision, Failed, Suspended
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
@@ -59,7 +59,15 @@ def apply(
     # An activity a finishing run leaves behind is never claimed here: it may not run.
     offer = None if ends(decision) else inline
     writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
-    for command in decision.commands:
+    for position, command in enumerate(decision.commands, start=1):
+        # The common decision ends by scheduling an activity and then waits: its
+        # last write can also release the lease, saving a round trip.
+        writer.release_with_write = (
+            position == len(decision.commands)
+            and isinstance(outcome, Suspended)
+            and last_seq == lease.last_seq
+            and not writer.consumed_signal
+        )
         writer.write(command)
     params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
     if isinstance(outcome, Continued):
@@ -74,7 +82,9 @@ def apply(
         wake = finish(conn, parent, run, ("failed", None, outcome.error), writer.seq)
         return CommitResult(writer.tasks, False, True, writer.wake + wake)
     again = writer.consumed_signal or last_seq != lease.last_seq
-    if not again:
+    if writer.released:
+        pass
+    elif not again:
         execute(conn, Q.RELEASE_LEASE, params)
     elif lease_ttl is not None:
         execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
@@ -110,6 +120,9 @@ class DecisionWriter:
         self.conn = conn
         self.inline = inline
         self.inline_claim: ClaimedTask | None = None
+        self.release_with_write = False
+        """Set for the decision's last command when its write may release the lease."""
+        self.released = False
         self.lease = lease
         self.run_id = lease.run_id
         self.seq = last_seq
@@ -158,20 +171,21 @@ class DecisionWriter:
         }
         message = TaskMessage(task_id, self.run_id, data["activity"], 1, data.get("queue"),
                               data.get("priority"), float(data["timeout"]))  # fmt: skip
-        if self.inline is not None and self.inline_claim is None and self.inline.wants(message):
-            self.inline_claim = self._schedule_claimed(row, command.command_id, data)
-            return
-        self.events.append(to_event(execute(self.conn, Q.SCHEDULE_TASK, row).one()))
-        self.tasks.append(message)
-
-    def _schedule_claimed(
-        self, row: dict[str, Any], command_id: str, data: dict[str, Any]
-    ) -> ClaimedTask:
-        assert self.inline is not None
-        params = row | {"ttl": self.inline.claim_ttl}
-        stored = execute(self.conn, Q.SCHEDULE_CLAIMED_TASK, params).one()
+        offer = self.inline
+        claim = offer is not None and self.inline_claim is None and offer.wants(message)
+        row |= {"claim": claim, "ttl": offer.claim_ttl if offer else None,
+                "release": self.release_with_write}  # fmt: skip
+        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
         self.events.append(to_event(stored))
-        token = stored.claim_token
+        self.released = self.release_with_write
+        if claim:
+            self.inline_claim = self._claimed(row, command.command_id, data, stored.claim_token)
+        else:
+            self.tasks.append(message)
+
+    def _claimed(
+        self, row: dict[str, Any], command_id: str, data: dict[str, Any], token: int
+    ) -> ClaimedTask:
         return ClaimedTask(
             task_id=row["id"],
             run_id=self.run_id,

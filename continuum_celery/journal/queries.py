@@ -136,36 +136,32 @@ LOAD_EVENTS_UPTO = q(
 
 # --- activity tasks -----------------------------------------------------------------
 
-# An activity_scheduled event and its task row, in one round trip.
+# An activity_scheduled event and its task row, in one round trip. With :claim the
+# task is claimed at once by the worker whose transaction schedules it (inline
+# dispatch: never published unless that claim dies). With :release this is the
+# decision's last write and the run's lease and wake marker are cleared with it.
 SCHEDULE_TASK = q(
     "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
     " RETURNING seq, type, command_id, data, created_at),"
-    " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue,"
-    " priority, timeout, retry, kind, idempotency_key, published_at)"
-    " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
-    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp()))"
-    " SELECT * FROM event"
-)
-# The same, with the task claimed at once by the worker whose transaction schedules it
-# (inline dispatch): it is never published unless that claim dies.
-SCHEDULE_CLAIMED_TASK = q(
-    "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
-    " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
-    " RETURNING seq, type, command_id, data, created_at),"
-    " claimed AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
+    " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
     " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
     " claim_token, claim_expires_at, deadline_at)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp(), 'claimed', nextval('cx_token_seq'),"
-    " clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl)),"
-    " clock_timestamp() + make_interval(secs => :timeout))"
+    " :idempotency_key, clock_timestamp(),"
+    " CASE WHEN :claim THEN 'claimed' ELSE 'ready' END,"
+    " CASE WHEN :claim THEN nextval('cx_token_seq') END,"
+    " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl))"
+    " END,"
+    " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => :timeout) END)"
     " RETURNING id, claim_token),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
-    " SELECT id, 1, claim_token FROM claimed)"
-    " SELECT event.*, claimed.claim_token FROM event, claimed"
+    " SELECT id, 1, claim_token FROM task WHERE claim_token IS NOT NULL),"
+    " run AS (UPDATE cx_runs SET last_seq = :seq, lease_owner = NULL,"
+    " lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0"
+    " WHERE id = :run_id AND :release)"
+    " SELECT event.*, task.claim_token FROM event, task"
 )
 STORED_RESULT = q(
     "SELECT result FROM cx_activity_results WHERE activity = :activity AND idempotency_key = :key"
@@ -230,18 +226,28 @@ RENEW_LEASE = q(
     " AND lease_expires_at > clock_timestamp() AND state = 'running' RETURNING id"
 )
 TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
-# Completing a live claim, in one round trip: the task and attempt rows are settled
-# and the event appended only if the claim still holds and is within its deadline.
-# No row back means it did not, and the caller looks closer (LOCK_TASK).
+# Completing a live claim, in one round trip: the run row is locked first (as
+# LOCK_RUN; the task update joins it, so the lock order stays run, then task), and
+# the task and attempt rows are settled and the event appended only if the run is
+# running and the claim still holds within its deadline. The run row always comes
+# back; a NULL event means the claim did not hold and nothing was written.
 COMPLETE_CLAIMED_TASK = q(
-    "WITH task AS (UPDATE cx_tasks SET state = 'completed', claim_expires_at = NULL"
-    " WHERE id = :id AND state = 'claimed' AND attempt = :attempt AND claim_token = :token"
-    " AND deadline_at > clock_timestamp() RETURNING id),"
+    "WITH run AS (SELECT id, state, lease_owner, lease_token,"
+    " lease_expires_at > clock_timestamp() AS live, last_seq, clock_timestamp() AS db_now,"
+    " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
+    " correlation_id, next_run_id FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL"
+    " FROM run WHERE t.id = :id AND run.state = 'running' AND t.state = 'claimed'"
+    " AND t.attempt = :attempt AND t.claim_token = :token"
+    " AND t.deadline_at > clock_timestamp() RETURNING t.id),"
     " attempt AS (UPDATE cx_attempts SET outcome = 'completed', finished_at = clock_timestamp()"
-    " WHERE task_id = (SELECT id FROM task) AND attempt = :attempt)"
-    " INSERT INTO cx_events (run_id, seq, type, command_id, data)"
-    " SELECT :run_id, :seq, :type, :command_id, CAST(:data AS jsonb) FROM task"
-    " RETURNING seq, type, command_id, data, created_at"
+    " WHERE task_id = (SELECT id FROM task) AND attempt = :attempt),"
+    " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " SELECT :run_id, run.last_seq + 1, :type, :command_id, CAST(:data AS jsonb)"
+    " FROM task, run RETURNING seq, type, command_id, data, created_at)"
+    " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
+    " event.command_id AS event_command_id, event.data AS event_data,"
+    " event.created_at AS event_created_at FROM run LEFT JOIN event ON true"
 )
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(

@@ -124,8 +124,7 @@ class TaskStore:
         one of the activities they schedule be claimed for this worker at once.
         """
         with self.db.transaction() as conn:
-            run = lock_active_run(conn, claim.run_id)
-            event = _complete_live_claim(conn, run, claim, result)
+            run, event = _complete_live_claim(conn, claim, result)
             if event is None:  # not the plain case: look closer, under the task lock
                 task = _lock_claimed(conn, claim)
                 if not task.in_time:
@@ -217,18 +216,25 @@ def _completion(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:
 
 
 def _complete_live_claim(
-    conn: Connection, run: Record, claim: ClaimedTask, result: Any
-) -> Event | None:
-    """The common case in one round trip: a live claim, in time, with no idempotency key.
+    conn: Connection, claim: ClaimedTask, result: Any
+) -> tuple[Record, Event | None]:
+    """Lock the run and, in the common case, complete in the same round trip.
 
-    None when the claim does not hold as is (or has a key); nothing was written then.
+    The common case is a live claim, in time, with no idempotency key. Otherwise
+    the event is None and nothing was written: the caller looks closer.
     """
     if claim.idempotency_key is not None:
-        return None
-    params = _completion(claim, int(run.last_seq) + 1, result)
+        return lock_active_run(conn, claim.run_id), None
+    params = _completion(claim, 0, result)
     params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
     row = execute(conn, Q.COMPLETE_CLAIMED_TASK, params).first()
-    return None if row is None else to_event(row)
+    if row is None or row.state != "running":
+        return lock_active_run(conn, claim.run_id), None  # raises RunNotFound / RunNotActive
+    if row.event_seq is None:
+        return row, None
+    event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
+                  row.event_created_at)  # fmt: skip
+    return row, event
 
 
 def _complete_locked(conn: Connection, run: Record, claim: ClaimedTask, result: Any) -> Event:
