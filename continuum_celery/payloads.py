@@ -82,3 +82,18 @@ def normalize_args(
     arg_list = list(args)
     encode({"args": arg_list, "kwargs": kwargs}, what, limit)
     return arg_list, dict(kwargs)
+
+
+def in_journal_order(value: Any) -> Any:
+    """``value`` with every object's keys in the order a ``jsonb`` column returns them.
+
+    ``jsonb`` sorts keys by length, then bytewise. A value the workflow computes
+    itself (a side effect) must look the same live as it will when replayed from
+    the journal, or code that iterates it would decide differently on replay.
+    """
+    if isinstance(value, dict):
+        ordered = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return {key: in_journal_order(value[key]) for key in ordered}
+    if isinstance(value, list):
+        return [in_journal_order(item) for item in value]
+    return value

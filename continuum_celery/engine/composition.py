@@ -36,9 +36,8 @@ class ChildHandle:
     def result(self) -> Any:
         """The child's result; raises RunFailed or RunCancelled as the child ended."""
         self._state.guard()
-        event = self._state.resolution(self.command_id)
-        if event is None:
-            raise self._state.suspend(self.command_id)
+        while (event := self._state.resolution(self.command_id)) is None:
+            self._state.block(self.command_id)
         if event.type == "child_completed":
             return event.data.get("result")
         if event.type == "child_cancelled":
@@ -101,9 +100,8 @@ def _schedule(state: ReplayState, item: Compensable) -> str:
 
 def _outcome(state: ReplayState, item: Compensable, command_id: str) -> CompensationOutcome:
     state.guard()
-    event = state.resolution(command_id)
-    if event is None:
-        raise state.suspend(command_id)
+    while (event := state.resolution(command_id)) is None:
+        state.block(command_id)
     if event.type == "compensation_completed":
         return CompensationOutcome(item.activity, True, event.data.get("result"))
     error = f"{event.data.get('error_type')}: {event.data.get('message')}"

@@ -4,6 +4,10 @@ A replay re-runs the workflow function from the top. Every effect it asks for
 (activity, timer, signal, side effect, ...) gets a command id and is checked
 against the recorded decisions in order. Recorded effects return their journaled
 results; the first effect past the end of the history becomes a new command.
+
+A resident instance (``resident.py``) keeps one such state alive between wakes:
+instead of unwinding at a wait it parks, and later absorbs the events that landed
+meanwhile and carries on from where it stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from ..errors import NotInWorkflow, ReplayDriftError, SuspendSwallowed
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .commands import Command
 from .events import DECISION_TYPES, MARKER_TYPES, Event
+
+Parker = Callable[[str], None]
+"""Parks a resident instance at a wait; returns once new events were absorbed."""
 
 
 class Suspend(BaseException):
@@ -87,6 +94,7 @@ class ReplayState:
         self.armed: set[str] = set()
         self.suspended_on: str | None = None
         self.drift: ReplayDriftError | None = None
+        self.parker: Parker | None = None
 
     # --- identity -----------------------------------------------------------------
 
@@ -170,14 +178,47 @@ class ReplayState:
     def resolution(self, command_id: str) -> Event | None:
         return self.resolutions.get(command_id)
 
-    def suspend(self, command_id: str) -> Suspend:
+    def block(self, command_id: str) -> None:
+        """Wait for ``command_id`` (a comma-joined list for a gather) to be resolved.
+
+        A from-the-top replay raises :class:`Suspend`, unwinding the workflow. A
+        resident instance parks instead and returns here once new events are in;
+        the effect then looks again, exactly as a fresh replay would at this point.
+        """
         self.suspended_on = command_id
-        return Suspend(command_id)
+        if self.parker is None:
+            raise Suspend(command_id)
+        self.parker(command_id)
+        self.suspended_on = None
+
+    def absorb(self, events: Sequence[Event]) -> None:
+        """Take in events journaled since the last decision, to resume a parked run.
+
+        Their decision events are the commands this state made last time (the
+        resident checked that). Commands are only made at the live tail, and the
+        code has run past them already, so they are not kept as decisions to match:
+        the cursor stays at the live tail, as a fresh replay's would be there.
+        Resolutions are indexed as a fresh replay would index them, first one wins.
+        """
+        for event in events:
+            if event.type not in DECISION_TYPES and event.command_id is not None:
+                self.resolutions.setdefault(event.command_id, event)
+        self.commands = []
+
+    def unreplayed(self) -> Event | None:
+        """The first recorded decision past the cursor that is not a marker.
+
+        Leaves the cursor alone: a parked resident must still see stale markers
+        where a fresh replay would.
+        """
+        for event in self.decisions[self.cursor :]:
+            if event.type not in MARKER_TYPES:
+                return event
+        return None
 
     def check_fully_replayed(self, actual: str) -> None:
         """Recorded decisions the code no longer makes mean the code changed."""
-        self.skip_markers()
-        event = self.peek()
+        event = self.unreplayed()
         if event is not None:
             raise self.drifted(event, actual)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
-from ..payloads import encode
+from ..payloads import encode, in_journal_order
 from .context import Compensable, ReplayState
 from .events import Event
 
@@ -56,13 +56,15 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
         return []
     state = handles[0]._state
     state.guard()
-    events = [state.resolution(h.command_id) for h in handles]
-    for handle, event in zip(handles, events, strict=True):
-        if event is not None and event.type == "activity_failed":
-            raise _activity_error(handle.activity, event)
-    pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
-    if pending:
-        raise state.suspend(",".join(pending))
+    while True:
+        events = [state.resolution(h.command_id) for h in handles]
+        for handle, event in zip(handles, events, strict=True):
+            if event is not None and event.type == "activity_failed":
+                raise _activity_error(handle.activity, event)
+        pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
+        if not pending:
+            break
+        state.block(",".join(pending))
     for handle in handles:
         _arm_compensation(state, handle)
     return [e.data.get("result") for e in events if e is not None]
@@ -97,8 +99,8 @@ def _activity_error(activity: str, event: Event) -> ActivityFailed:
 def sleep(state: ReplayState, seconds: float) -> None:
     command_id = state.next_command_id("timer", "sleep")
     state.decide("timer_started", command_id, {"timer_id": command_id, "seconds": seconds})
-    if state.resolution(command_id) is None:
-        raise state.suspend(command_id)
+    while state.resolution(command_id) is None:
+        state.block(command_id)
 
 
 def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
@@ -107,9 +109,8 @@ def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
     if timeout is not None:
         data["timer_id"] = command_id
     state.decide("signal_awaited", command_id, data)
-    event = state.resolution(command_id)
-    if event is None:
-        raise state.suspend(command_id)
+    while (event := state.resolution(command_id)) is None:
+        state.block(command_id)
     if event.type == "timer_fired":
         raise SignalTimeout(f"no {name!r} signal within {timeout} seconds")
     return event.data.get("payload")
@@ -128,7 +129,7 @@ def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> An
         try:
             value = produce()
             encode(value, f"side_effect {kind!r} value", state.max_payload_bytes)
-            recorded_data["value"] = value
+            recorded_data["value"] = in_journal_order(value)
         except Exception as error:
             recorded_data["error"] = {"type": type(error).__name__, "message": str(error)}
     else:

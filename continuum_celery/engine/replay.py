@@ -32,17 +32,22 @@ def replay(
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> Decision:
     state = ReplayState(history, info, live, max_payload_bytes)
-    outcome = _run(state, lambda: fn(*args, **kwargs))
+    return conclude(state, run_workflow(state, lambda: fn(*args, **kwargs)))
+
+
+def conclude(state: ReplayState, outcome: Outcome) -> Decision:
+    """The decision of one pass: its new commands and outcome, unless it drifted."""
     if state.drift is not None:  # history stays exactly as recorded
         return Decision([], Failed(describe_error(state.drift)))
     return Decision(state.commands, outcome)
 
 
-def _run(state: ReplayState, body: Callable[[], Any]) -> Outcome:
+def run_workflow(state: ReplayState, body: Callable[[], Any]) -> Outcome:
+    """Run ``body`` against ``state`` until it returns, raises or suspends."""
     try:
         result = run_with(state, body)
     except Suspend:
-        return _suspended(state)
+        return suspended(state)
     except ContinueAsNew as handover:
         return Continued(str(handover.args[0]))
     except ReplayDriftError as drift:
@@ -52,7 +57,8 @@ def _run(state: ReplayState, body: Callable[[], Any]) -> Outcome:
     return _completed(state, result)
 
 
-def _suspended(state: ReplayState) -> Outcome:
+def suspended(state: ReplayState) -> Outcome:
+    """The outcome of a pass that stopped at a wait (or drift, if history runs on)."""
     waiting = state.suspended_on or ""
     try:
         state.check_fully_replayed(f"workflow waiting on {waiting}")

@@ -3,6 +3,11 @@
 This is the replay wakeup. It is safe to receive any number of times: without a
 due wake marker the lease is not granted and nothing happens, and a replay whose
 lease was taken over has its commit rejected.
+
+Decisions come from a cache of resident workflow instances (``engine/residents.py``),
+so a wake of a long run only runs its new part. The cache checks each history it
+is handed, so a commit that rolled back or a run advanced elsewhere only costs one
+replay from the top; nothing here has to tell it what was committed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 from ..definitions import Registry
 from ..engine.commands import Decision
 from ..engine.context import LiveSources, WorkflowInfo
-from ..engine.replay import replay
+from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import FencingError, UnknownWorkflow
 from ..journal.records import Lease
 from ..journal.store import RunStore
@@ -42,8 +47,10 @@ class Advancer:
         live: LiveSources,
         owner: str,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        resident_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.max_payload_bytes = max_payload_bytes
+        self.residents = ResidentCache(resident_capacity)
         self.runs = runs
         self.registry = registry
         self.publisher = publisher
@@ -76,13 +83,17 @@ class Advancer:
         return True
 
     def decide(self, lease: Lease) -> Decision | None:
-        """One pure replay of a run; None when this process lacks its workflow code."""
+        """A run's next decision (as a pure replay of it would be); None when this
+        process lacks its workflow code."""
         try:
             workflow = self.registry.workflow(lease.workflow, lease.version)
         except UnknownWorkflow:
             return None
-        decision = replay(
-            workflow.fn,
+        return self._decide(lease, workflow.fn)
+
+    def _decide(self, lease: Lease, fn: Callable[..., Any]) -> Decision:
+        decision = self.residents.decide(
+            fn,
             lease.args,
             lease.kwargs,
             lease.history,
@@ -106,12 +117,8 @@ class Advancer:
         )
 
     def _replay_until_settled(self, lease: Lease, fn: Callable[..., Any]) -> None:
-        info = self._info(lease)
         for _ in range(MAX_ROUNDS):
-            decision = replay(
-                fn, lease.args, lease.kwargs, lease.history, info, self.live, self.max_payload_bytes
-            )
-            self._stamp_versions(lease, decision)
+            decision = self._decide(lease, fn)
             result = self.runs.commit_decision(lease, decision)
             for message in result.tasks:
                 self.publisher.publish_activity(message)

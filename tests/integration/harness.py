@@ -87,6 +87,7 @@ class WorkerProcess:
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
         with self.log_path.open("ab") as log:
+            since = log.tell()  # a restarted worker appends: only its own "ready" counts
             self.proc = subprocess.Popen(
                 self.argv,
                 cwd=REPO_ROOT,
@@ -97,7 +98,7 @@ class WorkerProcess:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
-        while not _READY.search(self.log()):
+        while not _READY.search(self.log()[since:]):
             if self.proc.poll() is not None:
                 self._reap_group()
                 raise WorkerStartError(
@@ -128,6 +129,12 @@ class WorkerProcess:
                 self.proc.wait(timeout)
         self._reap_group()
         return self.proc.returncode
+
+    def restart(self, timeout: float = 30.0) -> WorkerProcess:
+        """Warm shutdown, then a fresh process with the same name: a deploy."""
+        self.stop()
+        self.proc = None
+        return self.start(timeout)
 
     def kill(self) -> int | None:
         """SIGKILL the whole group at once, like a machine or container dying."""

@@ -12,6 +12,7 @@ import redis
 from continuum_celery import RunFailed
 from continuum_celery.journal.records import NewRun
 from tests.integration.checks import assert_sound, types
+from tests.integration.harness import WorkerProcess
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -40,7 +41,9 @@ def test_broker_flush_while_runs_wait_on_timers_and_activities(
         assert_sound(handle.history())
 
 
-def test_drift_fails_the_run_visibly_and_leaves_history_alone(flows: ModuleType, state_dir) -> None:  # type: ignore[no-untyped-def]
+def test_drift_fails_the_run_visibly_and_leaves_history_alone(  # type: ignore[no-untyped-def]
+    flows: ModuleType, state_dir, worker: WorkerProcess
+) -> None:
     key = uuid.uuid4().hex
     handle = flows.drifting.delay(key)
     deadline = time.monotonic() + 15
@@ -49,6 +52,7 @@ def test_drift_fails_the_run_visibly_and_leaves_history_alone(flows: ModuleType,
         time.sleep(0.05)
     before = handle.history()
     (state_dir / f"variant-{key}").touch()  # "deploy" code that calls another activity
+    worker.restart()  # a deploy restarts the workers: none still runs the old code live
     handle.signal("go")
     with pytest.raises(RunFailed) as failure:
         handle.result(timeout=30)

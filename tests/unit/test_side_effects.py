@@ -186,3 +186,23 @@ def test_a_dict_subclass_value_cannot_change_behaviour_on_replay() -> None:
     live_outcome = driver.run()
     replayed = replay(wf, [], {}, driver.history, INFO, FakeLive())
     assert replayed.outcome == live_outcome
+
+
+def test_a_side_effect_object_is_seen_live_in_the_order_the_journal_returns() -> None:
+    """jsonb returns keys by length, then bytewise: live code must iterate them so too."""
+
+    def wf() -> Any:
+        settings = workflow.side_effect(lambda: {"zeta": 1, "b": {"yy": 2, "x": 3}, "aa": 4})
+        return [list(settings), list(settings["b"])]
+
+    driver = Driver(wf)
+    assert driver.run() == Completed([["b", "aa", "zeta"], ["x", "yy"]])
+    # A history whose side effect came back from jsonb replays to the same decision.
+    recorded = [
+        e if e.type != "side_effect" else type(e)(e.seq, e.type, e.command_id,
+            {"kind": e.data["kind"], "value": {"b": {"x": 3, "yy": 2}, "aa": 4, "zeta": 1}})
+        for e in driver.history
+    ]  # fmt: skip
+    assert replay(wf, [], {}, recorded, INFO, FakeLive()).outcome == Completed(
+        [["b", "aa", "zeta"], ["x", "yy"]]
+    )
