@@ -20,6 +20,7 @@ from .definitions import (
     Workflow,
 )
 from .engine.events import Event
+from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
 from .journal.db import ConfigurationError, Database
@@ -58,6 +59,7 @@ class Continuum:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         eager: bool = True,
         inline_budget: float = 1.0,
+        resident_runs: int = DEFAULT_CAPACITY,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -69,6 +71,9 @@ class Continuum:
         histories = HistoryCache()
         self.runs = RunStore(self.db, lease_ttl, histories)
         self.tasks = TaskStore(self.db, claim_ttl, histories)
+        if resident_runs < 0:
+            raise ConfigurationError(f"resident_runs must be >= 0, not {resident_runs!r}")
+        self.resident_runs = resident_runs
         if inline_budget < 0:
             raise ConfigurationError(f"inline_budget must be >= 0 seconds, not {inline_budget!r}")
         self.publisher = celery_tasks.CeleryPublisher(app, inline_budget)
@@ -86,6 +91,7 @@ class Continuum:
             SystemSources(),
             socket.gethostname(),
             self.max_payload_bytes,
+            self.resident_runs,
         )
         self.performer = Performer(
             self.tasks,

@@ -138,3 +138,11 @@ def test_a_missing_database_url_is_a_configuration_error(
         Continuum(flows.app)
     with pytest.raises(ConfigurationError, match="postgresql"):
         Continuum(flows.app, database_url="mysql://localhost/db")
+
+
+@pytest.mark.parametrize(("option", "value"), [("inline_budget", -1.0), ("resident_runs", -1)])
+def test_negative_runtime_settings_are_configuration_errors(
+    flows: ModuleType, option: str, value: float
+) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        Continuum(flows.app, database_url="postgresql://localhost/db", **{option: value})
