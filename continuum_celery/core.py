@@ -102,6 +102,12 @@ class Continuum:
             self.publisher.queue_of,
             self.publisher.inline_budget,
         )
+        # A wakeup delivery may run the first activity it schedules itself, too.
+        route = self.publisher.queue_of  # read at the first wakeup, once routes are set
+        self.advancer.offer_inline = lambda: self.performer.inline_offer(
+            route(celery_tasks.ADVANCE, None), None
+        )
+        self.advancer.run_inline = self.performer.run_claimed
         self.sweeper = Sweeper(
             SweepStore(self.db), self.tasks, self.publisher, self.performer, upkeep
         )

@@ -23,7 +23,13 @@ from .records import ClaimedTask, CommitResult, InlineOffer, Lease, TaskMessage
 from .rows import append_event, dumps, lock_active_run, lock_run, to_event
 
 
-def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float) -> CommitResult:
+def commit(
+    conn: Connection,
+    lease: Lease,
+    decision: Decision,
+    lease_ttl: float,
+    inline: InlineOffer | None = None,
+) -> CommitResult:
     """Write one replay's decisions, fenced by the lease token.
 
     If input landed after the history was read (``last_seq`` moved), or a buffered
@@ -32,7 +38,7 @@ def commit(conn: Connection, lease: Lease, decision: Decision, lease_ttl: float)
     """
     parent = lock_run(conn, lease.parent_run_id) if ends(decision) and lease.parent_run_id else None
     run = _lock_leased(conn, lease)
-    return apply(conn, lease, run, int(run.last_seq), parent, decision, lease_ttl)
+    return apply(conn, lease, run, int(run.last_seq), parent, decision, lease_ttl, inline)
 
 
 def ends(decision: Decision) -> bool:

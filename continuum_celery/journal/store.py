@@ -20,7 +20,7 @@ from .db import Database, Record, execute
 from .decisions import commit
 from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
-from .records import CommitResult, Lease, NewRun, RunRecord
+from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
 from .rows import append_event, dumps, lock_run, mark_wake, to_event
 
 
@@ -117,10 +117,12 @@ class RunStore:
             rows = execute(conn, Q.LOAD_EVENTS, {"run_id": lease.run_id, "after": lease.last_seq})
             lease.history.extend(to_event(r) for r in rows)
 
-    def commit_decision(self, lease: Lease, decision: Decision) -> CommitResult:
+    def commit_decision(
+        self, lease: Lease, decision: Decision, inline: InlineOffer | None = None
+    ) -> CommitResult:
         """Write one replay's decisions, fenced by the lease (see ``decisions.commit``)."""
         with self.db.engine.begin() as conn:
-            result = commit(conn, lease, decision, self.lease_ttl)
+            result = commit(conn, lease, decision, self.lease_ttl, inline)
         if result.history is not None:  # committed: the next step needs no read
             self.histories.remember(lease.run_id, result.history)
         return result

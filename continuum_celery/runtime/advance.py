@@ -22,7 +22,7 @@ from ..engine.commands import Decision
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import FencingError, UnknownWorkflow
-from ..journal.records import Lease
+from ..journal.records import ClaimedTask, InlineOffer, Lease
 from ..journal.store import RunStore
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .keeper import KEEPER
@@ -56,6 +56,9 @@ class Advancer:
         self.publisher = publisher
         self.live = live
         self.host = owner
+        self.offer_inline: Callable[[], InlineOffer | None] | None = None
+        """What a wakeup delivery may run itself of the activities its replay schedules."""
+        self.run_inline: Callable[[ClaimedTask, InlineOffer | None], None] | None = None
 
     @property
     def owner(self) -> str:
@@ -74,12 +77,17 @@ class Advancer:
             self.runs.release(lease, retry_in=UNKNOWN_CODE_RETRY)
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
+        offer = self.offer_inline() if self.offer_inline else None
+        claimed: list[ClaimedTask] = []
         try:
-            self._replay_until_settled(lease, workflow.fn)
+            self._replay_until_settled(lease, workflow.fn, offer, claimed)
         except FencingError as error:
             log.info("run %s: replay fenced out: %s", run_id, error)
         finally:
             KEEPER.drop(ticket)
+        for claim in claimed:  # committed claims are ours to run, whatever came after
+            assert self.run_inline is not None
+            self.run_inline(claim, offer)
         return True
 
     def decide(self, lease: Lease) -> Decision | None:
@@ -116,10 +124,19 @@ class Advancer:
             depth=lease.depth,
         )
 
-    def _replay_until_settled(self, lease: Lease, fn: Callable[..., Any]) -> None:
+    def _replay_until_settled(
+        self,
+        lease: Lease,
+        fn: Callable[..., Any],
+        offer: InlineOffer | None = None,
+        claimed: list[ClaimedTask] | None = None,
+    ) -> None:
+        """Replay and commit until the run waits; ``claimed`` collects inline claims."""
         for _ in range(MAX_ROUNDS):
             decision = self._decide(lease, fn)
-            result = self.runs.commit_decision(lease, decision)
+            result = self.runs.commit_decision(lease, decision, None if claimed else offer)
+            if result.inline is not None and claimed is not None:
+                claimed.append(result.inline)
             for message in result.tasks:
                 self.publisher.publish_activity(message)
             for run_id in result.wake:

@@ -68,7 +68,7 @@ class Performer:
         interrupts it (Celery's soft time limit), if it does.
         """
         try:
-            activity = self.registry.activity(activity_name)
+            self.registry.activity(activity_name)  # unknown: ignore before claiming
         except UnknownActivity as error:
             log.warning("ignored message for task %s: %s", task_id, error)
             return False
@@ -76,13 +76,16 @@ class Performer:
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
             return False
-        offer = self._inline_offer(claim, time_limit)
+        queue = self.router(claim.activity, claim.queue) if self.router else None
+        self.run_claimed(claim, self.inline_offer(queue, time_limit))
+        return True
+
+    def run_claimed(self, claim: ClaimedTask, offer: InlineOffer | None) -> None:
+        """Run a claimed attempt, then each activity ``offer`` lets its settling claim."""
         next_claim: ClaimedTask | None = claim
         while next_claim is not None:
+            activity = self.registry.activity(next_claim.activity)
             next_claim = self._attempt(next_claim, activity, offer)
-            if next_claim is not None:
-                activity = self.registry.activity(next_claim.activity)
-        return True
 
     def _attempt(
         self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
@@ -107,8 +110,9 @@ class Performer:
                       claim.activity)  # fmt: skip
         return inline
 
-    def _inline_offer(self, first: ClaimedTask, time_limit: float | None) -> InlineOffer | None:
-        """What this delivery may take on inline: code here, same queue, time left.
+    def inline_offer(self, queue: str | None, time_limit: float | None) -> InlineOffer | None:
+        """What a delivery from ``queue`` may take on inline: code here, same queue,
+        time left.
 
         An inline activity shares the delivery's time limit, so it is taken only
         if its whole timeout fits in what is left; and it must route to the queue
@@ -118,7 +122,6 @@ class Performer:
             return None
         router, registry = self.router, self.registry
         started, taken = time.monotonic(), 0
-        queue = router(first.activity, first.queue)
 
         def wants(message: TaskMessage) -> bool:
             nonlocal taken

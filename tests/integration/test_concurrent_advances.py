@@ -39,7 +39,14 @@ from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.events import DECISION_TYPES, Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.db import Database
-from continuum_celery.journal.records import ClaimedTask, CommitResult, Lease, NewRun, TaskMessage
+from continuum_celery.journal.records import (
+    ClaimedTask,
+    CommitResult,
+    InlineOffer,
+    Lease,
+    NewRun,
+    TaskMessage,
+)
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import TaskStore
 from continuum_celery.runtime.advance import Advancer
@@ -451,9 +458,11 @@ class RecordingRunStore(RunStore):
         self.fenced: list[Decision] = []
         self.errors: list[FencingError] = []
 
-    def commit_decision(self, lease: Lease, decision: Decision) -> CommitResult:
+    def commit_decision(
+        self, lease: Lease, decision: Decision, inline: InlineOffer | None = None
+    ) -> CommitResult:
         try:
-            result = super().commit_decision(lease, decision)
+            result = super().commit_decision(lease, decision, inline)
         except FencingError as error:
             with self.lock:
                 self.fenced.append(decision)

@@ -59,7 +59,8 @@ def _offer(
         router=routes or _routes({}),
         inline_budget=budget,
     )
-    return performer._inline_offer(first or _claim(), time_limit)
+    first = first or _claim()
+    return performer.inline_offer(performer.router(first.activity, first.queue), time_limit)  # type: ignore[misc]
 
 
 def test_same_queue_known_code_and_time_left_is_taken() -> None:

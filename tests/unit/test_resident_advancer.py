@@ -70,7 +70,9 @@ class Journal:
     def refresh(self, lease: Lease) -> None:
         lease.history.extend(self.events[lease.last_seq :])
 
-    def commit_decision(self, lease: Lease, decision: Decision) -> CommitResult:
+    def commit_decision(
+        self, lease: Lease, decision: Decision, inline: object = None
+    ) -> CommitResult:
         self.checked.append(decision)
         assert decision == self.replayed(lease), f"at seq {lease.last_seq}"
         if lease.token != self.token or len(self.checked) == self.fence_at:

@@ -223,19 +223,29 @@ def test_resolutions_among_the_made_decisions_fit() -> None:
     assert (driver.cache.builds, driver.cache.resumes) == (1, 1)
 
 
-def test_a_side_effect_value_journaled_in_another_key_order_is_decided_from_the_top() -> None:
-    def config() -> Any:
-        value = workflow.side_effect(lambda: {"b": 1, "a": 2}, name="config")
-        return [list(value), step_a()]
+def _config() -> Any:
+    value = workflow.side_effect(lambda: {"b": 1, "a": 2}, name="config")
+    return [list(value), step_a()]
 
-    driver = LockstepDriver(config, ACTIVITIES, hold=held)
-    decision = driver.replay()
-    for command in decision.commands:  # as a jsonb column hands them back: keys sorted
-        sorted_value = {"value": {"a": 2, "b": 1}} if command.type == "side_effect" else {}
-        driver.append(command.type, command.command_id, command.data | sorted_value)
+
+def _journal_side_effect_as(driver: LockstepDriver, value: dict[str, Any]) -> None:
+    for command in driver.replay().commands:
+        stored = {"value": value} if command.type == "side_effect" else {}
+        driver.append(command.type, command.command_id, command.data | stored)
     driver.complete("activity:steps.a:0", "a")
 
+
+def test_a_side_effect_value_is_made_in_journal_key_order_so_the_instance_goes_on() -> None:
+    driver = LockstepDriver(_config, ACTIVITIES, hold=held)
+    _journal_side_effect_as(driver, {"a": 2, "b": 1})  # as a jsonb column hands it back
     assert driver.replay().outcome == Completed([["a", "b"], "a"])
+    assert driver.cache.builds == 1
+
+
+def test_a_side_effect_value_journaled_in_another_key_order_is_decided_from_the_top() -> None:
+    driver = LockstepDriver(_config, ACTIVITIES, hold=held)
+    _journal_side_effect_as(driver, {"b": 1, "a": 2})
+    assert driver.replay().outcome == Completed([["b", "a"], "a"])
     assert driver.cache.builds == 2
 
 
