@@ -2,6 +2,7 @@
 
     python -m bench.run [--workflows 100 --steps 10 --concurrency 2] [--quick]
     python -m bench.run --growth 10,100,1000
+    python -m bench.run --parked 100000
 
 Every run creates a fresh Postgres database and takes a Redis db number of its own,
 starts real ``celery worker`` subprocesses (prefork), and measures every system in
@@ -790,6 +791,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--growth-celery-max", type=int, default=1000, help="largest celery chain in growth mode"
     )
+    p.add_argument("--parked", type=int, metavar="N", help="parked-runs mode: park N waiting runs")
+    p.add_argument(
+        "--parked-checkpoints", help="parked counts to measure at (default 1000,10000 below N)"
+    )
+    p.add_argument(
+        "--parked-timers", type=float, default=0.1, help="share of runs on a long timer (0.1)"
+    )
+    p.add_argument(
+        "--parked-window",
+        type=int,
+        default=200,
+        help="client threads pause while more messages wait in the queue (200; 0: never)",
+    )
+    p.add_argument("--client-threads", type=int, default=4, help="parked: start/signal threads")
+    p.add_argument("--upkeep-ticks", type=int, default=20, help="parked: timed upkeep ticks")
     p.add_argument("--profile", action="store_true", help="py-spy the continuum pool children")
     p.add_argument("--output", type=Path, help="JSON output path")
     p.add_argument(
@@ -806,12 +822,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.workflows = args.workflows or (5 if quick else 100)
     args.steps = args.steps or (3 if quick else 10)
     args.latency_runs = args.latency_runs or (3 if quick else 30)
-    args.idle_window = args.idle_window if args.idle_window is not None else (0.3 if quick else 2.0)
+    default_idle = 0.3 if quick else (5.0 if args.parked is not None else 2.0)
+    args.idle_window = args.idle_window if args.idle_window is not None else default_idle
     if quick:
         args.warmup = min(args.warmup, 1)
         args.no_dbos = True
     if args.steps < 1 or args.workflows < 1 or args.latency_runs < 1:
         p.error("--workflows, --steps and --latency-runs must be positive")
+    if args.parked is not None and (args.parked < 1 or args.upkeep_ticks < 1):
+        p.error("--parked and --upkeep-ticks must be positive")
+    if not 0 <= args.parked_timers < 1:
+        p.error("--parked-timers must be in [0, 1)")
     return args
 
 
@@ -833,7 +854,12 @@ def main(argv: list[str] | None = None) -> int:
     succeeded = False
     try:
         results["environment"] = environment_info(env)
-        if args.growth:
+        if args.parked is not None:
+            from bench.parked import bench_parked
+
+            results["parked"] = bench_parked(env, probe, args)
+            output = args.output or RESULTS_DIR / "parked.json"
+        elif args.growth:
             results["growth"] = bench_growth(env, probe, args)
             output = args.output or RESULTS_DIR / "growth.json"
         else:
@@ -866,7 +892,17 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
-    if args.growth:
+    if args.parked is not None:
+        from bench.parked import render_parked
+
+        print(
+            f"\nparked runs: {args.parked:,} ({results['parked']['signal_runs']:,} waiting on a"
+            f" signal, {results['parked']['timer_runs']:,} on a"
+            f" {results['parked']['timer_seconds']:.0f} s timer), {args.workers} worker(s)"
+            f" -c {args.concurrency} -B, Postgres {results['environment']['postgres']}"
+        )
+        print(render_parked(results["parked"]))
+    elif args.growth:
         print(f"\nreplay growth: one workflow of N sequential no-op steps, -c {args.concurrency}")
         print(render_growth(results["growth"]))
     else:
