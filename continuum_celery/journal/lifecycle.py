@@ -117,6 +117,4 @@ def _cancel_descendant(conn: Connection, child_id: str, root_id: str) -> None:
 
 
 def discard_pending(conn: Connection, run_id: str) -> None:
-    execute(conn, Q.CANCEL_ATTEMPTS, {"run_id": run_id})
-    execute(conn, Q.CANCEL_TASKS, {"run_id": run_id})
-    execute(conn, Q.RESOLVE_ALL_WAITS, {"run_id": run_id})
+    execute(conn, Q.DISCARD_PENDING, {"run_id": run_id})

@@ -106,15 +106,17 @@ MARK_WAKE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"
     " wake_at = COALESCE(wake_at, clock_timestamp()) WHERE id = :id"
 )
-CANCEL_TASKS = q(
-    "UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
-    " WHERE run_id = :run_id AND state IN ('ready', 'claimed')"
+# A finished or cancelled run leaves nothing pending: its running attempts, open
+# tasks and unresolved waits are closed in one round trip.
+DISCARD_PENDING = q(
+    "WITH attempts AS (UPDATE cx_attempts a SET outcome = 'cancelled',"
+    " finished_at = clock_timestamp() FROM cx_tasks t"
+    " WHERE a.task_id = t.id AND t.run_id = :run_id AND a.outcome = 'running'),"
+    " tasks AS (UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
+    " WHERE run_id = :run_id AND state IN ('ready', 'claimed')),"
+    " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved)"
+    " SELECT 1"
 )
-CANCEL_ATTEMPTS = q(
-    "UPDATE cx_attempts a SET outcome = 'cancelled', finished_at = clock_timestamp()"
-    " FROM cx_tasks t WHERE a.task_id = t.id AND t.run_id = :run_id AND a.outcome = 'running'"
-)
-RESOLVE_ALL_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved")
 
 # --- events -------------------------------------------------------------------------
 
@@ -290,18 +292,21 @@ TAKE_BUFFERED_SIGNAL = q(
 )
 
 # --- upkeep -------------------------------------------------------------------------
+# Upkeep compares with now(), the transaction's start: being stable, it can bound an
+# index scan, where the volatile clock_timestamp() is only a filter applied to every
+# parked row. Each upkeep step is its own short transaction, so now() is current.
 
 DUE_WAITS = q(
     "SELECT run_id, command_id FROM cx_waits"
-    " WHERE NOT resolved AND fires_at <= clock_timestamp() ORDER BY fires_at LIMIT :limit"
+    " WHERE NOT resolved AND fires_at <= now() ORDER BY fires_at LIMIT :limit"
 )
 # Claims past their attempt's deadline, or not renewed for a whole grace period
 # after lapsing (a live worker cut off by a database outage revives its claim
 # within one TTL once the database is back; a dead one never does).
 EXPIRED_CLAIMS = q(
-    "SELECT id FROM cx_tasks WHERE state = 'claimed' AND claim_expires_at <= clock_timestamp()"
-    " AND (deadline_at <= clock_timestamp()"
-    " OR claim_expires_at <= clock_timestamp() - make_interval(secs => :grace))"
+    "SELECT id FROM cx_tasks WHERE state = 'claimed' AND claim_expires_at <= now()"
+    " AND (deadline_at <= now()"
+    " OR claim_expires_at <= now() - make_interval(secs => :grace))"
     " ORDER BY claim_expires_at LIMIT :limit"
 )
 # Ready tasks never published, published for an earlier attempt, or published long
@@ -310,9 +315,9 @@ EXPIRED_CLAIMS = q(
 TASKS_TO_PUBLISH = q(
     "UPDATE cx_tasks SET published_at = clock_timestamp(), publish_count = publish_count + 1"
     " WHERE id = ANY(ARRAY("
-    " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= clock_timestamp()"
+    " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= now()"
     " AND (published_at IS NULL OR published_at < available_at"
-    " OR published_at <= clock_timestamp() - make_interval(secs =>"
+    " OR published_at <= now() - make_interval(secs =>"
     " LEAST(:stale * power(2, GREATEST(publish_count - 1, 0)), :cap)))"
     " ORDER BY available_at LIMIT :limit FOR UPDATE SKIP LOCKED))"
     " RETURNING id, run_id, activity, attempt, queue, priority, timeout"
@@ -324,9 +329,9 @@ TASKS_TO_PUBLISH = q(
 RUNS_TO_WAKE = q(
     "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = wake_nudges + 1"
     " WHERE id = ANY(ARRAY("
-    " SELECT id FROM cx_runs WHERE wake_at <= clock_timestamp() - make_interval(secs => :stale)"
-    " AND wake_at <= clock_timestamp() - make_interval(secs =>"
+    " SELECT id FROM cx_runs WHERE wake_at <= now() - make_interval(secs => :stale)"
+    " AND wake_at <= now() - make_interval(secs =>"
     " LEAST(:stale * power(2, wake_nudges), :cap))"
-    " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
+    " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= now())"
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )
