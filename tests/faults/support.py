@@ -105,6 +105,7 @@ class Lab:
             "CX_CHAOS_LEASE_TTL": "2.0",
             "CX_CHAOS_CLAIM_TTL": "2.0",
             "CX_CHAOS_REPEAT": "1",
+            "CX_CHAOS_INLINE_BUDGET": "1.0",
             "CX_CHAOS_DROP_ADVANCE": "0",
             "CX_CHAOS_DROP_ACTIVITY": "0",
         }

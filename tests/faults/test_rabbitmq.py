@@ -110,6 +110,7 @@ def test_worker_killed_mid_task_its_messages_are_requeued(rabbit: Lab) -> None:
 
 
 def test_sigkill_mid_activity_with_rabbitmq(rabbit: Lab) -> None:
+    rabbit.configure(inline_budget=0)  # the killed attempt must have come as a message
     _victim, survivor, task_id = sigkill_mid_activity(rabbit, rabbit.client())
     # The requeued attempt-1 message reached the survivor, which refused it: first as
     # a live claim, or, if the claim had already expired, as a stale attempt.

@@ -58,6 +58,7 @@ class Settings:
     lease_ttl: float = 2.0
     claim_ttl: float = 2.0
     repeat: int = 1
+    inline_budget: float = 1.0
     drop_advance: int = 0
     drop_activity: int = 0
 
@@ -78,6 +79,7 @@ class Settings:
             lease_ttl=number("CX_CHAOS_LEASE_TTL", 2.0),
             claim_ttl=number("CX_CHAOS_CLAIM_TTL", 2.0),
             repeat=int(number("CX_CHAOS_REPEAT", 1)),
+            inline_budget=number("CX_CHAOS_INLINE_BUDGET", 1.0),
             drop_advance=int(number("CX_CHAOS_DROP_ADVANCE", 0)),
             drop_activity=int(number("CX_CHAOS_DROP_ACTIVITY", 0)),
         )
@@ -211,6 +213,7 @@ class Chaos:
             lease_ttl=settings.lease_ttl,
             claim_ttl=settings.claim_ttl,
             upkeep_interval=settings.upkeep_interval,
+            inline_budget=settings.inline_budget,
             upkeep=UpkeepSettings(
                 wake_stale_after=settings.wake_stale_after,
                 task_stale_after=settings.task_stale_after,
