@@ -97,3 +97,17 @@ def in_journal_order(value: Any) -> Any:
     if isinstance(value, list):
         return [in_journal_order(item) for item in value]
     return value
+
+
+def private_copy(value: Any) -> Any:
+    """A copy of a journaled JSON value that workflow code may change at will.
+
+    Journaled events are shared: the history cache, resident instances and later
+    replays all read the same objects. Code that appended to an activity's result
+    list would otherwise change what every later replay in this process sees.
+    """
+    if isinstance(value, dict):
+        return {key: private_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [private_copy(item) for item in value]
+    return value

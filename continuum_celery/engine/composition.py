@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ChildDepthExceeded, RunCancelled, RunFailed
+from ..payloads import private_copy
 from .context import Compensable, ReplayState
 
 MAX_CHILD_DEPTH = 10
@@ -39,7 +40,7 @@ class ChildHandle:
         while (event := self._state.resolution(self.command_id)) is None:
             self._state.block(self.command_id)
         if event.type == "child_completed":
-            return event.data.get("result")
+            return private_copy(event.data.get("result"))
         if event.type == "child_cancelled":
             raise RunCancelled(self.run_id)
         raise RunFailed(self.run_id, str(event.data.get("error")))
@@ -103,6 +104,6 @@ def _outcome(state: ReplayState, item: Compensable, command_id: str) -> Compensa
     while (event := state.resolution(command_id)) is None:
         state.block(command_id)
     if event.type == "compensation_completed":
-        return CompensationOutcome(item.activity, True, event.data.get("result"))
+        return CompensationOutcome(item.activity, True, private_copy(event.data.get("result")))
     error = f"{event.data.get('error_type')}: {event.data.get('message')}"
     return CompensationOutcome(item.activity, False, error=error)

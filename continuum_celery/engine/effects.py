@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
-from ..payloads import encode, in_journal_order
+from ..payloads import encode, in_journal_order, private_copy
 from .context import Compensable, ReplayState
 from .events import Event
 
@@ -67,7 +67,7 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
         state.block(",".join(pending))
     for handle in handles:
         _arm_compensation(state, handle)
-    return [e.data.get("result") for e in events if e is not None]
+    return [private_copy(e.data.get("result")) for e in events if e is not None]
 
 
 def _arm_compensation(state: ReplayState, handle: ActivityHandle) -> None:
@@ -113,7 +113,7 @@ def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
         state.block(command_id)
     if event.type == "timer_fired":
         raise SignalTimeout(f"no {name!r} signal within {timeout} seconds")
-    return event.data.get("payload")
+    return private_copy(event.data.get("payload"))
 
 
 def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> Any:
@@ -137,7 +137,7 @@ def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> An
     failure = recorded_data.get("error")
     if failure is not None:
         raise SideEffectFailed(kind, str(failure.get("type")), str(failure.get("message")))
-    return recorded_data.get("value")
+    return private_copy(recorded_data.get("value"))
 
 
 def now(state: ReplayState) -> datetime:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import PayloadError, ReplayDriftError, SuspendSwallowed
-from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, private_copy
 from .commands import Completed, Continued, Decision, Failed, Outcome, Suspended
 from .composition import ContinueAsNew
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
@@ -32,6 +32,8 @@ def replay(
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> Decision:
     state = ReplayState(history, info, live, max_payload_bytes)
+    # Workflow code gets its own copy of the inputs: they stay as journaled.
+    args, kwargs = private_copy(list(args)), private_copy(kwargs)
     return conclude(state, run_workflow(state, lambda: fn(*args, **kwargs)))
 
 

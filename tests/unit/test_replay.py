@@ -268,3 +268,37 @@ def test_workflow_info_is_visible_inside_the_workflow() -> None:
     info = WorkflowInfo("run-77", "shop.checkout")
     decision = replay(wf, [], {}, [], info, FakeLive())
     assert decision.outcome == Completed(["run-77", "shop.checkout"])
+
+
+def _items() -> list[str]:
+    return ["a"]
+
+
+items = activity(_items, "shop.items")
+
+
+def test_workflow_code_that_changes_journaled_values_changes_only_its_own_copy() -> None:
+    """Replays in one process share the journaled events (history cache, resident
+    instances): appending to a result, a signal payload, a side effect or an argument
+    must never leak into the next replay."""
+
+    def wf(options: dict[str, Any]) -> Any:
+        got = items()
+        got.append("mine")
+        options["seen"] = options.get("seen", 0) + 1
+        note = workflow.side_effect(lambda: {"tags": []}, name="note")
+        note["tags"].append("mine")
+        payload = workflow.wait_signal("go")
+        payload.append("mine")
+        return [got, options, note, payload]
+
+    driver = Driver(wf, [items], args=[{"plan": "x"}])
+    assert isinstance(driver.run(), Suspended)
+    driver.signal("go", ["sent"])
+    first = driver.run()
+    expected = Completed(
+        [["a", "mine"], {"plan": "x", "seen": 1}, {"tags": ["mine"]}, ["sent", "mine"]]
+    )
+    assert first == expected
+    for _ in range(2):  # the same event objects, replayed again from the top
+        assert replay(wf, driver.args, {}, driver.history, INFO, FakeLive()).outcome == expected
