@@ -108,6 +108,7 @@ class Continuum:
             route(celery_tasks.ADVANCE, None), None
         )
         self.advancer.run_inline = self.performer.run_claimed
+        self.advancer.eager_wake = eager
         self.sweeper = Sweeper(
             SweepStore(self.db), self.tasks, self.publisher, self.performer, upkeep
         )

@@ -52,6 +52,7 @@ ACQUIRE_LEASE = q(
 )
 LOCK_RUN = q(
     "SELECT id, state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
+    " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
     " parent_run_id, parent_command_id, correlation_id, next_run_id"
     " FROM cx_runs WHERE id = :id FOR UPDATE"

@@ -18,6 +18,7 @@ from ..errors import RunFinished, RunNotFound
 from . import queries as Q
 from .db import Database, Record, execute
 from .decisions import commit
+from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
 from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
@@ -97,6 +98,31 @@ class RunStore:
                 return None
             events = self.histories.load(conn, run_id, int(row.last_seq))
         return Lease.from_row(run_id, int(row.lease_token), row, events)
+
+    def wake_eagerly(
+        self, run_id: str, decide: Decide, inline: InlineOffer | None = None
+    ) -> CommitResult | bool:
+        """A wakeup in one transaction: replay under the run-row lock, no lease.
+
+        Taking a lease costs a transaction of its own; it pays off only when a
+        replay may be long (callers use this for runs they hold live). True: nothing
+        to do (no due wake marker, or a live lease elsewhere that will see the new
+        input). False: this path cannot decide (the code is missing here, or the run
+        ends and its parent must be locked first), so take the lease path.
+        """
+        with self.db.transaction() as conn:
+            run = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
+            if run is None or run.state != "running" or not run.due:
+                return True
+            if run.lease_owner is not None and run.live:
+                return True
+            result = continue_eagerly(conn, run, int(run.last_seq), decide, self.histories, [],
+                                      inline)  # fmt: skip
+        if result is None:
+            return False
+        if result.history is not None:
+            self.histories.remember(run_id, result.history)
+        return result
 
     def renew(self, lease: Lease) -> bool:
         """Push the lease expiry out while a long replay is still working."""

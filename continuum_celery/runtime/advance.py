@@ -59,6 +59,8 @@ class Advancer:
         self.offer_inline: Callable[[], InlineOffer | None] | None = None
         """What a wakeup delivery may run itself of the activities its replay schedules."""
         self.run_inline: Callable[[ClaimedTask, InlineOffer | None], None] | None = None
+        self.eager_wake = False
+        """Try a wakeup as one transaction under the run-row lock before leasing."""
 
     @property
     def owner(self) -> str:
@@ -67,6 +69,45 @@ class Advancer:
 
     def advance(self, run_id: str) -> bool:
         """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""
+        offer = self.offer_inline() if self.offer_inline else None
+        claimed: list[ClaimedTask] = []
+        # Only a run this process holds live: resuming it takes microseconds, so the
+        # row lock is held that long. A from-the-top replay may be slow, and a worker
+        # frozen in one must not block the run; it takes a lease instead.
+        resident = self.eager_wake and run_id in self.residents
+        done = self._wake_eagerly(run_id, offer, claimed) if resident else None
+        if done is None:
+            done = self._advance_leased(run_id, offer, claimed)
+        for claim in claimed:  # committed claims are ours to run, whatever came after
+            assert self.run_inline is not None
+            self.run_inline(claim, offer)
+        return done
+
+    def _wake_eagerly(
+        self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
+    ) -> bool | None:
+        """Wake the run in one transaction per replay; None: take the lease path."""
+        for rounds in range(MAX_ROUNDS):
+            result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
+            if result is True:
+                return rounds > 0
+            if result is False:
+                return None
+            if result.inline is not None:
+                claimed.append(result.inline)
+            for message in result.tasks:
+                self.publisher.publish_activity(message)
+            for woken in result.wake:
+                if woken != run_id:
+                    self.publisher.publish_advance(woken)
+            if run_id not in result.wake:  # no input left unseen: done
+                return True
+        self.publisher.publish_advance(run_id)  # still busy: the marker is set
+        return True
+
+    def _advance_leased(
+        self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
+    ) -> bool:
         lease = self.runs.acquire(run_id, self.owner)
         if lease is None:
             return False
@@ -77,17 +118,12 @@ class Advancer:
             self.runs.release(lease, retry_in=UNKNOWN_CODE_RETRY)
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
-        offer = self.offer_inline() if self.offer_inline else None
-        claimed: list[ClaimedTask] = []
         try:
             self._replay_until_settled(lease, workflow.fn, offer, claimed)
         except FencingError as error:
             log.info("run %s: replay fenced out: %s", run_id, error)
         finally:
             KEEPER.drop(ticket)
-        for claim in claimed:  # committed claims are ours to run, whatever came after
-            assert self.run_inline is not None
-            self.run_inline(claim, offer)
         return True
 
     def decide(self, lease: Lease) -> Decision | None:

@@ -109,3 +109,37 @@ def test_a_child_about_to_end_is_left_for_a_normal_replay(
     assert settled.commit is None, "ending a child locks its parent first: not here"
     assert runs.get_run(claim.run_id).state == "running"
     assert settled.run_to_wake == claim.run_id
+
+
+def test_a_wakeup_replays_in_one_transaction_without_a_lease(
+    stores: tuple[RunStore, TaskStore], journal_db: Database
+) -> None:
+    runs, _ = stores
+    run_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.flow", [1], {}))
+    result = runs.wake_eagerly(run_id, decide)
+    assert not isinstance(result, bool)
+    assert [t.activity for t in result.tasks] == ["eager.step"]
+    assert [e.type for e in runs.history(run_id)] == ["activity_scheduled"]
+    assert runs.wake_eagerly(run_id, decide) is True  # nothing left to do: no marker
+    with journal_db.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT lease_token, lease_owner, wake_at FROM cx_runs WHERE id = :id"),
+            {"id": run_id},
+        ).one()
+    assert (row.lease_token, row.lease_owner, row.wake_at) == (None, None, None)
+
+
+def test_a_wakeup_leaves_a_leased_run_to_its_replay(stores: tuple[RunStore, TaskStore]) -> None:
+    runs, _ = stores
+    run_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.flow", [1], {}))
+    lease = runs.acquire(run_id, "elsewhere")
+    assert lease is not None
+    assert runs.wake_eagerly(run_id, decide) is True
+    assert runs.history(run_id) == []  # the lease holder decides, not this wakeup
+
+
+def test_a_wakeup_without_the_code_takes_the_lease_path(stores: tuple[RunStore, TaskStore]) -> None:
+    runs, _ = stores
+    run_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.flow", [1], {}))
+    assert runs.wake_eagerly(run_id, lambda lease: None) is False
+    assert runs.history(run_id) == []

@@ -194,6 +194,10 @@ class SpyRuns:
     def __init__(self) -> None:
         self.acquired: list[str] = []
 
+    def wake_eagerly(self, run_id: str, *_: object) -> bool:
+        self.acquired.append(run_id)
+        return True  # "nothing to do"
+
     def acquire(self, run_id: str, owner: str) -> None:
         self.acquired.append(run_id)
 

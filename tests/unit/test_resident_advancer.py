@@ -153,3 +153,35 @@ def test_decide_without_the_code_is_none() -> None:
     lease = Journal(steps=1).acquire("run-1", "test")
     lease.workflow = "tests.unknown"
     assert advancer(Journal(steps=1)).decide(lease) is None
+
+
+class EagerJournal(Journal):
+    """Also offers the one-transaction wakeup, and records which path a wake took."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(steps)
+        self.paths: list[str] = []
+
+    def acquire(self, run_id: str, owner: str) -> Lease:
+        self.paths.append("lease")
+        return super().acquire(run_id, owner)
+
+    def wake_eagerly(self, run_id: str, decide: Any, inline: Any = None) -> bool:
+        self.paths.append("eager")
+        return True  # "nothing to do"
+
+
+def test_a_wakeup_skips_the_lease_only_for_a_run_held_live() -> None:
+    journal = EagerJournal(steps=3)
+    journal.fence_at = 2  # stop after one commit, so the instance stays parked
+    ours = advancer(journal)
+    ours.eager_wake = True
+
+    ours.advance("run-1")  # not held live yet: a from-the-top replay takes a lease
+    assert journal.paths == ["lease"]
+    assert "run-1" in ours.residents
+    ours.advance("run-1")  # held live: one transaction under the row lock
+    assert journal.paths == ["lease", "eager"]
+    ours.eager_wake = False
+    ours.advance("run-1")
+    assert journal.paths == ["lease", "eager", "lease"]
