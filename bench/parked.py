@@ -53,7 +53,7 @@ import sqlalchemy.exc
 from sqlalchemy import event, text
 
 from bench.metrics import STATS_FLUSH, Delta, Probe, Snapshot, group_pids, percentile
-from bench.run import REPO_ROOT, Env, Workers, _fmt, _row, log, profiling
+from bench.run import REPO_ROOT, Env, RolledBackReads, Workers, _fmt, _row, log, profiling
 from continuum_celery.errors import RunFinished
 from continuum_celery.journal import queries as Q
 
@@ -192,7 +192,7 @@ class ParkedBench:
         self.cx.migrate()
         self.sql = SqlCounter(self.cx.db.engine, env.count_dir)
         self.url = env.db_url()
-        self.conn = psycopg.connect(self.url, autocommit=False)
+        self.reads = RolledBackReads(self.url, "parked")
         self.redis = redis.Redis.from_url(env.broker_url)
         self.signal_ids: list[str] = []
         self.timer_ids: list[str] = []
@@ -202,8 +202,7 @@ class ParkedBench:
         self.pending: tuple[dict[str, Any], Snapshot, int] | None = None
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.close()
+        self.reads.close()
         with contextlib.suppress(Exception):
             self.redis.close()
         self.cx.db.dispose()
@@ -211,20 +210,7 @@ class ParkedBench:
     # -- reads (rolled back, so polling adds nothing to xact_commit) ---------------------
 
     def _query(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        for attempt in range(60):
-            try:
-                try:
-                    return self.conn.execute(query, params).fetchall()
-                finally:
-                    self.conn.rollback()
-            except psycopg.OperationalError as error:
-                if attempt == 0:
-                    log(f"parked: lost the polling connection ({error}); reconnecting")
-                time.sleep(0.5)
-                with contextlib.suppress(psycopg.Error):
-                    self.conn.close()
-                    self.conn = psycopg.connect(self.url, autocommit=False)
-        raise RuntimeError("parked: could not reach Postgres for 30 s")
+        return self.reads.query(query, params)
 
     def setting(self, name: str) -> str:
         return str(self._query("SELECT current_setting(%s)", (name,))[0][0])

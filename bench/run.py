@@ -369,15 +369,42 @@ def bench_plain(
 # --- continuum ---------------------------------------------------------------------------
 
 
+class RolledBackReads:
+    """A polling connection whose reads all end in ROLLBACK, so polling never adds to
+    ``xact_commit``; it reconnects if the server restarted meanwhile."""
+
+    def __init__(self, url: str, label: str) -> None:
+        self.url, self.label = url, label
+        self.conn = psycopg.connect(url, autocommit=False)
+
+    def query(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        for attempt in range(60):
+            try:
+                try:
+                    return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+                finally:
+                    self.conn.rollback()
+            except psycopg.OperationalError as error:
+                if attempt == 0:
+                    log(f"{self.label}: lost the polling connection ({error}); reconnecting")
+                time.sleep(0.5)
+                with contextlib.suppress(psycopg.Error):
+                    self.conn.close()
+                    self.conn = psycopg.connect(self.url, autocommit=False)
+        raise RuntimeError(f"{self.label}: could not reach Postgres for 30 s")
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+
+
 class DurableDriver:
     TERMINAL = ("completed", "failed", "cancelled")
 
     def __init__(self, env: Env) -> None:
         self.mod: ModuleType = importlib.import_module(DURABLE_APP)
         self.mod.cx.migrate()
-        # Reads end in ROLLBACK, so polling never adds to xact_commit.
-        self.url = env.db_url()
-        self.conn = psycopg.connect(self.url, autocommit=False)
+        self.reads = RolledBackReads(env.db_url(), "continuum")
 
     def submit(self, n: int, steps: int) -> list[str]:
         return [self._start(steps) for _ in range(n)]
@@ -395,21 +422,7 @@ class DurableDriver:
         raise RuntimeError("continuum: could not start a run for 30 s")
 
     def _query(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Run a read and roll it back; reconnect if the server restarted meanwhile."""
-        for attempt in range(60):
-            try:
-                try:
-                    return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
-                finally:
-                    self.conn.rollback()
-            except psycopg.OperationalError as error:
-                if attempt == 0:
-                    log(f"continuum: lost the polling connection ({error}); reconnecting")
-                time.sleep(0.5)
-                with contextlib.suppress(psycopg.Error):
-                    self.conn.close()
-                    self.conn = psycopg.connect(self.url, autocommit=False)
-        raise RuntimeError("continuum: could not reach Postgres for 30 s")
+        return self.reads.query(query, params)
 
     def wait(self, run_ids: list[str], units: int) -> float:
         deadline = _deadline(units)
@@ -490,7 +503,7 @@ class DurableDriver:
         return run_ids[0]
 
     def close(self) -> None:
-        self.conn.close()
+        self.reads.close()
         self.mod.cx.db.dispose()
 
 

@@ -61,43 +61,60 @@ def apply(
     eager path): then a decision that needs another replay leaves the wake
     marker set instead of keeping a lease.
     """
-    outcome = decision.outcome
     # An activity a finishing run leaves behind is never claimed here: it may not run.
     offer = None if ends(decision) else inline
     writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
+    _write_commands(writer, decision, last_seq == lease.last_seq)
+    if ends(decision):
+        return _end_run(conn, writer, run, parent, decision.outcome)
+    return _go_on(conn, writer, lease, last_seq, lease_ttl)
+
+
+def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool) -> None:
+    """The common decision ends by scheduling an activity and then waits: its last
+    write can also release the lease, saving a round trip."""
+    last = len(decision.commands)
     for position, command in enumerate(decision.commands, start=1):
-        # The common decision ends by scheduling an activity and then waits: its
-        # last write can also release the lease, saving a round trip.
         writer.release_with_write = (
-            position == len(decision.commands)
-            and isinstance(outcome, Suspended)
-            and last_seq == lease.last_seq
+            position == last
+            and isinstance(decision.outcome, Suspended)
+            and unchanged
             and not writer.consumed_signal
         )
         writer.write(command)
-    params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
+
+
+def _end_run(
+    conn: Connection, writer: DecisionWriter, run: Record, parent: Record | None, outcome: Any
+) -> CommitResult:
     if isinstance(outcome, Continued):
         writer.spawn_successor(run)
-        execute(conn, Q.CONTINUE_RUN, params | {"next_run_id": outcome.next_run_id,
-                     "result": dumps({"continued_to": outcome.next_run_id})})  # fmt: skip
+        params = {"id": writer.run_id, "last_seq": writer.seq, "next_run_id": outcome.next_run_id,
+                  "result": dumps({"continued_to": outcome.next_run_id})}  # fmt: skip
+        execute(conn, Q.CONTINUE_RUN, params)
         return CommitResult(writer.tasks, False, True, writer.wake)
     if isinstance(outcome, Completed):
-        wake = finish(conn, parent, run, ("completed", outcome.result, None), writer.seq)
-        return CommitResult(writer.tasks, False, True, writer.wake + wake)
-    if isinstance(outcome, Failed):
-        wake = finish(conn, parent, run, ("failed", None, outcome.error), writer.seq)
-        return CommitResult(writer.tasks, False, True, writer.wake + wake)
-    again = writer.consumed_signal or last_seq != lease.last_seq
-    if writer.released:
-        pass
-    elif not again:
-        execute(conn, Q.RELEASE_LEASE, params)
-    elif lease_ttl is not None:
-        execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
+        ending: tuple[str, Any, str | None] = ("completed", outcome.result, None)
     else:
+        ending = ("failed", None, outcome.error)
+    wake = finish(conn, parent, run, ending, writer.seq)
+    return CommitResult(writer.tasks, False, True, writer.wake + wake)
+
+
+def _go_on(
+    conn: Connection, writer: DecisionWriter, lease: Lease, last_seq: int, lease_ttl: float | None
+) -> CommitResult:
+    """The run waits: release it, or keep it for another replay if input landed."""
+    params: dict[str, Any] = {"id": lease.run_id, "last_seq": writer.seq}
+    again = writer.consumed_signal or last_seq != lease.last_seq
+    if again and lease_ttl is None:
         execute(conn, Q.MARK_WAKE, params)
         return CommitResult(writer.tasks, False, False, [*writer.wake, lease.run_id],
                             writer.inline_claim)  # fmt: skip
+    if again:
+        execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
+    elif not writer.released:
+        execute(conn, Q.RELEASE_LEASE, params)
     history = [*lease.history, *writer.events]
     return CommitResult(writer.tasks, again, False, writer.wake, writer.inline_claim, history)
 

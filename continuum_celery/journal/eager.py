@@ -44,8 +44,9 @@ def continue_eagerly(
     if run.lease_owner is not None and run.live:
         return None
     run_id = str(run.id)
-    committed = histories.load(conn, run_id, fresh[0].seq - 1 if fresh else last_seq)
-    lease = Lease.from_row(run_id, 0, histories.inputs(conn, run_id), committed + fresh)
+    history = histories.load(conn, run_id, fresh[0].seq - 1 if fresh else last_seq)
+    history.extend(fresh)  # load returns a list of its own
+    lease = Lease.from_row(run_id, 0, histories.inputs(conn, run_id), history)
     decision = decide(lease)
     if decision is None or (ends(decision) and lease.parent_run_id is not None):
         return None

@@ -236,7 +236,9 @@ TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
 # back; a NULL event means the claim did not hold and nothing was written.
 COMPLETE_CLAIMED_TASK = q(
     "WITH run AS (SELECT id, state, lease_owner, lease_token,"
-    " lease_expires_at > clock_timestamp() AS live, last_seq, clock_timestamp() AS db_now,"
+    " lease_expires_at > clock_timestamp() AS live,"
+    " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
+    " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
     " correlation_id, next_run_id FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL"
