@@ -18,7 +18,7 @@ from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
 from .db import Record, execute
-from .lifecycle import finish
+from .lifecycle import end_run, finish
 from .records import ClaimedTask, CommitResult, InlineOffer, Lease, TaskMessage
 from .rows import append_event, dumps, lock_active_run, lock_run, to_event
 
@@ -87,11 +87,13 @@ def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool)
 def _end_run(
     conn: Connection, writer: DecisionWriter, run: Record, parent: Record | None, outcome: Any
 ) -> CommitResult:
+    """End the run through ``end_run``, continued too: an activity it started and
+    never awaited must not outlive it."""
     if isinstance(outcome, Continued):
         writer.spawn_successor(run)
-        params = {"id": writer.run_id, "last_seq": writer.seq, "next_run_id": outcome.next_run_id,
-                  "result": dumps({"continued_to": outcome.next_run_id})}  # fmt: skip
-        execute(conn, Q.CONTINUE_RUN, params)
+        next_id = outcome.next_run_id
+        end_run(conn, writer.run_id, ("continued", {"continued_to": next_id}, None), writer.seq,
+                next_run_id=next_id)  # fmt: skip
         return CommitResult(writer.tasks, False, True, writer.wake)
     if isinstance(outcome, Completed):
         ending: tuple[str, Any, str | None] = ("completed", outcome.result, None)

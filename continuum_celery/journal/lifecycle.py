@@ -20,6 +20,11 @@ from .rows import append_event, dumps, lock_run, mark_wake
 
 log = logging.getLogger("continuum_celery.journal")
 
+MAX_HOPS = 10_000
+"""Links one chain read follows (a longer chain is followed in several reads)."""
+
+_WITH_RESULT = frozenset({"completed", "continued"})
+
 _CHILD_EVENTS = {
     "completed": "child_completed",
     "failed": "child_failed",
@@ -35,13 +40,13 @@ def lock_with_parent(conn: Connection, run_id: str) -> tuple[Record | None, Reco
 
 
 def chain_tip(conn: Connection, run_id: str) -> str:
-    """Follow continue-as-new links to the chain's newest run."""
-    for _ in range(10_000):
-        row = execute(conn, Q.NEXT_IN_CHAIN, {"id": run_id}).first()
-        if row is None or row.state != "continued" or row.next_run_id is None:
-            return run_id
-        run_id = str(row.next_run_id)
-    return run_id
+    """The newest run of the chain through ``run_id``, read without a lock.
+
+    It may continue before the caller locks it: writers go through
+    ``store.at_chain_tip``, which then tries again from there.
+    """
+    tip = execute(conn, Q.CHAIN_TIP, {"id": run_id, "max_hops": MAX_HOPS}).scalar()
+    return run_id if tip is None else str(tip)
 
 
 def finish(
@@ -53,14 +58,25 @@ def finish(
 ) -> list[str]:
     """End the run as (state, result, error); returns runs to wake (its parent)."""
     state, result, error = outcome
-    run_id = str(run.id)
-    execute(conn,
-        Q.FINISH_RUN,
-        {"id": run_id, "state": state, "result": dumps(result) if state == "completed" else None,
-         "error": error, "last_seq": last_seq},
-    )  # fmt: skip
-    discard_pending(conn, run_id)
+    end_run(conn, str(run.id), outcome, last_seq)
     return notify_parent(conn, parent, run, state, result, error)
+
+
+def end_run(
+    conn: Connection,
+    run_id: str,
+    outcome: tuple[str, Any, str | None],
+    last_seq: int,
+    next_run_id: str | None = None,
+) -> None:
+    """The one way any run ends (continued too): its pending tasks, running
+    attempts and open waits end with it, in the same statement, so nothing it
+    started can still run, be published or fire afterwards."""
+    state, result, error = outcome
+    stored = dumps(result) if state in _WITH_RESULT else None
+    params = {"id": run_id, "state": state, "result": stored, "error": error,
+              "last_seq": last_seq, "next_run_id": next_run_id}  # fmt: skip
+    execute(conn, Q.END_RUN, params)
 
 
 def notify_parent(
@@ -107,14 +123,5 @@ def cancel_tree(conn: Connection, run_id: str) -> list[str]:
 
 def _cancel_descendant(conn: Connection, child_id: str, root_id: str) -> None:
     child = lock_run(conn, child_id)
-    execute(conn,
-        Q.FINISH_RUN,
-        {"id": child_id, "state": "cancelled", "result": None,
-         "error": f"cancelled: ancestor run {root_id} was cancelled",
-         "last_seq": int(child.last_seq)},
-    )  # fmt: skip
-    discard_pending(conn, child_id)
-
-
-def discard_pending(conn: Connection, run_id: str) -> None:
-    execute(conn, Q.DISCARD_PENDING, {"run_id": run_id})
+    error = f"cancelled: ancestor run {root_id} was cancelled"
+    end_run(conn, child_id, ("cancelled", None, error), int(child.last_seq))

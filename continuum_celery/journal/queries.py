@@ -62,7 +62,16 @@ RUN_INPUTS = q(
     " FROM cx_runs WHERE id = :id"
 )
 PARENT_OF = q("SELECT parent_run_id FROM cx_runs WHERE id = :id")
-NEXT_IN_CHAIN = q("SELECT state, next_run_id FROM cx_runs WHERE id = :id")
+# A continue-as-new chain followed to its newest run in one statement, so in one
+# snapshot: the run ids on the way are final (a continued run never changes).
+CHAIN_TIP = q(
+    "WITH RECURSIVE chain (id, state, next_run_id, hops) AS ("
+    " SELECT id, state, next_run_id, 0 FROM cx_runs WHERE id = :id"
+    " UNION ALL SELECT r.id, r.state, r.next_run_id, chain.hops + 1"
+    " FROM chain JOIN cx_runs r ON r.id = chain.next_run_id"
+    " WHERE chain.state = 'continued' AND chain.hops < :max_hops)"
+    " SELECT id FROM chain ORDER BY hops DESC LIMIT 1"
+)
 LOCK_LIVE_CHILDREN = q(
     "SELECT id FROM cx_runs WHERE parent_run_id = ANY(CAST(:ids AS uuid[]))"
     " AND state = 'running' ORDER BY id FOR UPDATE"
@@ -74,12 +83,6 @@ INSERT_SPAWNED_RUN = q(
     " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :parent_run_id,"
     " :parent_command_id, :depth, :continued_from, :correlation_id, clock_timestamp())"
     " ON CONFLICT (id) DO NOTHING"
-)
-CONTINUE_RUN = q(
-    "UPDATE cx_runs SET state = 'continued', next_run_id = :next_run_id,"
-    " result = CAST(:result AS jsonb), last_seq = :last_seq, completed_at = clock_timestamp(),"
-    " lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0"
-    " WHERE id = :id"
 )
 MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
 KEEP_LEASE = q(
@@ -97,26 +100,28 @@ DROP_LEASE = q(
     " wake_at = GREATEST(wake_at, clock_timestamp() + make_interval(secs => :delay))"
     " WHERE id = :id AND lease_token = :token"
 )
-FINISH_RUN = q(
-    "UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb), error = :error,"
-    " last_seq = :last_seq, completed_at = clock_timestamp(), lease_owner = NULL,"
-    " lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0 WHERE id = :id"
+# Every way a run ends (completed, failed, cancelled, continued) is this one
+# statement, so none can forget what the run left pending: its running attempts are
+# cancelled (their late completions are refused), its open tasks are cancelled
+# (upkeep never publishes them again) and its unresolved waits are resolved (no
+# timer fires into an ended run).
+END_RUN = q(
+    "WITH run AS (UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb),"
+    " error = :error, next_run_id = :next_run_id, last_seq = :last_seq,"
+    " completed_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL,"
+    " wake_at = NULL, wake_nudges = 0 WHERE id = :id),"
+    " attempts AS (UPDATE cx_attempts a SET outcome = 'cancelled',"
+    " finished_at = clock_timestamp() FROM cx_tasks t"
+    " WHERE a.task_id = t.id AND t.run_id = :id AND a.outcome = 'running'),"
+    " tasks AS (UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
+    " WHERE run_id = :id AND state IN ('ready', 'claimed')),"
+    " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :id AND NOT resolved)"
+    " SELECT 1"
 )
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"
     " wake_at = COALESCE(wake_at, clock_timestamp()) WHERE id = :id"
-)
-# A finished or cancelled run leaves nothing pending: its running attempts, open
-# tasks and unresolved waits are closed in one round trip.
-DISCARD_PENDING = q(
-    "WITH attempts AS (UPDATE cx_attempts a SET outcome = 'cancelled',"
-    " finished_at = clock_timestamp() FROM cx_tasks t"
-    " WHERE a.task_id = t.id AND t.run_id = :run_id AND a.outcome = 'running'),"
-    " tasks AS (UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
-    " WHERE run_id = :run_id AND state IN ('ready', 'claimed')),"
-    " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved)"
-    " SELECT 1"
 )
 
 # --- events -------------------------------------------------------------------------

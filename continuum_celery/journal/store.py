@@ -8,7 +8,8 @@ transaction. If any check fails the transaction rolls back and a typed
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -23,6 +24,11 @@ from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
 from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
 from .rows import append_event, dumps, lock_run, mark_wake, to_event
+
+T = TypeVar("T")
+
+TIP_TRIES = 100
+"""Tries to catch a chain's tip before giving up (each one usually gains on it)."""
 
 
 class RunStore:
@@ -158,28 +164,10 @@ class RunStore:
     def deliver_signal(self, run_id: str, name: str, payload: Any) -> str | None:
         """Resolve a pending await of ``name`` right away, or buffer the signal.
 
-        Follows a continue-as-new chain to its newest run. Returns the run to wake
-        when the signal resolved an await, else None.
+        Lands on the chain's newest run. Returns the run to wake when the signal
+        resolved an await, else None.
         """
-        with self.db.engine.begin() as conn:
-            run_id = chain_tip(conn, run_id)
-            run = lock_run(conn, run_id)
-            if run.state != "running":
-                raise RunFinished(run_id, run.state)
-            waiting = execute(conn, Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
-            if waiting is None:
-                execute(
-                    conn,
-                    Q.BUFFER_SIGNAL,
-                    {"run_id": run_id, "name": name, "payload": dumps(payload)},
-                )
-                return None
-            execute(conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": waiting.command_id})
-            seq = int(run.last_seq) + 1
-            data = {"name": name, "payload": payload}
-            append_event(conn, run_id, seq, "signal_received", waiting.command_id, data)
-            mark_wake(conn, run_id, seq)
-        return run_id
+        return at_chain_tip(self.db, run_id, lambda conn, tip: _signal(conn, tip, name, payload))
 
     def cancel(self, run_id: str) -> list[str]:
         """Cancel the chain's newest run and its running descendants.
@@ -187,8 +175,7 @@ class RunStore:
         Pending tasks and timers are discarded; returns runs to wake (a parent that
         should learn its child was cancelled).
         """
-        with self.db.engine.begin() as conn:
-            return cancel_tree(conn, chain_tip(conn, run_id))
+        return at_chain_tip(self.db, run_id, cancel_tree)
 
     def tip(self, run_id: str) -> str:
         with self.db.engine.connect() as conn:
@@ -207,6 +194,47 @@ class RunStore:
         with self.db.engine.connect() as conn:
             rows = execute(conn, Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
             return [to_event(r) for r in rows]
+
+
+def at_chain_tip(db: Database, run_id: str, write: Callable[[Connection, str], T]) -> T:
+    """``write(conn, tip)`` in a transaction of its own, on the chain's newest run.
+
+    ``write`` locks the tip and raises ``RunFinished`` if it is not running. The tip
+    is read without a lock, so it may continue in between; the transaction that
+    continued it has committed its successor by the time the lock is granted, so
+    trying again in a fresh transaction, from that run on, finds the new tip. A
+    try holds no lock while it follows the chain, only what ``write`` takes (in
+    the usual order, ancestors first), so this cannot deadlock with anything.
+    """
+    for _ in range(TIP_TRIES - 1):
+        try:
+            with db.engine.begin() as conn:
+                return write(conn, chain_tip(conn, run_id))
+        except RunFinished as finished:
+            if finished.state != "continued":
+                raise
+            run_id = finished.run_id
+    with db.engine.begin() as conn:
+        return write(conn, chain_tip(conn, run_id))
+
+
+def _signal(conn: Connection, run_id: str, name: str, payload: Any) -> str | None:
+    """Deliver to this run, locked: a signal landing just before it continues is
+    buffered here and moves to the successor with the continuation (MOVE_SIGNALS)."""
+    run = lock_run(conn, run_id)
+    if run.state != "running":
+        raise RunFinished(run_id, run.state)
+    waiting = execute(conn, Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
+    if waiting is None:
+        params = {"run_id": run_id, "name": name, "payload": dumps(payload)}
+        execute(conn, Q.BUFFER_SIGNAL, params)
+        return None
+    execute(conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": waiting.command_id})
+    seq = int(run.last_seq) + 1
+    data = {"name": name, "payload": payload}
+    append_event(conn, run_id, seq, "signal_received", waiting.command_id, data)
+    mark_wake(conn, run_id, seq)
+    return run_id
 
 
 def _run_record(row: Record) -> RunRecord:
