@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
@@ -30,11 +31,12 @@ from .journal.records import NewRun, RunRecord, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import SHORT_DELAY, TaskStore
-from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, normalize_args
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode, normalize_args
 from .runtime.advance import Advancer
 from .runtime.live import SystemSources
 from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
+from .runtime.transport import AfterCommit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +62,7 @@ class Continuum:
         eager: bool = True,
         inline_budget: float = 1.0,
         resident_runs: int = DEFAULT_CAPACITY,
+        wakeup_time_limit: float = 300.0,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -76,18 +79,23 @@ class Continuum:
         self.resident_runs = resident_runs
         if inline_budget < 0:
             raise ConfigurationError(f"inline_budget must be >= 0 seconds, not {inline_budget!r}")
+        self.wakeup_time_limit = _wakeup_time_limit(wakeup_time_limit)
         self.publisher = celery_tasks.CeleryPublisher(app, inline_budget)
+        self.outbox = AfterCommit(self.publisher)
+        """Publishes what is already committed: a broker outage delays that work
+        (upkeep sends it again), it never turns a done action into an error."""
         self._wire_runtime(eager, upkeep or UpkeepSettings())
         celery_tasks.warn_unsafe_content(app)
-        celery_tasks.register_advance(app, self.advancer.advance)
+        celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
         celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
 
     def _wire_runtime(self, eager: bool, upkeep: UpkeepSettings) -> None:
         """The replay, activity and upkeep loops, all over the same stores."""
+        outbox = self.outbox
         self.advancer = Advancer(
             self.runs,
             self.registry,
-            self.publisher,
+            outbox,
             SystemSources(),
             socket.gethostname(),
             self.max_payload_bytes,
@@ -96,22 +104,22 @@ class Continuum:
         self.performer = Performer(
             self.tasks,
             self.registry,
-            self.publisher,
+            outbox,
             celery_tasks.TIMEOUT_ERRORS,
             self.advancer.decide if eager else None,
             self.publisher.queue_of,
             self.publisher.inline_budget,
         )
-        # A wakeup delivery may run the first activity it schedules itself, too.
+        # A wakeup delivery may run the first activity it schedules itself, too, if
+        # its timeout fits in the wakeup's hard time limit.
         route = self.publisher.queue_of  # read at the first wakeup, once routes are set
+        fits = self.wakeup_time_limit - celery_tasks.HARD_LIMIT_GRACE
         self.advancer.offer_inline = lambda: self.performer.inline_offer(
-            route(celery_tasks.ADVANCE, None), None
+            route(celery_tasks.ADVANCE, None), fits
         )
         self.advancer.run_inline = self.performer.run_claimed
         self.advancer.eager_wake = eager
-        self.sweeper = Sweeper(
-            SweepStore(self.db), self.tasks, self.publisher, self.performer, upkeep
-        )
+        self.sweeper = Sweeper(SweepStore(self.db), self.tasks, outbox, self.performer, upkeep)
 
     # --- declaring --------------------------------------------------------------------
 
@@ -196,9 +204,9 @@ class Continuum:
         """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
         delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
         if delay <= 0:
-            self.publisher.publish_advance(run_id)
+            self.outbox.publish_advance(run_id)
         elif delay <= SHORT_DELAY:
-            self.publisher.publish_advance(run_id, countdown=delay)
+            self.outbox.publish_advance(run_id, countdown=delay)
 
     def _new_run(
         self,
@@ -241,15 +249,16 @@ class Continuum:
         """Deliver a signal; buffered until the workflow waits for it."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"signal name must be a non-empty str, not {name!r}")
+        check_text(name, "signal name")
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
         woken = self.runs.deliver_signal(_run_uuid(run_id), name, payload)
         if woken is not None:
-            self.publisher.publish_advance(woken)
+            self.outbox.publish_advance(woken)
 
     def cancel(self, run_id: str) -> None:
         """Cancel a run (the newest of its chain) and its running child workflows."""
         for woken in self.runs.cancel(_run_uuid(run_id)):
-            self.publisher.publish_advance(woken)
+            self.outbox.publish_advance(woken)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
@@ -282,6 +291,18 @@ def _run_uuid(run_id: str) -> str:
         raise RunNotFound(f"no run with id {run_id!r} (not a run id)") from None
 
 
+def _wakeup_time_limit(seconds: float) -> float:
+    """The wakeup's hard limit must leave room for the grace before the kill."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ConfigurationError(f"wakeup_time_limit must be a number, not {seconds!r}")
+    if not celery_tasks.HARD_LIMIT_GRACE < seconds < math.inf:
+        raise ConfigurationError(
+            f"wakeup_time_limit must be over {celery_tasks.HARD_LIMIT_GRACE:g} seconds, "
+            f"not {seconds!r}"
+        )
+    return float(seconds)
+
+
 def _check_start_options(
     run_id: str | None, key: str | None, namespace: str, eta: datetime | None
 ) -> None:
@@ -292,8 +313,11 @@ def _check_start_options(
             raise ValueError(f"run_id must be a UUID string, not {run_id!r}") from None
     if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
         raise ValueError("idempotency_key must be a non-empty str of at most 255 characters")
+    if key is not None:
+        check_text(key, "idempotency_key")
     if not isinstance(namespace, str) or not namespace:
         raise ValueError(f"namespace must be a non-empty str, not {namespace!r}")
+    check_text(namespace, "namespace")
     if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
         raise ValueError("eta must be a timezone-aware datetime")
 

@@ -12,7 +12,7 @@ from .engine import context, effects
 from .engine.effects import ActivityHandle
 from .engine.retry import RetryPolicy
 from .errors import DuplicateRegistration, UnknownActivity, UnknownWorkflow
-from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, normalize_args
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, normalize_args
 
 if TYPE_CHECKING:
     from .client import RunHandle
@@ -58,6 +58,8 @@ class ActivityOptions:
         check_priority(self.priority)
         if self.queue is not None and (not isinstance(self.queue, str) or not self.queue):
             raise ValueError(f"queue must be a non-empty str, not {self.queue!r}")
+        if self.queue is not None:
+            check_text(self.queue, "queue")
 
     @cached_property
     def _retry_dict(self) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def check_key(key: object) -> str:
         raise ValueError(
             f"idempotency_key must be a non-empty str of at most 255 chars, not {key!r}"
         )
-    return key
+    return check_text(key, "idempotency_key")
 
 
 class Activity:
@@ -109,7 +111,7 @@ class Activity:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self.fn = fn
-        self.name = name
+        self.name = check_text(name, "activity name")
         self.defaults = options
         self.max_payload_bytes = max_payload_bytes
         self.__doc__ = fn.__doc__
@@ -214,7 +216,7 @@ class Workflow:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValueError(f"workflow version must be an int >= 1, not {version!r}")
         self.fn = fn
-        self.name = name
+        self.name = check_text(name, "workflow name")
         self.version = version
         self.max_payload_bytes = max_payload_bytes
         self._starter = starter

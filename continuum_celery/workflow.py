@@ -20,8 +20,7 @@ from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
 from .errors import ActivityFailed, RunCancelled, RunFailed, SignalTimeout
-from .payloads import DEFAULT_MAX_PAYLOAD_BYTES as DEFAULT_LIMIT
-from .payloads import normalize_args
+from .payloads import check_text, normalize_args, storable
 
 if TYPE_CHECKING:
     from .definitions import Workflow
@@ -76,6 +75,7 @@ def wait_signal(name: str, timeout: float | None = None) -> Any:
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"signal name must be a non-empty str, not {name!r}")
+    check_text(name, "signal name")
     return effects.wait_signal(require("workflow.wait_signal"), name, _seconds(timeout, "timeout"))
 
 
@@ -104,6 +104,7 @@ def random() -> float:
 def side_effect(fn: Callable[[], Any], name: str | None = None) -> Any:
     """Run ``fn`` once, journal its JSON result, and return that result on replay."""
     kind = name or getattr(fn, "__qualname__", None) or "side_effect"
+    check_text(kind, "side effect name")
     return effects.side_effect(require("workflow.side_effect"), kind, fn)
 
 
@@ -111,6 +112,7 @@ def patched(patch_id: str) -> bool:
     """True for runs that reach this point running the patched code."""
     if not isinstance(patch_id, str) or not patch_id:
         raise TypeError(f"patch id must be a non-empty str, not {patch_id!r}")
+    check_text(patch_id, "patch id")
     return effects.patched(require("workflow.patched"), patch_id)
 
 
@@ -125,8 +127,9 @@ def start_child(child: Workflow | str, *args: Any, **kwargs: Any) -> ChildHandle
     parent never starts a second child.
     """
     state = require("workflow.start_child")
-    name = child if isinstance(child, str) else _workflow_name(child)
-    arg_list, kw = normalize_args(args, kwargs, f"arguments of child {name}", _limit(child))
+    name = check_text(child, "workflow name") if isinstance(child, str) else _workflow_name(child)
+    limit = getattr(child, "max_payload_bytes", state.max_payload_bytes)
+    arg_list, kw = normalize_args(args, kwargs, f"arguments of child {name}", limit)
     return composition.start_child(state, name, arg_list, kw)
 
 
@@ -142,7 +145,8 @@ def continue_as_new(*args: Any, **kwargs: Any) -> NoReturn:
     newest run. Code after this call never runs.
     """
     state = require("workflow.continue_as_new")
-    arg_list, kw = normalize_args(args, kwargs, "arguments of continue_as_new", DEFAULT_LIMIT)
+    limit = state.max_payload_bytes  # this run's Continuum's limit, as for its first start
+    arg_list, kw = normalize_args(args, kwargs, "arguments of continue_as_new", limit)
     raise composition.continue_as_new(state, arg_list, kw)
 
 
@@ -162,10 +166,6 @@ def _workflow_name(child: Any) -> str:
     return name
 
 
-def _limit(child: Any) -> int:
-    return int(getattr(child, "max_payload_bytes", DEFAULT_LIMIT))
-
-
 class _ReplaySafeLogger:
     """A logger that speaks once per log call, however often the code is replayed."""
 
@@ -174,7 +174,7 @@ class _ReplaySafeLogger:
 
     def _log(self, level: int, message: str, *args: Any) -> None:
         state = require("workflow.logger")
-        text = message % args if args else str(message)
+        text = storable(message % args if args else str(message))
         if effects.log(state, logging.getLevelName(level), text):
             self._logger.log(level, "[%s] %s", state.info.run_id, text)
 

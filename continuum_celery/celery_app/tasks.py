@@ -80,8 +80,11 @@ def warn_unsafe_content(app: Celery) -> None:
             )
 
 
-def register_advance(app: Celery, advance: Callable[[str], object]) -> None:
-    @app.task(name=ADVANCE, **_TASK_OPTIONS)  # type: ignore[untyped-decorator]
+def register_advance(app: Celery, advance: Callable[[str], object], time_limit: float) -> None:
+    """The wakeup task; its hard time limit ends a process whose inline activity body
+    would not stop at its own timeout (see ``runtime/deadline``)."""
+
+    @app.task(name=ADVANCE, time_limit=time_limit, **_TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def continuum_advance(*args: Any, **kwargs: Any) -> None:
         run_id = valid_uuid(args[0]) if len(args) == 1 and not kwargs else None
         if run_id is None:

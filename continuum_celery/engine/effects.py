@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
-from ..payloads import encode, in_journal_order, private_copy
+from ..payloads import as_journaled, encode, private_copy, storable
 from .context import Compensable, ReplayState
 from .events import Event
 
@@ -58,9 +58,9 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
     state.guard()
     while True:
         events = [state.resolution(h.command_id) for h in handles]
-        for handle, event in zip(handles, events, strict=True):
-            if event is not None and event.type == "activity_failed":
-                raise _activity_error(handle.activity, event)
+        failure = _first_failure(handles, events)
+        if failure is not None:
+            raise failure
         pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
         if not pending:
             break
@@ -68,6 +68,27 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
     for handle in handles:
         _arm_compensation(state, handle)
     return [private_copy(e.data.get("result")) for e in events if e is not None]
+
+
+def _first_failure(
+    handles: Sequence[ActivityHandle], events: Sequence[Event | None]
+) -> ActivityFailed | None:
+    """The failure journaled first, whatever the handles' order.
+
+    A wait sees exactly what had been journaled when the code got past it. Live,
+    a gather raises as soon as one failure lands; any other failure lands later, at
+    a higher seq. So the failure with the lowest seq is the one the live run saw,
+    and a replay that finds more failures in the history must still pick it.
+    """
+    failed = [
+        (event.seq, handle.activity, event)
+        for handle, event in zip(handles, events, strict=True)
+        if event is not None and event.type == "activity_failed"
+    ]
+    if not failed:
+        return None
+    _, activity, event = min(failed, key=lambda item: item[0])
+    return _activity_error(activity, event)
 
 
 def _arm_compensation(state: ReplayState, handle: ActivityHandle) -> None:
@@ -119,8 +140,10 @@ def wait_signal(state: ReplayState, name: str, timeout: float | None) -> Any:
 def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> Any:
     """Run ``produce`` once at the live tail; afterwards return the journaled value.
 
-    A failure is journaled too and raised as :class:`SideEffectFailed` both live and
-    on replay, so code that catches it takes the same path every time.
+    Live code gets the value as the journal will return it on replay (``jsonb``
+    key order, ``1e16`` as an int), so it decides the same both times. A failure
+    is journaled too and raised as :class:`SideEffectFailed` both live and on
+    replay, so code that catches it takes the same path every time.
     """
     command_id = state.next_command_id("side_effect", kind)
     recorded = state.decide("side_effect", command_id, {"kind": kind})
@@ -129,9 +152,10 @@ def side_effect(state: ReplayState, kind: str, produce: Callable[[], Any]) -> An
         try:
             value = produce()
             encode(value, f"side_effect {kind!r} value", state.max_payload_bytes)
-            recorded_data["value"] = in_journal_order(value)
+            recorded_data["value"] = as_journaled(value)
         except Exception as error:
-            recorded_data["error"] = {"type": type(error).__name__, "message": str(error)}
+            recorded_data["error"] = {"type": storable(type(error).__name__),
+                                      "message": storable(str(error))}  # fmt: skip
     else:
         recorded_data = recorded.data
     failure = recorded_data.get("error")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import PayloadError, ReplayDriftError, SuspendSwallowed
-from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, private_copy
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, private_copy, storable
 from .commands import Completed, Continued, Decision, Failed, Outcome, Suspended
 from .composition import ContinueAsNew
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
@@ -19,7 +19,8 @@ from .events import Event
 
 
 def describe_error(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    """'Type: message', as journaled; whatever the code raised, Postgres can store it."""
+    return storable(f"{type(error).__name__}: {error}")
 
 
 def replay(

@@ -61,6 +61,15 @@ class JournalUnavailable(ContinuumError):
     """Postgres could not be reached; the transaction may or may not have committed."""
 
 
+class JournalRejected(ContinuumError, ValueError):
+    """Postgres refused a value it cannot store (say, a string it cannot encode or a
+    number out of range); the transaction rolled back, so nothing was written.
+
+    The payload check refuses such values up front; this keeps anything it misses
+    a clear, typed error instead of a driver exception.
+    """
+
+
 class Database:
     """Lazily built, fork-aware engine holder."""
 
@@ -161,7 +170,8 @@ def execute(
     per-statement machinery (compiled-cache lookup, execution context, result
     metadata) saves about a tenth of a millisecond of CPU per statement, which was
     most of a step's Python time. Values still travel only as bind parameters.
-    A lost connection surfaces as ``JournalUnavailable``, as from ``transaction()``.
+    A lost connection surfaces as ``JournalUnavailable``, as from ``transaction()``,
+    and a value Postgres cannot store as ``JournalRejected``.
     """
     sql = _PYFORMAT.get(statement)
     if sql is None:
@@ -173,4 +183,6 @@ def execute(
         cursor.execute(sql, params)
     except (psycopg.OperationalError, psycopg.InterfaceError) as error:
         raise JournalUnavailable(f"Postgres unavailable: {error}") from error
+    except (psycopg.DataError, UnicodeEncodeError) as error:
+        raise JournalRejected(f"Postgres refused a value: {error}") from error
     return Rows(cursor)

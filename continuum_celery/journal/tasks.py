@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from ..engine.events import Event
 from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
+from ..payloads import storable
 from . import queries as Q
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
@@ -36,6 +37,11 @@ class AttemptError:
     message: str
     retryable: bool = True
     outcome: str = "failed"
+
+    def __post_init__(self) -> None:
+        """Any code may raise any text: NUL and surrogates are escaped, not refused."""
+        object.__setattr__(self, "error_type", storable(self.error_type))
+        object.__setattr__(self, "message", storable(self.message))
 
     def text(self) -> str:
         return f"{self.error_type}: {self.message}"

@@ -18,11 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..definitions import Registry
-from ..engine.commands import Decision
+from ..engine.commands import Decision, Failed
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import FencingError, UnknownWorkflow
-from ..journal.records import ClaimedTask, InlineOffer, Lease
+from ..journal.db import JournalRejected
+from ..journal.records import ClaimedTask, CommitResult, InlineOffer, Lease
 from ..journal.store import RunStore
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .keeper import KEEPER
@@ -75,20 +76,37 @@ class Advancer:
         # row lock is held that long. A from-the-top replay may be slow, and a worker
         # frozen in one must not block the run; it takes a lease instead.
         resident = self.eager_wake and run_id in self.residents
-        done = self._wake_eagerly(run_id, offer, claimed) if resident else None
-        if done is None:
-            done = self._advance_leased(run_id, offer, claimed)
-        for claim in claimed:  # committed claims are ours to run, whatever came after
-            assert self.run_inline is not None
-            self.run_inline(claim, offer)
+        try:
+            done = self._wake_eagerly(run_id, offer, claimed) if resident else None
+            if done is None:
+                done = self._advance_leased(run_id, offer, claimed)
+        except Exception:
+            self._run_claimed(claimed, offer)  # committed claims are ours, whatever came after
+            raise
+        self._run_claimed(claimed, offer)
         return done
+
+    def _run_claimed(self, claimed: list[ClaimedTask], offer: InlineOffer | None) -> None:
+        """Run what a committed decision claimed for this worker.
+
+        Nobody else may take these attempts until their claims lapse, so they run
+        here even when something failed after their commit (a publish, a database
+        blip in a later replay round): otherwise each would wait out its claim and
+        count as a lost attempt although its body never started.
+        """
+        for claim in claimed:
+            if self.run_inline is not None:
+                self.run_inline(claim, offer)
 
     def _wake_eagerly(
         self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
     ) -> bool | None:
         """Wake the run in one transaction per replay; None: take the lease path."""
         for rounds in range(MAX_ROUNDS):
-            result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
+            try:
+                result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
+            except JournalRejected:  # the lease path fails the run, saying why
+                return None
             if result is True:
                 return rounds > 0
             if result is False:
@@ -170,7 +188,7 @@ class Advancer:
         """Replay and commit until the run waits; ``claimed`` collects inline claims."""
         for _ in range(MAX_ROUNDS):
             decision = self._decide(lease, fn)
-            result = self.runs.commit_decision(lease, decision, None if claimed else offer)
+            result = self._commit(lease, decision, None if claimed else offer)
             if result.inline is not None and claimed is not None:
                 claimed.append(result.inline)
             for message in result.tasks:
@@ -182,6 +200,21 @@ class Advancer:
             self.runs.refresh(lease)
         self.runs.release(lease)  # still busy: give the worker back, keep the marker
         self.publisher.publish_advance(lease.run_id)
+
+    def _commit(self, lease: Lease, decision: Decision, offer: InlineOffer | None) -> CommitResult:
+        """Commit a decision; one Postgres cannot store fails the run, saying why.
+
+        The payload check refuses such values before they reach the journal; this
+        is the backstop, so that nothing the check misses can wedge a run in a
+        wakeup that crashes forever.
+        """
+        try:
+            return self.runs.commit_decision(lease, decision, offer)
+        except JournalRejected as error:
+            log.error("run %s: decision refused by Postgres, failing the run: %s",
+                      lease.run_id, error)  # fmt: skip
+            failed = Decision([], Failed(f"{type(error).__name__}: {error}"))
+            return self.runs.commit_decision(lease, failed)
 
     def _stamp_versions(self, lease: Lease, decision: Decision) -> None:
         """New runs (children, successors) start on the newest version known here."""

@@ -21,11 +21,12 @@ from typing import Any
 from ..activity import ActivityInfo, running
 from ..definitions import Activity, Registry
 from ..errors import ClaimLost, FencingError, NonRetryableError, PayloadError, UnknownActivity
-from ..journal.db import JournalUnavailable
+from ..journal.db import JournalRejected, JournalUnavailable
 from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
+from .deadline import AttemptTimeout, attempt_deadline
 from .keeper import KEEPER
 from .transport import Publisher
 
@@ -52,7 +53,8 @@ class Performer:
         self.tasks = tasks
         self.registry = registry
         self.publisher = publisher
-        self.timeout_errors = timeout_errors
+        self.timeout_errors: tuple[type[BaseException], ...] = (AttemptTimeout, *timeout_errors)
+        """What a body raises when it is stopped at its timeout (ours and the transport's)."""
         self.decide = decide
         """Replays a run in the completing transaction (eager continuation), if set."""
         self.router = router
@@ -158,12 +160,16 @@ class Performer:
         activity that commit claimed inline is then never run here; its claim
         lapses and upkeep counts that attempt as lost.)
         """
-        pause, retried = 0.1, False
+        pause, retried, decide = 0.1, False, self.decide
         while True:
             try:
                 if isinstance(outcome, AttemptError):
-                    return self.tasks.fail(claim, outcome, random.random(), self.decide, offer)
-                return self.tasks.complete(claim, outcome, self.decide, offer)
+                    return self.tasks.fail(claim, outcome, random.random(), decide, offer)
+                return self.tasks.complete(claim, outcome, decide, offer)
+            except JournalRejected as error:
+                if decide is None and isinstance(outcome, AttemptError):
+                    raise
+                outcome, decide = self._rejected(claim, outcome, decide, error)
             except ClaimLost:
                 if retried:
                     return None
@@ -175,6 +181,23 @@ class Performer:
                 time.sleep(pause)
                 pause, retried = min(pause * 2, 2.0), True
 
+    def _rejected(
+        self, claim: ClaimedTask, outcome: Any, decide: Decide | None, error: JournalRejected
+    ) -> tuple[Any, Decide | None]:
+        """What to try after Postgres refused to store a settlement.
+
+        Settling may carry the run's next decisions (eager continuation); those are
+        the workflow's to answer for, so first settle the attempt alone and leave
+        the run to its wakeup, which fails the run visibly if they are refused
+        again. Refused on its own, the result itself is unstorable: the attempt
+        fails at once, saying why, instead of lapsing into a timeout.
+        """
+        if decide is not None:
+            return outcome, None
+        log.warning("task %s: result of %s refused by Postgres: %s",
+                    claim.task_id, claim.activity, error)  # fmt: skip
+        return AttemptError(type(error).__name__, str(error), retryable=False), None
+
     def _run_body(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
         with running(info, lambda details: self.tasks.renew(claim, details, beat=True)):
@@ -182,7 +205,8 @@ class Performer:
 
     def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         try:
-            result = fn(*claim.args, **claim.kwargs)
+            with attempt_deadline(claim.timeout):
+                result = fn(*claim.args, **claim.kwargs)
         except self.timeout_errors:
             message = (
                 f"attempt {claim.attempt} did not finish within its {claim.timeout:g}s timeout"

@@ -6,9 +6,12 @@ duplicating any of these messages may delay work but never corrupts it.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from ..journal.records import TaskMessage
+
+log = logging.getLogger("continuum_celery.transport")
 
 
 class Publisher(Protocol):
@@ -17,3 +20,30 @@ class Publisher(Protocol):
 
     def publish_activity(self, message: TaskMessage) -> None:
         """Ask some worker to perform one activity attempt."""
+
+
+class AfterCommit:
+    """A publisher for messages whose journal rows are already committed.
+
+    Such a message is only a hint: if the broker is unreachable, upkeep publishes
+    it again from Postgres (a run's wake marker, a task that was never claimed).
+    Raising here would abandon what the worker still holds, such as an activity its
+    commit claimed for it to run next, so a failed publish is logged and dropped.
+    """
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    def publish_advance(self, run_id: str, countdown: float | None = None) -> None:
+        try:
+            self.publisher.publish_advance(run_id, countdown)
+        except Exception as error:
+            log.warning("wakeup of run %s not published (%s); upkeep will resend it",
+                        run_id, error)  # fmt: skip
+
+    def publish_activity(self, message: TaskMessage) -> None:
+        try:
+            self.publisher.publish_activity(message)
+        except Exception as error:
+            log.warning("task %s attempt %s not published (%s); upkeep will resend it",
+                        message.task_id, message.attempt, error)  # fmt: skip

@@ -146,3 +146,53 @@ def test_negative_runtime_settings_are_configuration_errors(
 ) -> None:
     with pytest.raises(ConfigurationError, match=option):
         Continuum(flows.app, database_url="postgresql://localhost/db", **{option: value})
+
+
+UNSTORABLE = ["nul \x00 byte", "lone \ud800 half"]
+
+
+@pytest.fixture(scope="module")
+def parked_run(flows: ModuleType) -> Iterator[str]:
+    """A run that exists but does not start before the tests are over."""
+    handle = flows.chain.apply_async(args=(0,), eta=datetime.fromisoformat("2100-01-01T00:00Z"))
+    yield handle.run_id
+    handle.cancel()
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("bad", UNSTORABLE, ids=["nul", "surrogate"])
+class TestUnstorableTextIsRefusedUpFront:
+    """NUL and surrogates fail inside Postgres; they are refused before any write."""
+
+    def test_in_arguments_and_attributes(self, flows: ModuleType, bad: str) -> None:
+        starts = [
+            lambda: flows.chain.delay(bad),
+            lambda: flows.chain.apply_async(args=([{"k": bad}],)),
+            lambda: flows.chain.apply_async(kwargs={"steps": {bad: 1}}),
+            lambda: flows.chain.apply_async(args=(1,), attributes={"customer": bad}),
+            lambda: flows.cx.start(flows.chain, [[bad]]),
+        ]
+        for start in starts:
+            with pytest.raises(NotSerializable, match=r"\$\S* (contains|has a key)"):
+                start()
+
+    def test_in_start_options(self, flows: ModuleType, bad: str) -> None:
+        with pytest.raises(ValueError, match="idempotency_key"):
+            flows.chain.apply_async(args=(1,), idempotency_key=bad)
+        with pytest.raises(ValueError, match="namespace"):
+            flows.chain.apply_async(args=(1,), namespace=bad)
+        with pytest.raises(ValueError, match="UUID"):
+            flows.chain.apply_async(args=(1,), run_id=f"{uuid.uuid4()}{bad}")
+
+    def test_in_signals(self, flows: ModuleType, parked_run: str, bad: str) -> None:
+        run_id = parked_run
+        history = flows.cx.history(run_id)
+        with pytest.raises(NotSerializable, match=r"\$\.a contains"):
+            flows.cx.signal(run_id, "item", {"a": bad})
+        with pytest.raises(NotSerializable, match=r"\$ has a key"):
+            flows.cx.signal(run_id, "item", {bad: 1})
+        with pytest.raises(ValueError, match="signal name"):
+            flows.cx.signal(run_id, bad, 1)
+        with pytest.raises(RunNotFound):
+            flows.cx.signal(f"{run_id}{bad}", "item", 1)
+        assert flows.cx.history(run_id) == history

@@ -61,6 +61,8 @@ SCENARIOS: dict[str, Callable[[ModuleType], Any]] = {
     "saga_parallel_with_failure": lambda f: f.trip.delay(f"fail-{uuid.uuid4().hex}", True),
     "continue_as_new": lambda f: f.countdown.delay(1, 0),
     "run_failed": lambda f: f.uncaught_failure.delay(uuid.uuid4().hex),
+    # The fast failure lands first; the slow one lands while the run rests.
+    "gather_two_failures": lambda f: f.first_failure.delay(uuid.uuid4().hex, 2.5),
 }
 
 

@@ -63,3 +63,18 @@ def test_drift_fails_the_run_visibly_and_leaves_history_alone(  # type: ignore[n
     assert after[: len(before)] == before, "recorded events are never rewritten"
     assert types(after) == [*types(before), "signal_received"]
     assert flows.cx.get_run(handle.run_id).error == message
+
+
+def test_a_restart_replays_a_gather_to_the_failure_the_run_saw_first(
+    flows: ModuleType, worker: WorkerProcess
+) -> None:
+    handle = flows.first_failure.delay(uuid.uuid4().hex, 4.0)
+    deadline = time.monotonic() + 20
+    while types(handle.history()).count("activity_failed") < 2:  # both failures journaled
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    worker.restart()  # no live instance survives: the next wake replays from the top
+    assert handle.result(timeout=30) == {"seen": "fast", "noted": "fast"}
+    failed = [e.data["activity"] for e in handle.history() if e.type == "activity_failed"]
+    assert len(failed) == 2
+    assert_sound(handle.history())

@@ -63,15 +63,27 @@ add = activity(lambda a, b: a + b, "math.add")
 neg = activity(lambda a: -a, "math.neg")
 reject = activity(_reject, "math.reject")
 undo = activity(lambda n: f"undone {n}", "math.undo")
-ACTIVITIES = [add, neg, reject, undo]
+
+
+def _neg_or_reject(n: int) -> int:
+    if n % 2:
+        raise ValueError(f"rejected {n}")
+    return -n
+
+
+neg_or_reject = activity(_neg_or_reject, "math.neg_or_reject")
+ACTIVITIES = [add, neg, reject, undo, neg_or_reject]
 CHILD = "tests.child"
 
 Op = tuple[Any, ...]
 small = st.integers(-1000, 1000)
+signal_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4)
+"""What ``cx.signal`` accepts: Postgres cannot store NUL."""
 ops = st.one_of(
     st.tuples(st.just("add"), small, small),
     st.tuples(st.just("reject"), small),
     st.tuples(st.just("gather"), st.lists(small, min_size=1, max_size=4)),
+    st.tuples(st.just("gather_fail"), st.lists(small, min_size=2, max_size=4)),
     st.tuples(st.just("side"), small),
     st.tuples(st.just("now")),
     st.tuples(st.just("uuid")),
@@ -79,7 +91,7 @@ ops = st.one_of(
     st.tuples(st.just("sleep"), st.integers(0, 3600)),
     st.tuples(st.just("patched"), st.sampled_from(["p1", "p2"])),
     st.tuples(st.just("log"), st.text("abc %", max_size=5)),
-    st.tuples(st.just("signal"), st.one_of(small, st.text(max_size=4), st.none())),
+    st.tuples(st.just("signal"), st.one_of(small, signal_text, st.none())),
     st.tuples(st.just("signal_timeout"), small),
     st.tuples(st.just("child"), small),
     st.tuples(st.just("children"), st.integers(1, 3)),
@@ -115,6 +127,11 @@ def _perform(op: Op) -> Any:
             return reject(op[1])
         except ActivityFailed as error:
             return [error.error_type, error.error_message]
+    if kind == "gather_fail":
+        try:
+            return workflow.gather(*[neg_or_reject.start(n) for n in op[1]])
+        except ActivityFailed as error:  # journal which failure was seen
+            return [error.error_message, add(int(error.error_message.split()[-1]), 0)]
     if kind == "signal_timeout":
         try:
             return workflow.wait_signal("maybe", timeout=30)

@@ -111,6 +111,12 @@ def too_slow(key: str) -> str:
     return "finished"
 
 
+@cx.activity(retry=RetryPolicy(max_attempts=1))
+def fail_after(label: str, pause: float) -> None:
+    time.sleep(pause)
+    raise ValueError(label)
+
+
 # --- workflows ---------------------------------------------------------------------
 
 
@@ -161,6 +167,20 @@ def exhausting(key: str) -> dict[str, Any]:
     except ActivityFailed as error:
         return {"type": error.error_type, "message": error.error_message, "attempt": error.attempt}
     return {"type": None}
+
+
+@cx.workflow()
+def first_failure(key: str, rest: float) -> dict[str, Any]:
+    """Gathers a slow and a fast failure, journals which one it saw, then rests."""
+    handles = [fail_after.start("slow", 1.5), fail_after.start("fast", 0.1)]
+    try:
+        workflow.gather(*handles)
+        seen = "none"
+    except ActivityFailed as error:
+        seen = error.error_message
+    noted = counted(key, seen)
+    workflow.sleep(rest)
+    return {"seen": seen, "noted": noted}
 
 
 @cx.workflow()
@@ -365,3 +385,52 @@ def second_hop(key: str, pause: float) -> str:
 @cx.workflow()
 def hops(key: str, pause: float) -> list[str]:
     return [first_hop(key), second_hop(key, pause)]
+
+
+# --- values Postgres cannot store (NUL, surrogates): refused, never wedging a run ------
+
+UNSTORABLE = {"nul": "nul \x00 byte", "surrogate": "lone \ud800 half"}
+
+
+@cx.activity()
+def unstorable_value(kind: str) -> str:
+    return UNSTORABLE[kind]
+
+
+@cx.activity()
+def raises_unstorable(kind: str) -> None:
+    raise ValueError(UNSTORABLE[kind])
+
+
+@cx.workflow()
+def returns_unstorable(kind: str) -> dict[str, Any]:
+    return {"text": UNSTORABLE[kind]}
+
+
+@cx.workflow()
+def raises_unstorable_flow(kind: str) -> None:
+    workflow.logger.warning("about to fail: %s", UNSTORABLE[kind])
+    raise ValueError(UNSTORABLE[kind])
+
+
+@cx.workflow()
+def unstorable_inside(kind: str) -> dict[str, str]:
+    """Offers an unstorable value to each effect in turn; returns what each raised."""
+    bad = UNSTORABLE[kind]
+    attempts = [
+        ("activity_args", lambda: add(bad, 1)),
+        ("activity_result", lambda: unstorable_value(kind)),
+        ("activity_error", lambda: raises_unstorable(kind)),
+        ("side_effect", lambda: workflow.side_effect(lambda: {"v": bad}, name="unstorable")),
+        ("child_args", lambda: workflow.start_child(child_flow, bad)),
+        ("signal_name", lambda: workflow.wait_signal(bad)),
+        ("continue_as_new", lambda: workflow.continue_as_new(bad)),  # last: it ends the run
+    ]
+    seen = {}
+    for what, attempt in attempts:
+        try:
+            attempt()
+            seen[what] = "accepted"
+        except Exception as error:
+            seen[what] = f"{type(error).__name__}: {error}"
+    return seen
