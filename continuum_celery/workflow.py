@@ -19,6 +19,7 @@ from .engine import composition, effects
 from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
+from .engine.retry import MAX_SECONDS
 from .errors import ActivityFailed, RunCancelled, RunFailed, SignalTimeout
 from .payloads import check_text, normalize_args, storable
 
@@ -58,6 +59,8 @@ def _seconds(value: float | None, what: str) -> float | None:
         raise TypeError(f"{what} must be a number of seconds, not {value!r}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{what} must be a finite number >= 0, not {value!r}")
+    if value > MAX_SECONDS:
+        raise ValueError(f"{what} must be at most a century, not {value!r} seconds")
     return float(value)
 
 

@@ -15,6 +15,10 @@ from ..errors import InvalidRetryPolicy
 
 Backoff = Literal["constant", "exponential"]
 
+MAX_SECONDS = 100 * 365.25 * 86400
+"""The longest duration anything waits (a sleep, a signal timeout, a backoff): a
+century. Longer ones are refused up front, before a timestamp overflows mid-commit."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -62,6 +66,8 @@ def _check_seconds(name: str, value: object) -> None:
         raise InvalidRetryPolicy(f"{name} must be a number of seconds, not {value!r}")
     if not math.isfinite(value) or value < 0:
         raise InvalidRetryPolicy(f"{name} must be a finite number >= 0, not {value!r}")
+    if value > MAX_SECONDS:
+        raise InvalidRetryPolicy(f"{name} must be at most a century, not {value!r} seconds")
 
 
 def next_delay(policy: RetryPolicy, failed_attempt: int, unit_random: float) -> float | None:

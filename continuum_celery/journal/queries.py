@@ -25,12 +25,16 @@ GET_START_KEY = q(
     "SELECT run_id FROM cx_start_keys"
     " WHERE namespace = :namespace AND workflow = :workflow AND idempotency_key = :key"
 )
+# A run due later than the client's countdown reaches gets ``wake_nudges = -1``: no
+# wakeup was published for it, so upkeep publishes one as soon as it is due.
 INSERT_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
-    " idempotency_key, parent_run_id, wake_at)"
+    " idempotency_key, parent_run_id, wake_at, wake_nudges)"
     " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :key, :parent_run_id,"
-    " COALESCE(CAST(:eta AS timestamptz), clock_timestamp()))"
+    " COALESCE(CAST(:eta AS timestamptz), clock_timestamp()),"
+    " CASE WHEN CAST(:eta AS timestamptz)"
+    " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END)"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 GET_RUN = q(
@@ -332,14 +336,15 @@ TASKS_TO_PUBLISH = q(
 )
 # Runs with input no replay has seen for a while and no live lease: the advance
 # message was lost, or the replay that took it died. Re-stamp so the next nudge waits.
+# A run never published (a far eta, ``wake_nudges = -1``) is due at once.
 # (``= ANY(ARRAY(...))`` keeps the update on the primary key instead of a join that
 # would scan every parked run.)
 RUNS_TO_WAKE = q(
     "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = wake_nudges + 1"
     " WHERE id = ANY(ARRAY("
-    " SELECT id FROM cx_runs WHERE wake_at <= now() - make_interval(secs => :stale)"
-    " AND wake_at <= now() - make_interval(secs =>"
-    " LEAST(:stale * power(2, wake_nudges), :cap))"
+    " SELECT id FROM cx_runs WHERE wake_at <= now()"
+    " AND wake_at <= now() - make_interval(secs => CASE WHEN wake_nudges < 0 THEN 0"
+    " ELSE LEAST(:stale * power(2, wake_nudges), :cap) END)"
     " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= now())"
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )

@@ -24,6 +24,7 @@ from .history import HistoryCache
 from .lifecycle import cancel_tree, chain_tip
 from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
 from .rows import append_event, dumps, lock_run, mark_wake, to_event
+from .tasks import SHORT_DELAY
 
 T = TypeVar("T")
 
@@ -90,6 +91,7 @@ class RunStore:
             "key": run.idempotency_key,
             "parent_run_id": run.parent_run_id,
             "eta": run.eta,
+            "publish_within": SHORT_DELAY,
         }
 
     # --- replay lease -------------------------------------------------------------

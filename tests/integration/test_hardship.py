@@ -8,6 +8,7 @@ import importlib
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from continuum_celery import RunFailed
+from continuum_celery.journal.db import JournalUnavailable
+from continuum_celery.journal.tasks import SHORT_DELAY
 from tests.integration.checks import assert_sound, types
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory
@@ -134,3 +137,35 @@ def test_a_result_postgres_cannot_store_fails_the_attempt_at_once(
     assert (task.state, task.attempt) == ("failed", 1)  # unstorable: not retried
     failed = [e for e in handle.history() if e.type == "activity_failed"]
     assert len(failed) == 1 and "\\x00" not in failed[0].data["message"]
+
+
+def test_a_run_due_later_than_a_countdown_reaches_is_woken_once_due(hardship: ModuleType) -> None:
+    """No worker runs here: upkeep's own query decides when the run is woken."""
+    eta = datetime.now(UTC) + timedelta(seconds=SHORT_DELAY + 0.5)
+    handle = hardship.quick.apply_async(eta=eta)
+    sweep = hardship.cx.sweeper.sweep
+    assert handle.run_id not in sweep.runs_to_wake(5.0, 300.0, 100)
+    time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()) + 0.2)
+    assert handle.run_id in sweep.runs_to_wake(5.0, 300.0, 100)  # not 5 s (stale) later
+    assert handle.run_id not in sweep.runs_to_wake(5.0, 300.0, 100)  # then backs off as usual
+    handle.cancel()
+
+
+def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
+    hardship: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker: the wakeup runs in this process, and its second round hits a
+    database blip after the first round committed a claim on the activity."""
+    handle = hardship.leaf_and_signal.delay()
+    handle.signal("go", "now")  # buffered: the first decision consumes it
+    runs = hardship.cx.runs
+
+    def blip(lease: object) -> None:
+        raise JournalUnavailable("Postgres unavailable: connection reset")
+
+    monkeypatch.setattr(runs, "refresh", blip)
+    with pytest.raises(JournalUnavailable):
+        hardship.cx.advancer.advance(handle.run_id)
+    [task] = hardship.cx.activity_tasks(handle.run_id)
+    assert (task.state, task.attempt) == ("completed", 1)  # ran here, not left to lapse
+    assert "activity_completed" in types(handle.history())

@@ -152,3 +152,9 @@ def test_delay_stays_within_the_jitter_window_and_the_cap(
     tolerance = 1e-9 * max(1.0, policy.max_backoff)
     assert 0.0 <= delay <= policy.max_backoff + tolerance
     assert plain - jitter - tolerance <= delay <= plain + jitter + tolerance
+
+
+@pytest.mark.parametrize("field", ["base", "jitter", "max_backoff"])
+def test_a_backoff_longer_than_a_century_is_refused_at_declaration(field: str) -> None:
+    with pytest.raises(InvalidRetryPolicy, match=f"{field} must be at most a century"):
+        RetryPolicy(max_attempts=3, **{field: 1e300})

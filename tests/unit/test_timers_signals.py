@@ -150,3 +150,16 @@ def test_signal_names_must_be_non_empty_strings() -> None:
     assert replay(nameless, [], {}, [], INFO, FakeLive()).outcome == Failed(
         "TypeError: signal name must be a non-empty str, not ''"
     )
+
+
+def test_a_wait_longer_than_a_century_is_refused_before_anything_is_decided() -> None:
+    def dreamer(seconds: float, timeout: float | None) -> str:
+        if timeout is None:
+            workflow.sleep(seconds)
+        return str(workflow.wait_signal("go", timeout=timeout))
+
+    for args in ([1e12, None], [1.0, 1e300]):
+        decision = replay(dreamer, args, {}, [], INFO, FakeLive())
+        assert decision.commands == []
+        assert isinstance(decision.outcome, Failed)
+        assert "must be at most a century" in decision.outcome.error

@@ -47,7 +47,7 @@ def gated_step(gate: str) -> str:
     return gate
 
 
-@cx.activity(retry=ONCE, timeout=5.0)
+@cx.activity(retry=ONCE, timeout=3.0)
 def leaf(index: int) -> int:
     return index
 
@@ -99,3 +99,12 @@ def quick() -> int:
 @cx.workflow()
 def returns_unstorable(text: str) -> dict[str, Any]:
     return dict(unstorable(text))
+
+
+@cx.workflow()
+def leaf_and_signal() -> list[Any]:
+    """One decision schedules an activity and consumes a buffered signal, so the
+    wakeup commits, then replays once more in the same delivery."""
+    handle = leaf.start(3)
+    got = workflow.wait_signal("go")
+    return [handle.result(), got]
