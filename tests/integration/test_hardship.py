@@ -14,8 +14,9 @@ from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from celery import Celery
 
-from continuum_celery import RunFailed
+from continuum_celery import Continuum, RunFailed, workflow
 from continuum_celery.journal.db import JournalUnavailable
 from continuum_celery.journal.tasks import SHORT_DELAY
 from tests.integration.checks import assert_sound, types
@@ -169,3 +170,20 @@ def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
     [task] = hardship.cx.activity_tasks(handle.run_id)
     assert (task.state, task.attempt) == ("completed", 1)  # ran here, not left to lapse
     assert "activity_completed" in types(handle.history())
+
+
+def test_a_client_whose_broker_is_down_still_starts_signals_and_cancels(
+    hardship_db: str, hardship: ModuleType
+) -> None:
+    """Each action commits first; the wakeup it then publishes is only a hint, which
+    upkeep sends again. An error would invite the caller to do it twice."""
+    app = Celery("offline", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+    cx = Continuum(app, database_url=hardship_db)
+    waiter = cx.workflow(name="offline.waiter")(lambda: workflow.wait_signal("go"))
+
+    handle = waiter.delay()  # no exception: the run is in Postgres
+    assert cx.get_run(handle.run_id).state == "running"
+    cx.signal(handle.run_id, "go", 1)
+    cx.cancel(handle.run_id)
+    assert cx.get_run(handle.run_id).state == "cancelled"
