@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .engine.events import Event
-from .errors import ContinuumError, RunCancelled, RunFailed
+from .errors import ContinuumError, RunCancelled, RunFailed, RunTerminated
 
 if TYPE_CHECKING:
     from .core import Continuum
 
-TERMINAL_STATES = frozenset({"completed", "failed", "cancelled", "continued"})
+TERMINAL_STATES = frozenset({"completed", "failed", "cancelled", "terminated", "continued"})
+"""States a run never leaves. ``blocked`` is not one: fitting code resumes it."""
 
 
 class ResultTimeout(ContinuumError, TimeoutError):
@@ -38,6 +39,13 @@ class Run:
     continued_from: str | None = None
     next_run_id: str | None = None
     """Set when this run continued as new: the successor's id."""
+    traceback: str | None = None
+    """For a run that failed by raising: the workflow exception's traceback."""
+    cancel_requested_at: datetime | None = None
+    cancel_reason: str | None = None
+    forked_from: str | None = None
+    """For a fork: the run it was copied from; ``fork_seq`` is where the copy stopped."""
+    fork_seq: int | None = None
 
 
 class RunHandle:
@@ -69,7 +77,7 @@ class RunHandle:
             if run.state in TERMINAL_STATES:
                 return _outcome(run)
             if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(f"run {self.run_id} still {run.state} after {timeout}s")
+                raise ResultTimeout(_still(self.run_id, run, timeout))
             time.sleep(pause)
             pause = min(pause * 2, interval)
 
@@ -78,8 +86,13 @@ class RunHandle:
     def signal(self, name: str, payload: Any = None) -> None:
         self._cx.signal(self.run_id, name, payload)
 
-    def cancel(self) -> None:
-        self._cx.cancel(self.run_id)
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the run to cancel; its workflow may clean up (see ``Continuum.cancel``)."""
+        self._cx.cancel(self.run_id, reason)
+
+    def terminate(self, reason: str) -> None:
+        """Stop the run now; no workflow code runs (see ``Continuum.terminate``)."""
+        self._cx.terminate(self.run_id, reason)
 
     def history(self) -> list[Event]:
         return self._cx.history(self.run_id)
@@ -93,4 +106,13 @@ def _outcome(run: Run) -> Any:
         return run.result
     if run.state == "cancelled":
         raise RunCancelled(run.run_id)
+    if run.state == "terminated":
+        raise RunTerminated(run.run_id, run.error or "terminated")
     raise RunFailed(run.run_id, run.error or f"run ended as {run.state}")
+
+
+def _still(run_id: str, run: Run, timeout: float | None) -> str:
+    """Why a wait ran out: a blocked run says why it is held."""
+    if run.state == "blocked":
+        return f"run {run_id} is blocked after {timeout}s (it waits for fitting code): {run.error}"
+    return f"run {run_id} still {run.state} after {timeout}s"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
+from . import ops
 from .celery_app import tasks as celery_tasks
 from .client import Run, RunHandle
 from .definitions import (
@@ -88,6 +89,8 @@ class Continuum:
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
         celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
+        # New code may have come with this worker: blocked runs get a chance at once.
+        celery_tasks.on_worker_ready(app, self.sweeper.wake_blocked)
 
     def _wire_runtime(self, eager: bool, upkeep: UpkeepSettings) -> None:
         """The replay, activity and upkeep loops, all over the same stores."""
@@ -255,10 +258,24 @@ class Continuum:
         if woken is not None:
             self.outbox.publish_advance(woken)
 
-    def cancel(self, run_id: str) -> None:
-        """Cancel a run (the newest of its chain) and its running child workflows."""
-        for woken in self.runs.cancel(_run_uuid(run_id)):
-            self.outbox.publish_advance(woken)
+    def cancel(self, run_id: str, reason: str | None = None, *, by: str | None = None) -> None:
+        """Ask a run (the newest of its chain) and its child workflows to cancel.
+
+        Cooperative: the workflow gets ``workflow.Cancelled`` at its current wait and
+        may clean up (compensate) before it ends. Asking twice is a no-op. ``by``
+        defaults to this process's user and host; both are journaled.
+        """
+        ops.cancel(self, _run_uuid(run_id), reason, by)
+
+    def terminate(self, run_id: str, reason: str, *, by: str | None = None) -> None:
+        """Stop a run (and its child workflows) now, running no workflow code."""
+        ops.terminate(self, _run_uuid(run_id), reason, by)
+
+    def retry_activity(self, run_id: str) -> int:
+        """The run's activity waiting out a retry backoff is due now; how many were."""
+        run_id = _run_uuid(run_id)
+        self.runs.get_run(run_id)
+        return ops.retry_activity(self, run_id)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
@@ -339,4 +356,9 @@ def _public_run(record: RunRecord) -> Run:
         version=record.version,
         continued_from=record.continued_from,
         next_run_id=record.next_run_id,
+        traceback=record.traceback,
+        cancel_requested_at=record.cancel_requested_at,
+        cancel_reason=record.cancel_reason,
+        forked_from=record.forked_from,
+        fork_seq=record.fork_seq,
     )

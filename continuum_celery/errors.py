@@ -69,6 +69,14 @@ class RunFailed(ContinuumError):
         self.error = error
 
 
+class RunTerminated(RunFailed):
+    """The run was terminated by an operator: stopped without running workflow code.
+
+    A ``RunFailed`` too, so code that waits for a result and handles failure
+    handles this as well.
+    """
+
+
 class RunCancelled(ContinuumError):
     """The run was cancelled before it could finish."""
 
@@ -172,3 +180,20 @@ class ClaimLost(FencingError):
 
 class RunNotActive(FencingError):
     """The run finished or was cancelled while the writer was working."""
+
+
+# --- inside workflows: cancellation ---------------------------------------------------
+
+
+class Cancelled(BaseException):
+    """Raised inside workflow code, at its current wait, when the run is cancelled.
+
+    A ``BaseException``, like ``asyncio.CancelledError``, so that a broad
+    ``except Exception`` does not swallow a cancel by accident. Catch it to clean
+    up (run compensations, notify someone) and re-raise; a workflow that returns
+    instead ends ``completed``.
+    """
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason or "cancelled")
+        self.reason = reason

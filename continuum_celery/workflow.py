@@ -20,7 +20,7 @@ from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
 from .engine.retry import MAX_SECONDS
-from .errors import ActivityFailed, RunCancelled, RunFailed, SignalTimeout
+from .errors import ActivityFailed, Cancelled, RunCancelled, RunFailed, SignalTimeout
 from .payloads import check_text, normalize_args, storable
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActivityFailed",
     "ActivityHandle",
+    "Cancelled",
     "ChildHandle",
     "CompensationOutcome",
     "RunCancelled",

@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 from ..journal.records import TaskMessage
 
@@ -78,6 +78,19 @@ def warn_unsafe_content(app: Celery) -> None:
                 "this worker; continuum_celery needs only 'json'",
                 ", ".join(unsafe),
             )
+
+
+def on_worker_ready(app: Celery, start: Callable[[], object]) -> None:
+    """Run ``start`` once this app's worker is ready (in its main process)."""
+
+    @worker_ready.connect(weak=False)  # type: ignore[untyped-decorator]
+    def ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        try:
+            start()
+        except Exception as error:  # a database blip must not stop the worker
+            log.warning("worker start-up step failed: %s", error)
 
 
 def register_advance(app: Celery, advance: Callable[[str], object], time_limit: float) -> None:

@@ -26,9 +26,30 @@ class Completed:
 
 @dataclass(frozen=True)
 class Failed:
-    """The workflow raised, drifted or misbehaved; ``error`` is 'Type: message'."""
+    """The workflow raised or misbehaved; ``error`` is 'Type: message'.
+
+    ``traceback`` is the exception's traceback text, kept on the run for whoever
+    investigates; it does not take part in comparisons (replays of the same run
+    raise from the same place, but the text names file paths and line numbers).
+    """
 
     error: str
+    traceback: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The run cannot go on with this code: its replay drifted from the journal, or
+    its workflow is missing here. Not an end: it waits for fitting code."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class CancelledOutcome:
+    """``workflow.Cancelled`` escaped the workflow: the run ends cancelled."""
+
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,7 @@ class Continued:
     next_run_id: str
 
 
-Outcome = Completed | Failed | Suspended | Continued
+Outcome = Completed | Failed | Suspended | Continued | Blocked | CancelledOutcome
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ def start_child(
 
 
 def continue_as_new(state: ReplayState, args: list[Any], kwargs: dict[str, Any]) -> ContinueAsNew:
+    """Hand over to a successor, unless a cancel request is pending: a chain that
+    only hops would otherwise never meet a wait where the cancel could reach it."""
+    state.deliver_cancel()
     command_id = state.next_command_id("continue_as_new", state.info.workflow)
     next_id = derived_run_id(state.info.run_id, command_id)
     data = {"next_run_id": next_id, "args": args, "kwargs": kwargs}

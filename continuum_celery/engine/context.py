@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import NotInWorkflow, ReplayDriftError, SuspendSwallowed
+from ..errors import Cancelled, NotInWorkflow, ReplayDriftError, SuspendSwallowed
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .commands import Command
-from .events import DECISION_TYPES, MARKER_TYPES, Event
+from .events import CANCEL_REQUESTED, DECISION_TYPES, MARKER_TYPES, Event
 
 Parker = Callable[[str], None]
 """Parks a resident instance at a wait; returns once new events were absorbed."""
@@ -83,9 +83,10 @@ class ReplayState:
         self.max_payload_bytes = max_payload_bytes
         self.decisions = [e for e in history if e.type in DECISION_TYPES]
         self.resolutions: dict[str, Event] = {}
-        for event in history:
-            if event.type not in DECISION_TYPES and event.command_id is not None:
-                self.resolutions.setdefault(event.command_id, event)
+        self.cancel: Event | None = None
+        """The run's cancel request, once journaled."""
+        self.cancel_delivered = False
+        self._index(history)
         self.cursor = 0
         self.ordinals: dict[tuple[str, str], int] = {}
         self.commands: list[Command] = []
@@ -175,8 +176,35 @@ class ReplayState:
         while (event := self.peek()) is not None and event.type in MARKER_TYPES:
             self.cursor += 1
 
+    def _index(self, events: Sequence[Event]) -> None:
+        """Index resolutions by command id (first one wins) and note a cancel request."""
+        for event in events:
+            if event.type == CANCEL_REQUESTED:
+                self.cancel = self.cancel or event
+            elif event.type not in DECISION_TYPES and event.command_id is not None:
+                self.resolutions.setdefault(event.command_id, event)
+
     def resolution(self, command_id: str) -> Event | None:
-        return self.resolutions.get(command_id)
+        """What resolved ``command_id``, as the code could see it at its current wait.
+
+        Until a cancel request is delivered, what landed after it is hidden: the
+        run was cancelled at the wait it was at, whatever resolved it a moment later.
+        """
+        event = self.resolutions.get(command_id)
+        cancel = self.cancel
+        if event is None or cancel is None or self.cancel_delivered:
+            return event
+        return None if event.seq > cancel.seq else event
+
+    @property
+    def cancel_pending(self) -> bool:
+        return self.cancel is not None and not self.cancel_delivered
+
+    def deliver_cancel(self) -> None:
+        """Raise a pending cancel request, once (at a wait, or at continue-as-new)."""
+        if self.cancel_pending:
+            self.cancel_delivered = True
+            raise Cancelled(_reason(self.cancel))
 
     def block(self, command_id: str) -> None:
         """Wait for ``command_id`` (a comma-joined list for a gather) to be resolved.
@@ -184,7 +212,10 @@ class ReplayState:
         A from-the-top replay raises :class:`Suspend`, unwinding the workflow. A
         resident instance parks instead and returns here once new events are in;
         the effect then looks again, exactly as a fresh replay would at this point.
+        A pending cancel request is raised here instead, once: the wait the code is
+        blocked at is where a cancel reaches it.
         """
+        self.deliver_cancel()
         self.suspended_on = command_id
         if self.parker is None:
             raise Suspend(command_id)
@@ -200,9 +231,7 @@ class ReplayState:
         the cursor stays at the live tail, as a fresh replay's would be there.
         Resolutions are indexed as a fresh replay would index them, first one wins.
         """
-        for event in events:
-            if event.type not in DECISION_TYPES and event.command_id is not None:
-                self.resolutions.setdefault(event.command_id, event)
+        self._index(events)
         self.commands = []
 
     def unreplayed(self) -> Event | None:
@@ -228,6 +257,11 @@ class ReplayState:
         if self.drift is None:
             self.drift = ReplayDriftError(event.seq, event.describe(), actual)
         return self.drift
+
+
+def _reason(cancel: Event | None) -> str | None:
+    reason = cancel.data.get("reason") if cancel is not None else None
+    return str(reason) if reason is not None else None
 
 
 _current: contextvars.ContextVar[ReplayState | None] = contextvars.ContextVar(

@@ -39,6 +39,12 @@ RESOLUTION_TYPES = frozenset(
     }
 )
 
+# Written about the run as a whole, by an operator or the engine. A replay reads
+# ``cancel_requested`` (raising ``workflow.Cancelled`` at the wait the run was at)
+# and skips the rest; none of them is ever a decision to match.
+CANCEL_REQUESTED = "cancel_requested"
+LIFECYCLE_TYPES = frozenset({CANCEL_REQUESTED, "run_terminated"})
+
 
 @dataclass(frozen=True)
 class Event:

@@ -8,11 +8,21 @@ the way becomes a command for the journal to write in one fenced transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from traceback import format_exception
 from typing import Any
 
-from ..errors import PayloadError, ReplayDriftError, SuspendSwallowed
+from ..errors import Cancelled, PayloadError, ReplayDriftError, SuspendSwallowed
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, private_copy, storable
-from .commands import Completed, Continued, Decision, Failed, Outcome, Suspended
+from .commands import (
+    Blocked,
+    CancelledOutcome,
+    Completed,
+    Continued,
+    Decision,
+    Failed,
+    Outcome,
+    Suspended,
+)
 from .composition import ContinueAsNew
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo, run_with
 from .events import Event
@@ -39,9 +49,13 @@ def replay(
 
 
 def conclude(state: ReplayState, outcome: Outcome) -> Decision:
-    """The decision of one pass: its new commands and outcome, unless it drifted."""
-    if state.drift is not None:  # history stays exactly as recorded
-        return Decision([], Failed(describe_error(state.drift)))
+    """The decision of one pass: its new commands and outcome, unless it drifted.
+
+    Drift blocks the run rather than failing it: the history stays exactly as
+    recorded, and a deploy of fitting code (or a ``patched()`` edit) resumes it.
+    """
+    if state.drift is not None:
+        return Decision([], Blocked(describe_error(state.drift)))
     return Decision(state.commands, outcome)
 
 
@@ -54,10 +68,21 @@ def run_workflow(state: ReplayState, body: Callable[[], Any]) -> Outcome:
     except ContinueAsNew as handover:
         return Continued(str(handover.args[0]))
     except ReplayDriftError as drift:
-        return Failed(describe_error(drift))
+        return Blocked(describe_error(drift))
+    except Cancelled as cancelled:
+        return _cancelled(state, cancelled)
     except Exception as error:  # the workflow's own failure becomes the run's
         return _failed(state, error)
     return _completed(state, result)
+
+
+def _cancelled(state: ReplayState, cancelled: Cancelled) -> Outcome:
+    """``Cancelled`` escaped: the run ends cancelled, unless history runs on (drift)."""
+    try:
+        state.check_fully_replayed("workflow cancelled")
+    except ReplayDriftError as drift:
+        return Blocked(describe_error(drift))
+    return CancelledOutcome(cancelled.reason)
 
 
 def suspended(state: ReplayState) -> Outcome:
@@ -66,7 +91,7 @@ def suspended(state: ReplayState) -> Outcome:
     try:
         state.check_fully_replayed(f"workflow waiting on {waiting}")
     except ReplayDriftError as drift:
-        return Failed(describe_error(drift))
+        return Blocked(describe_error(drift))
     return Suspended(tuple(waiting.split(",")))
 
 
@@ -77,8 +102,8 @@ def _failed(state: ReplayState, error: Exception) -> Outcome:
         try:
             state.check_fully_replayed(f"workflow raised {type(error).__name__}")
         except ReplayDriftError as drift:
-            return Failed(describe_error(drift))
-    return Failed(describe_error(error))
+            return Blocked(describe_error(drift))
+    return Failed(describe_error(error), storable("".join(format_exception(error))))
 
 
 def _completed(state: ReplayState, result: Any) -> Outcome:
@@ -93,7 +118,10 @@ def _completed(state: ReplayState, result: Any) -> Outcome:
         )
     try:
         state.check_fully_replayed("workflow completed")
+    except ReplayDriftError as drift:
+        return Blocked(describe_error(drift))
+    try:
         encode(result, "workflow result", state.max_payload_bytes)
-    except (ReplayDriftError, PayloadError) as error:
+    except PayloadError as error:
         return Failed(describe_error(error))
     return Completed(result)

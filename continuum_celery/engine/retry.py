@@ -27,13 +27,19 @@ class RetryPolicy:
     ``base``, ``jitter`` and ``max_backoff`` are seconds. Exponential backoff waits
     ``base * 2**(attempt-1)``, capped at ``max_backoff``; jitter adds up to ``jitter``
     seconds at random while never pushing the delay past the cap.
+
+    The default retries like Temporal's: from 1 s, doubling, capped at 100 s, with
+    no limit on attempts (``max_attempts=None``), so a worker that dies mid-activity
+    costs a retry, never the run. ``NonRetryableError`` and failures that cannot
+    change on retry (an unserializable result) still stop at once.
+    ``RetryPolicy(max_attempts=1)`` means one attempt and no retry.
     """
 
-    max_attempts: int = 1
+    max_attempts: int | None = None
     backoff: Backoff = "exponential"
     base: float = 1.0
     jitter: float = 0.0
-    max_backoff: float = 60.0
+    max_backoff: float = 100.0
 
     def __post_init__(self) -> None:
         _check_attempts(self.max_attempts)
@@ -57,8 +63,10 @@ class RetryPolicy:
 
 
 def _check_attempts(value: object) -> None:
+    if value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRetryPolicy(f"max_attempts must be an int >= 1, not {value!r}")
+        raise InvalidRetryPolicy(f"max_attempts must be an int >= 1 or None, not {value!r}")
 
 
 def _check_seconds(name: str, value: object) -> None:
@@ -75,7 +83,7 @@ def next_delay(policy: RetryPolicy, failed_attempt: int, unit_random: float) -> 
 
     ``unit_random`` in [0, 1) is passed in so this stays a pure function.
     """
-    if failed_attempt >= policy.max_attempts:
+    if policy.max_attempts is not None and failed_attempt >= policy.max_attempts:
         return None
     if policy.backoff == "constant":
         delay = policy.base

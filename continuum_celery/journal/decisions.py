@@ -13,13 +13,22 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ..engine.commands import Command, Completed, Continued, Decision, Failed, Suspended
+from ..engine.commands import (
+    Blocked,
+    CancelledOutcome,
+    Command,
+    Completed,
+    Continued,
+    Decision,
+    Failed,
+    Suspended,
+)
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
 from .db import Record, execute
-from .lifecycle import end_run, finish
-from .records import ClaimedTask, CommitResult, InlineOffer, Lease, TaskMessage
+from .lifecycle import end_run, finish, request_cancel
+from .records import ClaimedTask, CommitResult, InlineOffer, Lease, RunEnding, TaskMessage
 from .rows import append_event, dumps, lock_active_run, lock_run, to_event
 
 
@@ -42,7 +51,7 @@ def commit(
 
 
 def ends(decision: Decision) -> bool:
-    return isinstance(decision.outcome, Completed | Failed | Continued)
+    return isinstance(decision.outcome, Completed | Failed | Continued | CancelledOutcome)
 
 
 def apply(
@@ -61,6 +70,8 @@ def apply(
     eager path): then a decision that needs another replay leaves the wake
     marker set instead of keeping a lease.
     """
+    if isinstance(decision.outcome, Blocked):
+        return _block(conn, run, last_seq, decision.outcome.error)
     # An activity a finishing run leaves behind is never claimed here: it may not run.
     offer = None if ends(decision) else inline
     writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
@@ -68,6 +79,17 @@ def apply(
     if ends(decision):
         return _end_run(conn, writer, run, parent, decision.outcome)
     return _go_on(conn, writer, lease, last_seq, lease_ttl)
+
+
+def _block(conn: Connection, run: Record, last_seq: int, error: str) -> CommitResult:
+    """Hold the run (drift, or its code is missing here): nothing is written to its
+    history, and upkeep tries it again with backoff, as a deploy may fix it."""
+    execute(conn, Q.BLOCK_RUN, {"id": str(run.id), "error": error, "last_seq": last_seq})
+    return CommitResult([], False, False, ending=_ending(run, "blocked", error))
+
+
+def _ending(run: Record, state: str, error: str | None) -> RunEnding:
+    return RunEnding(str(run.id), str(run.workflow), state, error)
 
 
 def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool) -> None:
@@ -95,12 +117,20 @@ def _end_run(
         end_run(conn, writer.run_id, ("continued", {"continued_to": next_id}, None), writer.seq,
                 next_run_id=next_id)  # fmt: skip
         return CommitResult(writer.tasks, False, True, writer.wake)
+    ending, traceback = _ending_of(outcome)
+    wake = finish(conn, parent, run, ending, writer.seq, traceback)
+    return CommitResult(writer.tasks, False, True, writer.wake + wake,
+                        ending=_ending(run, ending[0], ending[2]))  # fmt: skip
+
+
+def _ending_of(outcome: Any) -> tuple[tuple[str, Any, str | None], str | None]:
+    """(state, result, error) and the traceback a finished run is recorded with."""
     if isinstance(outcome, Completed):
-        ending: tuple[str, Any, str | None] = ("completed", outcome.result, None)
-    else:
-        ending = ("failed", None, outcome.error)
-    wake = finish(conn, parent, run, ending, writer.seq)
-    return CommitResult(writer.tasks, False, True, writer.wake + wake)
+        return ("completed", outcome.result, None), None
+    if isinstance(outcome, CancelledOutcome):
+        why = f"cancelled: {outcome.reason}" if outcome.reason else "cancelled"
+        return ("cancelled", None, why), None
+    return ("failed", None, outcome.error), outcome.traceback
 
 
 def _go_on(
@@ -281,7 +311,8 @@ class DecisionWriter:
     def spawn_successor(self, run: Record) -> None:
         """The continue-as-new successor: same workflow and lineage, empty history.
 
-        Signals not yet consumed move with it, so senders never lose one.
+        Signals not yet consumed move with it, so senders never lose one, and so
+        does a cancel request the replay that continued did not see.
         """
         event = self.successor
         next_id = event["next_run_id"]
@@ -296,6 +327,9 @@ class DecisionWriter:
             correlation_id=str(run.correlation_id or self.run_id),
         )
         execute(self.conn, Q.MOVE_SIGNALS, {"id": self.run_id, "next_run_id": next_id})
+        if run.cancelling:  # asked to cancel after this replay read its history
+            by = f"continue-as-new of run {self.run_id}"
+            request_cancel(self.conn, lock_run(self.conn, next_id), run.cancel_reason, by)
         self.wake.append(next_id)
 
     def _spawn(

@@ -41,8 +41,8 @@ def continue_eagerly(
     rest comes from the history cache. The result's ``history`` is the whole
     journal after this commit, for the caller to cache once it has committed.
     """
-    if run.lease_owner is not None and run.live:
-        return None
+    if (run.lease_owner is not None and run.live) or run.state != "running":
+        return None  # a blocked run is retried by a wakeup, with backoff
     run_id = str(run.id)
     history = histories.load(conn, run_id, fresh[0].seq - 1 if fresh else last_seq)
     history.extend(fresh)  # load returns a list of its own

@@ -40,15 +40,18 @@ INSERT_RUN = q(
 GET_RUN = q(
     "SELECT id, workflow, version, namespace, state, args, kwargs, result, error,"
     " attributes, idempotency_key, parent_run_id, created_at, completed_at, wake_at,"
-    " depth, continued_from, next_run_id, correlation_id"
+    " depth, continued_from, next_run_id, correlation_id, traceback, cancel_requested_at,"
+    " cancel_reason, forked_from, fork_seq"
     " FROM cx_runs WHERE id = :id"
 )
 # Take the lease only when there is something to replay (a wake marker that is due)
-# and nobody holds a live lease; the token comes from the global sequence.
+# and nobody holds a live lease; the token comes from the global sequence. A blocked
+# run is running again while it is tried: the replay blocks it again if it must.
 ACQUIRE_LEASE = q(
     "UPDATE cx_runs SET lease_owner = :owner, lease_token = nextval('cx_token_seq'),"
-    " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl)"
-    " WHERE id = :id AND state = 'running'"
+    " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl),"
+    " error = CASE WHEN state = 'blocked' THEN NULL ELSE error END, state = 'running'"
+    " WHERE id = :id AND state IN ('running', 'blocked')"
     " AND wake_at IS NOT NULL AND wake_at <= clock_timestamp()"
     " AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
     " RETURNING lease_token, workflow, version, namespace, args, kwargs, attributes,"
@@ -58,7 +61,8 @@ LOCK_RUN = q(
     "SELECT id, state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
     " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
-    " parent_run_id, parent_command_id, correlation_id, next_run_id"
+    " parent_run_id, parent_command_id, correlation_id, next_run_id,"
+    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason"
     " FROM cx_runs WHERE id = :id FOR UPDATE"
 )
 RUN_INPUTS = q(
@@ -78,7 +82,7 @@ CHAIN_TIP = q(
 )
 LOCK_LIVE_CHILDREN = q(
     "SELECT id FROM cx_runs WHERE parent_run_id = ANY(CAST(:ids AS uuid[]))"
-    " AND state = 'running' ORDER BY id FOR UPDATE"
+    " AND state IN ('running', 'blocked') ORDER BY id FOR UPDATE"
 )
 INSERT_SPAWNED_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
@@ -111,7 +115,7 @@ DROP_LEASE = q(
 # timer fires into an ended run).
 END_RUN = q(
     "WITH run AS (UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb),"
-    " error = :error, next_run_id = :next_run_id, last_seq = :last_seq,"
+    " error = :error, traceback = :traceback, next_run_id = :next_run_id, last_seq = :last_seq,"
     " completed_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL,"
     " wake_at = NULL, wake_nudges = 0 WHERE id = :id),"
     " attempts AS (UPDATE cx_attempts a SET outcome = 'cancelled',"
@@ -122,6 +126,26 @@ END_RUN = q(
     " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :id AND NOT resolved)"
     " SELECT 1"
 )
+# The replay cannot go on with this code (drift, or no worker has the workflow): hold
+# the run, history untouched. The marker stays set, so upkeep retries it with the
+# nudge backoff (which a successful replay resets).
+BLOCK_RUN = q(
+    "UPDATE cx_runs SET state = 'blocked', error = :error, last_seq = :last_seq,"
+    " lease_owner = NULL, lease_expires_at = NULL, wake_at = clock_timestamp() WHERE id = :id"
+)
+# A worker process started: blocked runs get another chance at once (new code may
+# have arrived with it).
+WAKE_BLOCKED = q(
+    "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = 0"
+    " WHERE state = 'blocked' RETURNING id"
+)
+# A cancel request: recorded once (a second request is a no-op); the workflow
+# gets workflow.Cancelled at its wait, so the waits it had open are closed.
+REQUEST_CANCEL = q(
+    "UPDATE cx_runs SET cancel_requested_at = clock_timestamp(), cancel_reason = :reason"
+    " WHERE id = :id AND cancel_requested_at IS NULL RETURNING id"
+)
+CLOSE_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved")
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"
@@ -175,6 +199,14 @@ SCHEDULE_TASK = q(
     " WHERE id = :run_id AND :release)"
     " SELECT event.*, task.claim_token FROM event, task"
 )
+# An operator's "retry now": attempts waiting out a backoff are due at once, and
+# marked published (the caller publishes them right after commit).
+RETRY_NOW = q(
+    "UPDATE cx_tasks SET available_at = clock_timestamp(), published_at = clock_timestamp(),"
+    " publish_count = 1 WHERE run_id = :run_id AND state = 'ready'"
+    " AND available_at > clock_timestamp()"
+    " RETURNING id, run_id, activity, attempt, queue, priority, timeout"
+)
 STORED_RESULT = q(
     "SELECT result FROM cx_activity_results WHERE activity = :activity AND idempotency_key = :key"
 )
@@ -195,7 +227,7 @@ CLAIM_TASK = q(
     " FROM cx_runs r"
     " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
-    " AND r.id = t.run_id AND r.state = 'running'"
+    " AND r.id = t.run_id AND r.state IN ('running', 'blocked')"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
     " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key, t.queue),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
@@ -216,7 +248,8 @@ LOCK_TASK = q(
 )
 # Keep a claim alive: only its holder, only while nobody took the task over, never
 # past the attempt's deadline (a claim that lapsed during a database outage is
-# revived). Details are stored only when given.
+# revived). Details are stored only when given. ``cancelling`` tells a heartbeat
+# that the run was asked to cancel (the claim itself stays good).
 RENEW_CLAIM = q(
     "UPDATE cx_tasks SET claim_expires_at = LEAST(deadline_at,"
     " clock_timestamp() + make_interval(secs => :ttl)),"
@@ -225,8 +258,10 @@ RENEW_CLAIM = q(
     " ELSE heartbeat_details END"
     " WHERE id = :id AND attempt = :attempt AND claim_token = :token AND state = 'claimed'"
     " AND deadline_at > clock_timestamp()"
-    " AND EXISTS (SELECT 1 FROM cx_runs r WHERE r.id = cx_tasks.run_id AND r.state = 'running')"
-    " RETURNING claim_expires_at"
+    " AND EXISTS (SELECT 1 FROM cx_runs r WHERE r.id = cx_tasks.run_id"
+    " AND r.state IN ('running', 'blocked'))"
+    " RETURNING claim_expires_at, (SELECT r.cancel_requested_at IS NOT NULL FROM cx_runs r"
+    " WHERE r.id = cx_tasks.run_id) AS cancelling"
 )
 TASK_AND_RUN_STATE = q(
     "SELECT t.state AS task_state, r.state AS run_state FROM cx_tasks t"
@@ -249,9 +284,11 @@ COMPLETE_CLAIMED_TASK = q(
     " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
-    " correlation_id, next_run_id FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
+    " cancel_reason FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL"
-    " FROM run WHERE t.id = :id AND run.state = 'running' AND t.state = 'claimed'"
+    " FROM run WHERE t.id = :id AND run.state IN ('running', 'blocked')"
+    " AND t.state = 'claimed'"
     " AND t.attempt = :attempt AND t.claim_token = :token"
     " AND t.deadline_at > clock_timestamp() RETURNING t.id),"
     " attempt AS (UPDATE cx_attempts SET outcome = 'completed', finished_at = clock_timestamp()"
@@ -345,6 +382,7 @@ RUNS_TO_WAKE = q(
     " SELECT id FROM cx_runs WHERE wake_at <= now()"
     " AND wake_at <= now() - make_interval(secs => CASE WHEN wake_nudges < 0 THEN 0"
     " ELSE LEAST(:stale * power(2, wake_nudges), :cap) END)"
-    " AND state = 'running' AND (lease_owner IS NULL OR lease_expires_at <= now())"
+    " AND state IN ('running', 'blocked')"
+    " AND (lease_owner IS NULL OR lease_expires_at <= now())"
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )

@@ -45,6 +45,11 @@ class RunRecord:
     continued_from: str | None = None
     next_run_id: str | None = None
     correlation_id: str | None = None
+    traceback: str | None = None
+    cancel_requested_at: datetime | None = None
+    cancel_reason: str | None = None
+    forked_from: str | None = None
+    fork_seq: int | None = None
 
 
 @dataclass
@@ -116,6 +121,16 @@ class ClaimedTask:
 
 
 @dataclass(frozen=True)
+class RunEnding:
+    """A run that a commit ended or blocked, for the runtime to report once committed."""
+
+    run_id: str
+    workflow: str
+    state: str
+    error: str | None
+
+
+@dataclass(frozen=True)
 class CommitResult:
     """What a decision commit left to do after the transaction."""
 
@@ -129,6 +144,8 @@ class CommitResult:
     to run next without publishing it (see :class:`InlineOffer`)."""
     history: list[Event] | None = None
     """The run's whole journal after this commit, when the run goes on."""
+    ending: RunEnding | None = None
+    """Set when this commit ended the run or blocked it."""
 
 
 @dataclass(frozen=True)

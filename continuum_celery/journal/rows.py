@@ -47,9 +47,14 @@ def lock_run(conn: Connection, run_id: str) -> Record:
     return row
 
 
+ACTIVE = frozenset({"running", "blocked"})
+"""States that still take input (completions, signals, timers): a blocked run has not
+ended, it waits for fitting code."""
+
+
 def lock_active_run(conn: Connection, run_id: str) -> Record:
     row = lock_run(conn, run_id)
-    if row.state != "running":
+    if row.state not in ACTIVE:
         raise RunNotActive(f"run {run_id} is {row.state}")
     return row
 

@@ -38,6 +38,11 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "next_run_id",
             "correlation_id",
             "wake_nudges",
+            "cancel_requested_at",
+            "cancel_reason",
+            "traceback",
+            "forked_from",
+            "fork_seq",
         }
     ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),

@@ -21,9 +21,9 @@ from .db import Database, Record, execute
 from .decisions import commit
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
-from .lifecycle import cancel_tree, chain_tip
+from .lifecycle import chain_tip, request_cancel_tree, terminate_tree
 from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
-from .rows import append_event, dumps, lock_run, mark_wake, to_event
+from .rows import ACTIVE, append_event, dumps, lock_run, mark_wake, to_event
 from .tasks import SHORT_DELAY
 
 T = TypeVar("T")
@@ -120,8 +120,10 @@ class RunStore:
         """
         with self.db.transaction() as conn:
             run = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
-            if run is None or run.state != "running" or not run.due:
+            if run is None or run.state not in ACTIVE or not run.due:
                 return True
+            if run.state == "blocked":  # its replay may be long: take the lease path
+                return False
             if run.lease_owner is not None and run.live:
                 return True
             result = continue_eagerly(conn, run, int(run.last_seq), decide, self.histories, [],
@@ -171,13 +173,23 @@ class RunStore:
         """
         return at_chain_tip(self.db, run_id, lambda conn, tip: _signal(conn, tip, name, payload))
 
-    def cancel(self, run_id: str) -> list[str]:
-        """Cancel the chain's newest run and its running descendants.
+    def cancel(self, run_id: str, reason: str | None, by: str) -> list[str]:
+        """Ask the chain's newest run and its live descendants to cancel.
 
-        Pending tasks and timers are discarded; returns runs to wake (a parent that
-        should learn its child was cancelled).
+        Journals a ``cancel_requested`` event in each (once: asking again is a
+        no-op) and closes their open waits; returns the runs to wake, whose
+        workflows then get ``workflow.Cancelled`` at their current wait.
         """
-        return at_chain_tip(self.db, run_id, cancel_tree)
+        return at_chain_tip(
+            self.db, run_id, lambda conn, tip: request_cancel_tree(conn, tip, reason, by)
+        )
+
+    def terminate(self, run_id: str, reason: str, by: str) -> list[str]:
+        """Stop the chain's newest run and its live descendants, running no workflow
+        code; returns runs to wake (a parent that should learn its child ended)."""
+        return at_chain_tip(
+            self.db, run_id, lambda conn, tip: terminate_tree(conn, tip, reason, by)
+        )
 
     def tip(self, run_id: str) -> str:
         with self.db.engine.connect() as conn:
@@ -224,7 +236,7 @@ def _signal(conn: Connection, run_id: str, name: str, payload: Any) -> str | Non
     """Deliver to this run, locked: a signal landing just before it continues is
     buffered here and moves to the successor with the continuation (MOVE_SIGNALS)."""
     run = lock_run(conn, run_id)
-    if run.state != "running":
+    if run.state not in ACTIVE:
         raise RunFinished(run_id, run.state)
     waiting = execute(conn, Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
     if waiting is None:
@@ -260,4 +272,9 @@ def _run_record(row: Record) -> RunRecord:
         continued_from=str(row.continued_from) if row.continued_from else None,
         next_run_id=str(row.next_run_id) if row.next_run_id else None,
         correlation_id=str(row.correlation_id) if row.correlation_id else None,
+        traceback=row.traceback,
+        cancel_requested_at=row.cancel_requested_at,
+        cancel_reason=row.cancel_reason,
+        forked_from=row.forked_from,
+        fork_seq=int(row.fork_seq) if row.fork_seq is not None else None,
     )

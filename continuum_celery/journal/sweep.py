@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import queries as Q
 from .db import Database, execute
 from .records import TaskMessage
-from .rows import append_event, lock_run, mark_wake
+from .rows import ACTIVE, append_event, lock_run, mark_wake
 
 
 class SweepStore:
@@ -29,7 +29,7 @@ class SweepStore:
             resolved = execute(
                 conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": command_id}
             ).first()
-            if resolved is None or run.state != "running":
+            if resolved is None or run.state not in ACTIVE:
                 return False
             seq = int(run.last_seq) + 1
             append_event(conn, run_id, seq, "timer_fired", command_id, {"timer_id": command_id})
@@ -63,3 +63,8 @@ class SweepStore:
         with self.db.engine.begin() as conn:
             rows = execute(conn, Q.RUNS_TO_WAKE, params)
             return [str(r.id) for r in rows]
+
+    def wake_blocked(self) -> list[str]:
+        """Every blocked run, due now: a worker with new code may have just started."""
+        with self.db.engine.begin() as conn:
+            return [str(r.id) for r in execute(conn, Q.WAKE_BLOCKED)]

@@ -22,7 +22,7 @@ from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .records import ClaimedTask, InlineOffer, Settled, TaskMessage, TaskStatus
-from .rows import append_event, dumps, lock_active_run, mark_wake, to_event
+from .rows import ACTIVE, append_event, dumps, lock_active_run, mark_wake, to_event
 
 SHORT_DELAY = 10.0
 """Retries due within this many seconds ride a Celery countdown; later ones are
@@ -86,6 +86,13 @@ class TaskStore:
             row = execute(conn, Q.STORED_RESULT, params).first()
         return (True, row.result) if row is not None else (False, None)
 
+    def retry_now(self, run_id: str) -> list[TaskMessage]:
+        """Attempts of the run waiting out a backoff, made due now (to publish)."""
+        with self.db.engine.begin() as conn:
+            rows = execute(conn, Q.RETRY_NOW, {"run_id": run_id}).all()
+        return [TaskMessage(str(r.id), str(r.run_id), r.activity, int(r.attempt), r.queue,
+                            r.priority, float(r.timeout)) for r in rows]  # fmt: skip
+
     def of_run(self, run_id: str) -> list[TaskStatus]:
         with self.db.engine.connect() as conn:
             rows = execute(conn, Q.RUN_TASKS, {"run_id": run_id}).all()
@@ -98,16 +105,19 @@ class TaskStore:
     def renew(self, claim: ClaimedTask, details: Any = None, beat: bool = False) -> str | None:
         """Extend a live claim (a heartbeat when ``beat``); returns why not, or None.
 
-        The answer is "cancelled" when the run or the task was cancelled, and
-        "lost" when the claim expired or passed to another attempt.
+        The answer is "cancelled" when the run or the task was cancelled (for a
+        heartbeat, also when the run was asked to cancel: the claim stays good, so
+        the body may still finish), and "lost" when the claim expired or passed to
+        another attempt.
         """
         params = {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token,
                   "ttl": self.claim_ttl, "beat": beat, "details": dumps(details)}  # fmt: skip
         with self.db.engine.begin() as conn:
-            if execute(conn, Q.RENEW_CLAIM, params).first() is not None:
-                return None
+            renewed = execute(conn, Q.RENEW_CLAIM, params).first()
+            if renewed is not None:
+                return "cancelled" if beat and renewed.cancelling else None
             row = execute(conn, Q.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
-        if row is None or row.task_state == "cancelled" or row.run_state != "running":
+        if row is None or row.task_state == "cancelled" or row.run_state not in ACTIVE:
             return "cancelled"
         return "lost"
 
@@ -234,7 +244,7 @@ def _complete_live_claim(
     params = _completion(claim, 0, result)
     params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
     row = execute(conn, Q.COMPLETE_CLAIMED_TASK, params).first()
-    if row is None or row.state != "running":
+    if row is None or row.state not in ACTIVE:
         return lock_active_run(conn, claim.run_id), None  # raises RunNotFound / RunNotActive
     if row.event_seq is None:
         return row, None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..definitions import Registry
-from ..engine.commands import Decision, Failed
+from ..engine.commands import Blocked, Decision, Failed
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import FencingError, UnknownWorkflow
@@ -27,16 +27,13 @@ from ..journal.records import ClaimedTask, CommitResult, InlineOffer, Lease
 from ..journal.store import RunStore
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .keeper import KEEPER
+from .report import report
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.advance")
 
 MAX_ROUNDS = 1000
 """Replays per wakeup before yielding the worker; the run keeps its wake marker."""
-
-
-UNKNOWN_CODE_RETRY = 2.0
-"""Seconds before a run whose workflow version this worker lacks is offered again."""
 
 
 class Advancer:
@@ -111,6 +108,7 @@ class Advancer:
                 return rounds > 0
             if result is False:
                 return None
+            report(result.ending)
             if result.inline is not None:
                 claimed.append(result.inline)
             for message in result.tasks:
@@ -131,9 +129,8 @@ class Advancer:
             return False
         try:
             workflow = self.registry.workflow(lease.workflow, lease.version)
-        except UnknownWorkflow as error:
-            log.warning("run %s left untouched for a worker that has its code: %s", run_id, error)
-            self.runs.release(lease, retry_in=UNKNOWN_CODE_RETRY)
+        except UnknownWorkflow as error:  # held until a worker with the code takes it
+            self._commit(lease, Decision([], Blocked(f"{type(error).__name__}: {error}")), None)
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
         try:
@@ -209,12 +206,14 @@ class Advancer:
         wakeup that crashes forever.
         """
         try:
-            return self.runs.commit_decision(lease, decision, offer)
+            result = self.runs.commit_decision(lease, decision, offer)
         except JournalRejected as error:
             log.error("run %s: decision refused by Postgres, failing the run: %s",
                       lease.run_id, error)  # fmt: skip
             failed = Decision([], Failed(f"{type(error).__name__}: {error}"))
-            return self.runs.commit_decision(lease, failed)
+            result = self.runs.commit_decision(lease, failed)
+        report(result.ending)
+        return result
 
     def _stamp_versions(self, lease: Lease, decision: Decision) -> None:
         """New runs (children, successors) start on the newest version known here."""

@@ -20,7 +20,14 @@ from typing import Any
 
 from ..activity import ActivityInfo, running
 from ..definitions import Activity, Registry
-from ..errors import ClaimLost, FencingError, NonRetryableError, PayloadError, UnknownActivity
+from ..errors import (
+    ActivityCancelled,
+    ClaimLost,
+    FencingError,
+    NonRetryableError,
+    PayloadError,
+    UnknownActivity,
+)
 from ..journal.db import JournalRejected, JournalUnavailable
 from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
@@ -28,6 +35,7 @@ from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
 from .deadline import AttemptTimeout, attempt_deadline
 from .keeper import KEEPER
+from .report import report
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.activity")
@@ -105,6 +113,8 @@ class Performer:
             KEEPER.drop(ticket)
         if settled is None:
             return None
+        if settled.commit is not None:
+            report(settled.commit.ending)
         self.publish_settled(settled)
         inline = settled.commit.inline if settled.commit is not None else None
         if inline is not None:
@@ -212,7 +222,7 @@ class Performer:
                 f"attempt {claim.attempt} did not finish within its {claim.timeout:g}s timeout"
             )
             return AttemptError("TimeoutError", message, outcome="timed_out")
-        except NonRetryableError as error:
+        except (NonRetryableError, ActivityCancelled) as error:  # retrying cannot help
             return AttemptError(type(error).__name__, str(error), retryable=False)
         except Exception as error:
             return AttemptError(type(error).__name__, str(error))

@@ -102,3 +102,12 @@ class Sweeper:
         for run_id in run_ids:
             self.publisher.publish_advance(run_id)
         return len(run_ids)
+
+    def wake_blocked(self) -> int:
+        """At worker start: offer every blocked run to the workers at once."""
+        run_ids = self.sweep.wake_blocked()
+        for run_id in run_ids:
+            self.publisher.publish_advance(run_id)
+        if run_ids:
+            log.info("offered %d blocked run(s) to the workers again", len(run_ids))
+        return len(run_ids)

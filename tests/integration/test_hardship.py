@@ -185,5 +185,7 @@ def test_a_client_whose_broker_is_down_still_starts_signals_and_cancels(
     handle = waiter.delay()  # no exception: the run is in Postgres
     assert cx.get_run(handle.run_id).state == "running"
     cx.signal(handle.run_id, "go", 1)
-    cx.cancel(handle.run_id)
-    assert cx.get_run(handle.run_id).state == "cancelled"
+    cx.cancel(handle.run_id, "no broker")
+    assert cx.get_run(handle.run_id).cancel_reason == "no broker"
+    cx.terminate(handle.run_id, "no broker at all")
+    assert cx.get_run(handle.run_id).state == "terminated"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from continuum_celery import ClaimLost, LeaseLost, RunNotActive
+from continuum_celery import ClaimLost, LeaseLost, RetryPolicy, RunNotActive
 from continuum_celery.definitions import Activity, ActivityOptions
 from continuum_celery.engine.commands import Decision, Suspended
 from continuum_celery.engine.context import WorkflowInfo
@@ -42,7 +42,7 @@ def tasks(db: Database) -> TaskStore:
     return TaskStore(db)
 
 
-step = Activity(lambda n: n, "journal.step", ActivityOptions())
+step = Activity(lambda n: n, "journal.step", ActivityOptions(RetryPolicy(max_attempts=1)))
 
 
 def two_steps(n: int) -> list[int]:
@@ -198,15 +198,15 @@ def test_a_lapsed_claim_nobody_took_over_still_completes(
     assert [e.type for e in runs.history(run_id)] == ["activity_scheduled", "activity_completed"]
 
 
-def test_completion_for_a_cancelled_run_is_rejected(runs: RunStore, tasks: TaskStore) -> None:
+def test_completion_for_a_terminated_run_is_rejected(runs: RunStore, tasks: TaskStore) -> None:
     run_id = start(runs, 1)
     claim = claim_first(runs, tasks, run_id)
-    runs.cancel(run_id)
+    runs.terminate(run_id, "a test stops it", "tests")
     with pytest.raises(RunNotActive):
         tasks.complete(claim, 1)
     with pytest.raises(RunNotActive):
         tasks.fail(claim, AttemptError("ValueError", "x"), 0.5)
-    assert [e.type for e in runs.history(run_id)] == ["activity_scheduled"]
+    assert [e.type for e in runs.history(run_id)] == ["activity_scheduled", "run_terminated"]
 
 
 def test_an_event_landing_during_replay_forces_another_replay(

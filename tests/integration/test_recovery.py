@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from types import ModuleType
+from typing import Any
 
 import pytest
 import redis
 
-from continuum_celery import RunFailed
+from continuum_celery import ResultTimeout
 from continuum_celery.journal.records import NewRun
 from tests.integration.checks import assert_sound, types
 from tests.integration.harness import WorkerProcess
@@ -41,28 +42,41 @@ def test_broker_flush_while_runs_wait_on_timers_and_activities(
         assert_sound(handle.history())
 
 
-def test_drift_fails_the_run_visibly_and_leaves_history_alone(  # type: ignore[no-untyped-def]
+def test_drift_blocks_the_run_and_a_fixed_deploy_resumes_it(  # type: ignore[no-untyped-def]
     flows: ModuleType, state_dir, worker: WorkerProcess
 ) -> None:
     key = uuid.uuid4().hex
     handle = flows.drifting.delay(key)
-    deadline = time.monotonic() + 15
-    while "signal_awaited" not in types(handle.history()):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: "signal_awaited" in types(handle.history()))
     before = handle.history()
-    (state_dir / f"variant-{key}").touch()  # "deploy" code that calls another activity
+    variant = state_dir / f"variant-{key}"
+    variant.touch()  # "deploy" code that calls another activity
     worker.restart()  # a deploy restarts the workers: none still runs the old code live
     handle.signal("go")
-    with pytest.raises(RunFailed) as failure:
-        handle.result(timeout=30)
-    message = str(failure.value)
+    with pytest.raises(ResultTimeout, match="is blocked") as waited:
+        handle.result(timeout=3)
+    message = str(waited.value).split("): ", 1)[1]
     assert message.startswith("ReplayDriftError: seq 1 expected activity_scheduled")
     assert "flows.counted:0" in message and "flows.add:0" in message
+    run = flows.cx.get_run(handle.run_id)
+    assert (run.state, run.error) == ("blocked", message)
     after = handle.history()
     assert after[: len(before)] == before, "recorded events are never rewritten"
     assert types(after) == [*types(before), "signal_received"]
-    assert flows.cx.get_run(handle.run_id).error == message
+    assert f"run {handle.run_id} (tests.integration.apps.flows.drifting) blocked" in worker.log()
+
+    variant.unlink()  # the fix is deployed: workers restart with code that fits
+    worker.restart()
+    assert handle.result(timeout=30) == "done"
+    assert flows.cx.get_run(handle.run_id).error is None
+    assert_sound(handle.history())
+
+
+def wait_until(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_a_restart_replays_a_gather_to_the_failure_the_run_saw_first(

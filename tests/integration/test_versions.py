@@ -62,12 +62,12 @@ def test_a_rolling_deploy_with_old_and_new_workers(
     new_run = deploy.greet_v1.delay("new")  # the client already runs the new release
     wait_for(lambda: "signal_awaited" in types(deploy.cx.history(old_run)), what="v1 await")
 
-    time.sleep(2.0)  # the old worker has been offered the v2 run several times by now
+    wait_for(lambda: deploy.cx.get_run(new_run.run_id).state == "blocked", what="v2 blocked")
     assert deploy.cx.history(new_run.run_id) == [], "an old worker left the v2 run untouched"
-    assert deploy.cx.get_run(new_run.run_id).state == "running"
-    assert "left untouched" in old.log()
+    assert "UnknownWorkflow" in (deploy.cx.get_run(new_run.run_id).error or "")
+    assert f"run {new_run.run_id} (deploy.greet) blocked: UnknownWorkflow" in old.log()
 
-    worker_factory(
+    worker_factory(  # a worker with the code starts: blocked runs are offered at once
         APP, concurrency=1, queues=["deploy", "deploy-v2"], env=env(deploy_db, broker_url, "new")
     )
     wait_for(lambda: "signal_awaited" in types(deploy.cx.history(new_run.run_id)), what="v2")

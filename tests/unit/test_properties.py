@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from continuum_celery import workflow
 from continuum_celery.engine.commands import Completed, Decision, Suspended
 from continuum_celery.engine.events import DECISION_TYPES
+from continuum_celery.engine.retry import RetryPolicy
 from continuum_celery.errors import ActivityFailed
 from tests.unit.driver import START, Driver, FakeLive, activity
 
@@ -25,7 +26,7 @@ def _reject(code: int) -> None:
     raise ValueError(f"rejected {code}")
 
 
-reject = activity(_reject, "math.reject")
+reject = activity(_reject, "math.reject", retry=RetryPolicy(max_attempts=1))
 
 
 def _neg_or_reject(n: int) -> int:
@@ -34,7 +35,7 @@ def _neg_or_reject(n: int) -> int:
     return -n
 
 
-neg_or_reject = activity(_neg_or_reject, "math.neg_or_reject")
+neg_or_reject = activity(_neg_or_reject, "math.neg_or_reject", retry=RetryPolicy(max_attempts=1))
 ACTIVITIES = [add, neg, reject, neg_or_reject]
 
 Op = tuple[Any, ...]

@@ -16,7 +16,14 @@ import greenlet
 import pytest
 
 from continuum_celery import workflow
-from continuum_celery.engine.commands import Completed, Continued, Decision, Failed, Suspended
+from continuum_celery.engine.commands import (
+    Blocked,
+    Completed,
+    Continued,
+    Decision,
+    Failed,
+    Suspended,
+)
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.events import Event
 from continuum_celery.engine.replay import replay
@@ -109,7 +116,7 @@ def test_a_different_event_at_the_seen_end_is_decided_from_the_top() -> None:
     decision = driver.replay()
 
     assert driver.cache.builds == 2
-    assert isinstance(decision.outcome, Failed)
+    assert isinstance(decision.outcome, Blocked)
 
 
 def test_other_data_for_the_made_decisions_is_decided_from_the_top() -> None:
@@ -169,7 +176,7 @@ def test_made_decisions_in_another_order_are_decided_from_the_top() -> None:
     decision = driver.replay()
 
     assert driver.cache.builds == 2
-    assert isinstance(decision.outcome, Failed)  # the recorded order is not the code's
+    assert isinstance(decision.outcome, Blocked)  # the recorded order is not the code's
 
 
 @pytest.mark.parametrize(
@@ -291,7 +298,7 @@ def test_drift_past_a_wait_while_building_fails_as_replay_does_after_unwinding()
 
     decision = driver.replay()
 
-    assert decision == Decision([], Failed(
+    assert decision == Decision([], Blocked(
         "ReplayDriftError: seq 2 expected activity_scheduled activity:math.add:1, "
         "got workflow waiting on activity:math.add:0"))  # fmt: skip
     assert "run-1" not in driver.cache
@@ -305,7 +312,7 @@ def test_drift_at_the_first_effect_fails_as_replay_does() -> None:
 
     decision = driver.replay()
 
-    assert isinstance(decision.outcome, Failed)
+    assert isinstance(decision.outcome, Blocked)
     assert decision.outcome.error.startswith("ReplayDriftError")
     assert "run-1" not in driver.cache
 

@@ -13,21 +13,26 @@ from continuum_celery.engine.retry import RetryPolicy, next_delay
 from continuum_celery.errors import ContinuumError, InvalidRetryPolicy
 
 
-def test_defaults_allow_one_attempt() -> None:
+def test_defaults_retry_like_temporal_without_limit() -> None:
     policy = RetryPolicy()
     assert policy.to_dict() == {
-        "max_attempts": 1,
+        "max_attempts": None,
         "backoff": "exponential",
         "base": 1.0,
         "jitter": 0.0,
-        "max_backoff": 60.0,
+        "max_backoff": 100.0,
     }
-    assert next_delay(policy, 1, 0.5) is None
+    delays = [next_delay(policy, attempt, 0.5) for attempt in (1, 2, 3, 7, 8, 1000)]
+    assert delays == [1.0, 2.0, 4.0, 64.0, 100.0, 100.0]
 
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, True, False, "3", None])
+def test_one_attempt_means_no_retry() -> None:
+    assert next_delay(RetryPolicy(max_attempts=1), 1, 0.5) is None
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, False, "3"])
 def test_bad_max_attempts_are_rejected(value: Any) -> None:
-    with pytest.raises(InvalidRetryPolicy, match=r"^max_attempts must be an int >= 1, not "):
+    with pytest.raises(InvalidRetryPolicy, match=r"^max_attempts must be an int >= 1 or None, "):
         RetryPolicy(max_attempts=value)
 
 

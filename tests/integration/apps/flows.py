@@ -397,7 +397,7 @@ def unstorable_value(kind: str) -> str:
     return UNSTORABLE[kind]
 
 
-@cx.activity()
+@cx.activity(retry=RetryPolicy(max_attempts=1))
 def raises_unstorable(kind: str) -> None:
     raise ValueError(UNSTORABLE[kind])
 
