@@ -434,3 +434,44 @@ def unstorable_inside(kind: str) -> dict[str, str]:
         except Exception as error:
             seen[what] = f"{type(error).__name__}: {error}"
     return seen
+
+
+# --- cancel, terminate, retry now ------------------------------------------------------
+
+
+@cx.workflow()
+def cancellable_trip(key: str) -> str:
+    """Books, then waits for approval; a cancel undoes the booking, then re-raises."""
+    book.options(compensate=unbook.bind(key, "flight"))(key, "flight")
+    try:
+        workflow.wait_signal("approve")
+    except workflow.Cancelled:
+        workflow.compensate_all()
+        raise
+    return "approved"
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=3, backoff="constant", base=3600.0, max_backoff=3600.0))
+def backs_off(key: str) -> str:
+    """Fails its first attempt; the next one is an hour away unless retried now."""
+    if record_call(f"{key}-backs-off") == 0:
+        raise ValueError("the first attempt always fails")
+    return "second attempt"
+
+
+@cx.workflow()
+def patient(key: str) -> str:
+    return str(backs_off(key))
+
+
+@cx.activity(queue=INLINE_QUEUE)
+def stalls_once(key: str, pause: float) -> str:
+    """The default retry policy; its first attempt stalls (for a worker to be killed)."""
+    if record_call(key) == 0:
+        time.sleep(pause)
+    return "done"
+
+
+@cx.workflow()
+def slow_on_queue(key: str, pause: float) -> str:
+    return str(stalls_once(key, pause))

@@ -1,0 +1,113 @@
+"""Cooperative cancel, terminate, retry now and crash-safe defaults, on real workers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from continuum_celery import RunCancelled, RunFailed, RunTerminated
+from tests.integration.checks import assert_sound, types
+from tests.integration.harness import WorkerFactory
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def awaiting(flows: ModuleType, run_id: str) -> bool:
+    return "signal_awaited" in types(flows.cx.history(run_id))
+
+
+def test_a_cancelled_saga_compensates_then_ends_cancelled(
+    flows: ModuleType, state_dir: Path
+) -> None:
+    key = uuid.uuid4().hex
+    handle = flows.cancellable_trip.delay(key)
+    wait_for(lambda: awaiting(flows, handle.run_id))
+    handle.cancel("customer asked")
+    flows.cx.cancel(handle.run_id, "asked twice")  # a no-op, not an error
+
+    with pytest.raises(RunCancelled):
+        handle.result(timeout=20)
+    assert (state_dir / f"unbooked-{key}").read_text() == "flight\n"
+    history = handle.history()
+    [request] = [e for e in history if e.type == "cancel_requested"]
+    assert request.data["reason"] == "customer asked" and "@" in request.data["by"]
+    assert types(history)[-3:] == [
+        "cancel_requested", "compensation_scheduled", "compensation_completed",
+    ]  # fmt: skip
+    run = flows.cx.get_run(handle.run_id)
+    assert (run.state, run.error, run.cancel_reason) == (
+        "cancelled", "cancelled: customer asked", "customer asked",
+    )  # fmt: skip
+    assert_sound(history)
+
+
+def test_terminate_stops_a_run_and_its_children_without_running_their_code(
+    flows: ModuleType,
+) -> None:
+    handle = flows.parent_of_waiter.delay()
+    wait_for(lambda: "child_started" in types(handle.history()))
+    child_id = next(e for e in handle.history() if e.type == "child_started").data["child_run_id"]
+    wait_for(lambda: awaiting(flows, child_id))
+
+    handle.terminate("bad data")
+
+    with pytest.raises(RunTerminated, match="terminated: bad data"):
+        handle.result(timeout=5)
+    assert isinstance(RunTerminated("x", "y"), RunFailed)
+    assert handle.state == "terminated"
+    [stop] = [e for e in handle.history() if e.type == "run_terminated"]
+    assert stop.data["reason"] == "bad data"
+    child = flows.cx.get_run(child_id)
+    assert child.state == "terminated" and handle.run_id in (child.error or "")
+    time.sleep(0.5)
+    assert types(handle.history())[-1] == "run_terminated", "no workflow code ran after it"
+
+
+def test_retry_activity_makes_an_attempt_waiting_out_its_backoff_due_now(
+    flows: ModuleType,
+) -> None:
+    key = uuid.uuid4().hex
+    handle = flows.patient.delay(key)
+    wait_for(lambda: flows.calls(f"{key}-backs-off") == 1)
+    wait_for(lambda: flows.cx.activity_tasks(handle.run_id)[0].attempt == 2)
+    assert flows.cx.retry_activity(handle.run_id) == 1
+
+    assert handle.result(timeout=15) == "second attempt"  # not an hour later
+    assert flows.cx.retry_activity(handle.run_id) == 0
+
+
+def test_a_failed_run_keeps_the_workflow_traceback(flows: ModuleType) -> None:
+    handle = flows.uncaught_failure.delay(uuid.uuid4().hex)
+    with pytest.raises(RunFailed):
+        handle.result(timeout=20)
+    run = flows.cx.get_run(handle.run_id)
+    assert run.traceback is not None
+    assert "Traceback (most recent call last)" in run.traceback
+    assert "in uncaught_failure" in run.traceback and "ActivityFailed" in run.traceback
+
+
+def test_kill_9_mid_activity_under_the_default_policy_ends_with_the_run_completed(
+    flows: ModuleType, worker_env: dict[str, str], worker_factory: WorkerFactory
+) -> None:
+    key = uuid.uuid4().hex
+    first = worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    handle = flows.slow_on_queue.delay(key, 30.0)
+    wait_for(lambda: flows.calls(key) == 1)
+    first.kill()  # SIGKILL, mid-activity
+
+    worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    assert handle.result(timeout=40) == "done"
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert task.attempt == 2 and task.state == "completed"
