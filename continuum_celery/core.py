@@ -271,6 +271,18 @@ class Continuum:
         """Stop a run (and its child workflows) now, running no workflow code."""
         ops.terminate(self, _run_uuid(run_id), reason, by)
 
+    def fork(
+        self,
+        run_id: str,
+        at_seq: int | None = None,
+        *,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> RunHandle:
+        """Restart a run elsewhere: a new run of the same workflow and input, with
+        the history before ``at_seq`` (default: from the failure), on today's code."""
+        return ops.fork(self, _run_uuid(run_id), at_seq, reason, by)
+
     def retry_activity(self, run_id: str) -> int:
         """The run's activity waiting out a retry backoff is due now; how many were."""
         run_id = _run_uuid(run_id)

@@ -12,10 +12,15 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
+from .client import RunHandle
+from .engine.forking import default_cut, plan
+from .errors import UnknownWorkflow
+from .journal import forks
 from .payloads import check_text
 
 if TYPE_CHECKING:
     from .core import Continuum
+    from .journal.records import RunRecord
 
 log = logging.getLogger("continuum_celery.ops")
 
@@ -66,3 +71,33 @@ def retry_activity(cx: Continuum, run_id: str) -> int:
     for message in messages:
         cx.outbox.publish_activity(message)
     return len(messages)
+
+
+def fork(
+    cx: Continuum, run_id: str, at_seq: int | None, reason: str | None, by: str | None
+) -> RunHandle:
+    """A new run with the original's history before ``at_seq``, on today's code.
+
+    ``at_seq=None`` cuts "from the failure": before the failed activity was
+    scheduled, at the drift point, or after everything for any other run. The
+    original is left as it is; forking at the same point again returns that fork.
+    """
+    source = cx.runs.get_run(run_id)
+    history = cx.runs.history(run_id)
+    cut = default_cut(source.state, source.error, history) if at_seq is None else at_seq
+    note = {"reason": _text(reason, "reason"), "by": who(by)}
+    fork_id, messages = forks.create(cx.db, run_id, plan(history, cut), _version(cx, source), note)
+    for message in messages or ():
+        cx.outbox.publish_activity(message)
+    if messages is not None:
+        cx.outbox.publish_advance(fork_id)
+        log.warning("run %s forked from %s at seq %d by %s", fork_id, run_id, cut, note["by"])
+    return RunHandle(cx, fork_id)
+
+
+def _version(cx: Continuum, source: RunRecord) -> int:
+    """Today's code: the newest version this process knows, else the original's."""
+    try:
+        return cx.registry.workflow(source.workflow).version
+    except UnknownWorkflow:
+        return source.version

@@ -43,7 +43,7 @@ RESOLUTION_TYPES = frozenset(
 # ``cancel_requested`` (raising ``workflow.Cancelled`` at the wait the run was at)
 # and skips the rest; none of them is ever a decision to match.
 CANCEL_REQUESTED = "cancel_requested"
-LIFECYCLE_TYPES = frozenset({CANCEL_REQUESTED, "run_terminated"})
+LIFECYCLE_TYPES = frozenset({CANCEL_REQUESTED, "run_terminated", "run_forked"})
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,32 @@ INSERT_SPAWNED_RUN = q(
     " :parent_command_id, :depth, :continued_from, :correlation_id, clock_timestamp())"
     " ON CONFLICT (id) DO NOTHING"
 )
+# --- forks ---------------------------------------------------------------------------
+
+# A fork: same workflow and input, no parent, ready to replay. Derived ids make a
+# second fork at the same point find the first (nothing is inserted then).
+INSERT_FORK = q(
+    "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
+    " forked_from, fork_seq, last_seq, wake_at)"
+    " SELECT :id, workflow, :version, namespace, args, kwargs, attributes, id, :at_seq,"
+    " :last_seq, clock_timestamp() FROM cx_runs WHERE id = :source"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+COPY_EVENTS = q(
+    "INSERT INTO cx_events (run_id, seq, type, command_id, data, created_at)"
+    " SELECT :run_id, e.seq, e.type, e.command_id, e.data,"
+    " COALESCE(e.created_at, clock_timestamp())"
+    " FROM jsonb_to_recordset(CAST(:events AS jsonb))"
+    " AS e(seq bigint, type text, command_id text, data jsonb, created_at timestamptz)"
+)
+# An activity task to run again, ready and published at once (the caller publishes).
+INSERT_READY_TASK = q(
+    "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
+    " timeout, retry, kind, idempotency_key, published_at)"
+    " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
+    " :idempotency_key, clock_timestamp())"
+)
 MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
 KEEP_LEASE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"

@@ -111,3 +111,43 @@ def test_kill_9_mid_activity_under_the_default_policy_ends_with_the_run_complete
     assert handle.result(timeout=40) == "done"
     [task] = flows.cx.activity_tasks(handle.run_id)
     assert task.attempt == 2 and task.state == "completed"
+
+
+def test_a_fork_from_the_failure_reruns_only_what_failed(
+    flows: ModuleType, state_dir: Path
+) -> None:
+    key = uuid.uuid4().hex
+    failed = flows.fixable.delay(key)
+    with pytest.raises(RunFailed):
+        failed.result(timeout=20)
+    (state_dir / f"fixed-{key}").touch()
+
+    fork = flows.cx.fork(failed.run_id, reason="the outside world is fixed")
+
+    assert fork.result(timeout=20) == [3, "fixed"]
+    assert flows.calls(f"{key}-first") == 1, "the step before the failure was not redone"
+    assert flows.calls(f"{key}-fixable") == 2
+    run = flows.cx.get_run(fork.run_id)
+    scheduled = [e for e in failed.history() if e.type == "activity_scheduled"]
+    assert (run.forked_from, run.fork_seq) == (failed.run_id, scheduled[1].seq)
+    assert flows.cx.get_run(failed.run_id).state == "failed", "the original is untouched"
+    assert flows.cx.fork(failed.run_id).run_id == fork.run_id, "the same fork again"
+    [note] = [e for e in fork.history() if e.type == "run_forked"]
+    assert note.data["reason"] == "the outside world is fixed"
+    assert_sound(fork.history())
+
+
+def test_a_fork_at_a_given_seq_redoes_everything_after_it(
+    flows: ModuleType, state_dir: Path
+) -> None:
+    key = uuid.uuid4().hex
+    (state_dir / f"fixed-{key}").touch()
+    done = flows.fixable.delay(key)
+    assert done.result(timeout=20) == [3, "fixed"]
+
+    again = flows.cx.fork(done.run_id, at_seq=1)
+
+    assert again.result(timeout=20) == [3, "fixed"]
+    assert flows.calls(f"{key}-first") == 2 and flows.calls(f"{key}-fixable") == 2
+    with pytest.raises(ValueError, match="at_seq must be"):
+        flows.cx.fork(done.run_id, at_seq=999)

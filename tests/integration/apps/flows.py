@@ -475,3 +475,18 @@ def stalls_once(key: str, pause: float) -> str:
 @cx.workflow()
 def slow_on_queue(key: str, pause: float) -> str:
     return str(stalls_once(key, pause))
+
+
+@cx.activity(retry=RetryPolicy(max_attempts=1))
+def fails_until_fixed(key: str) -> str:
+    """Fails until the test "fixes" the outside world (a file in the state dir)."""
+    record_call(f"{key}-fixable")
+    if not (STATE_DIR / f"fixed-{key}").exists():
+        raise ValueError("the outside world is broken")
+    return "fixed"
+
+
+@cx.workflow()
+def fixable(key: str) -> list[Any]:
+    first = counted(f"{key}-first", 3)
+    return [first, fails_until_fixed(key)]
