@@ -50,7 +50,7 @@ from psycopg import sql
 SCRIPTS = Path(__file__).resolve().parent
 REPO_ROOT = SCRIPTS.parent
 REDIS_CLAIM_KEY = "continuum-test:claimed-db:{}"  # shared with tests/conftest.py
-TERMINAL = ("completed", "failed", "cancelled", "continued")
+TERMINAL = ("completed", "failed", "cancelled", "terminated", "continued")
 TERMINAL_EVENTS = ("activity_completed", "activity_failed", "timer_fired", "signal_received")
 DECISIONS = ("activity_scheduled", "timer_started", "signal_awaited", "side_effect")
 
