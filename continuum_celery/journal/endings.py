@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import Any
 
 import psycopg
 
 from . import queries as Q
-from .db import Database
+from .db import Database, execute_plain
+
+CHANNEL = "cx_run_ended"
+"""Where END_RUN announces run ends (the channel of Q.LISTEN_RUN_ENDS)."""
 
 
 def libpq_url(db: Database) -> str:
@@ -33,7 +37,7 @@ class RunEnds:
 
     def __init__(self, db: Database) -> None:
         self._url = libpq_url(db)
-        self._conn: psycopg.Connection[object] | None = None
+        self._conn: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> RunEnds:
         return self
@@ -52,7 +56,7 @@ class RunEnds:
             return
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
-            conn.execute(str(Q.LISTEN_RUN_ENDS))
+            execute_plain(conn, Q.LISTEN_RUN_ENDS)
         except psycopg.Error:
             return
         self._conn = conn
@@ -67,7 +71,7 @@ class RunEnds:
         try:
             while (left := deadline - time.monotonic()) > 0:
                 for notice in conn.notifies(timeout=left, stop_after=1):
-                    if notice.channel == Q.RUN_ENDED and notice.payload == run_id:
+                    if notice.channel == CHANNEL and notice.payload == run_id:
                         return
         except psycopg.Error:
             self.close()

@@ -123,9 +123,10 @@ DROP_LEASE = q(
 # statement, so none can forget what the run left pending: its running attempts are
 # cancelled (their late completions are refused), its open tasks are cancelled
 # (upkeep never publishes them again) and its unresolved waits are resolved (no
-# timer fires into an ended run). It also announces the end on RUN_ENDED (payload:
-# the run id, delivered at commit), so ``RunHandle.result`` waits without polling:
-# one notification per run end, none per step.
+# timer fires into an ended run). It also announces the end on cx_run_ended
+# (payload: the run id, delivered at commit; see LISTEN_RUN_ENDS), so
+# ``RunHandle.result`` waits without polling: one notification per run end, none
+# per step.
 END_RUN = q(
     "WITH run AS (UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb),"
     " error = :error, next_run_id = :next_run_id, last_seq = :last_seq,"
@@ -139,8 +140,6 @@ END_RUN = q(
     " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :id AND NOT resolved)"
     " SELECT pg_notify('cx_run_ended', :id)"
 )
-RUN_ENDED = "cx_run_ended"
-"""The NOTIFY channel END_RUN announces run ends on."""
 LISTEN_RUN_ENDS = q("LISTEN cx_run_ended")
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
