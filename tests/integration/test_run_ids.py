@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -217,3 +220,18 @@ def test_input_is_compared_as_the_journal_stores_it(flows: ModuleType) -> None:
                            run_id=run_id)  # fmt: skip
     assert again.run_id == first.run_id
     first.cancel()
+
+
+def test_the_command_line_finds_runs_by_business_id(
+    flows: ModuleType, worker_env: dict[str, str]
+) -> None:
+    run_id = business_ids("cli")[1]
+    flows.chain.apply_async(args=(2,), run_id=run_id).result(timeout=30)
+    cli = [sys.executable, "-m", "continuum_celery.cli",
+           "--database-url", worker_env["CONTINUUM_DATABASE_URL"]]  # fmt: skip
+    shown = subprocess.run([*cli, "show", run_id], capture_output=True, text=True, check=True)
+    assert json.loads(shown.stdout)["run_id"] == run_id
+    history = subprocess.run([*cli, "history", run_id], capture_output=True, text=True, check=True)
+    assert history.stdout.count("activity_completed") == 2
+    refused = subprocess.run([*cli, "show", "tab\tid"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "printable" in refused.stderr
