@@ -509,7 +509,7 @@ class ParkedBench:
             " 1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY d) FROM ("
             " SELECT extract(epoch FROM r.completed_at - e.created_at) AS d"
             " FROM cx_runs r JOIN cx_events e ON e.run_id = r.id"
-            " AND e.type = 'signal_received' WHERE r.id = ANY(%s::uuid[])) s",
+            " AND e.type = 'signal_received' WHERE r.id = ANY(%s::text[])) s",
             (ids,),
         )[0]
         elapsed = t_end - t0

@@ -430,14 +430,14 @@ class DurableDriver:
             rows = self._query(
                 "SELECT count(*), count(*) FILTER (WHERE state <> 'completed'),"
                 " extract(epoch FROM max(completed_at))"
-                " FROM cx_runs WHERE id = ANY(%s::uuid[]) AND state = ANY(%s)",
+                " FROM cx_runs WHERE id = ANY(%s::text[]) AND state = ANY(%s)",
                 (run_ids, list(self.TERMINAL)),
             )
             done, bad, last = rows[0]
             if bad:
                 errors = self._query(
                     "SELECT id::text, state, error FROM cx_runs"
-                    " WHERE id = ANY(%s::uuid[]) AND state <> 'completed'"
+                    " WHERE id = ANY(%s::text[]) AND state <> 'completed'"
                     " AND state = ANY(%s) LIMIT 5",
                     (run_ids, list(self.TERMINAL)),
                 )

@@ -12,6 +12,7 @@ from .errors import ContinuumError
 from .journal.db import Database
 from .journal.migrate import migrate
 from .journal.store import RunStore
+from .runids import check_run_id
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = Database(args.database_url, pool_size=1)
     try:
         return _dispatch(args, db)
-    except ContinuumError as error:
+    except (ContinuumError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
@@ -51,11 +52,12 @@ def _dispatch(args: argparse.Namespace, db: Database) -> int:
         print(f"applied {applied}" if applied else "schema is up to date")
         return 0
     runs = RunStore(db)
+    run_id = check_run_id(args.run_id)
     if args.command == "show":
-        run = runs.get_run(args.run_id)
+        run = runs.get_run(run_id)
         print(json.dumps(run.__dict__, default=str, indent=2))
         return 0
-    for event in runs.history(runs.get_run(args.run_id).run_id):
+    for event in runs.history(runs.get_run(run_id).run_id):
         data = json.dumps(event.data, default=str)
         print(f"{event.seq:>5}  {event.type:<20} {event.command_id or '-':<32} {data}")
     return 0

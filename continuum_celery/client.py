@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from .engine.events import Event
 from .errors import ContinuumError, RunCancelled, RunFailed, RunTerminated
+from .journal.endings import RunEnds
 
 if TYPE_CHECKING:
     from .core import Continuum
 
 TERMINAL_STATES = frozenset({"completed", "failed", "cancelled", "terminated", "continued"})
 """States a run never leaves. ``blocked`` is not one: fitting code resumes it."""
+POLL_INTERVAL = 2.0
+"""Seconds between checks of a run whose end notification went missing."""
 
 
 class ResultTimeout(ContinuumError, TimeoutError):
@@ -68,18 +71,27 @@ class RunHandle:
             run = self._cx.get_run(run.next_run_id)
         return run
 
-    def result(self, timeout: float | None = None, interval: float = 0.05) -> Any:
-        """Wait for the run to end; its value, or RunFailed / RunCancelled / timeout."""
+    def result(self, timeout: float | None = None, interval: float = POLL_INTERVAL) -> Any:
+        """Wait for the run to end; its value, or RunFailed / RunCancelled / timeout.
+
+        The wait is woken by the run's end (LISTEN/NOTIFY), so it costs a few
+        statements however long the run takes; ``interval`` is the longest pause
+        between checks should a notification be lost with its connection.
+        """
+        run = self.get_run()
+        if run.state in TERMINAL_STATES:
+            return _outcome(run)
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
-        while True:
-            run = self.get_run()
-            if run.state in TERMINAL_STATES:
-                return _outcome(run)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(_still(self.run_id, run, timeout))
-            time.sleep(pause)
-            pause = min(pause * 2, interval)
+        with RunEnds(self._cx.db) as ends:
+            while True:
+                ends.listen()  # before the check, so an end right after it is heard
+                run = self.get_run()
+                if run.state in TERMINAL_STATES:
+                    return _outcome(run)
+                left = interval if deadline is None else min(deadline - time.monotonic(), interval)
+                if left <= 0:
+                    raise ResultTimeout(_still(self.run_id, run, timeout))
+                ends.wait(run.run_id, left)
 
     get = result  # AsyncResult spelling
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import socket
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
@@ -33,6 +32,7 @@ from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import SHORT_DELAY, TaskStore
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode, normalize_args
+from .runids import check_run_id, new_run_id
 from .runtime.advance import Advancer
 from .runtime.live import SystemSources
 from .runtime.perform import Performer
@@ -171,7 +171,7 @@ class Continuum:
 
         def declare(func: F) -> Workflow:
             wf_name = name or celery_tasks.task_name(self.app, func)
-            wf = Workflow(func, wf_name, self.start, version, self.max_payload_bytes)
+            wf = Workflow(func, wf_name, self._start, version, self.max_payload_bytes)
             self.registry.add_workflow(wf)
             return wf
 
@@ -180,6 +180,28 @@ class Continuum:
     # --- client -------------------------------------------------------------------------
 
     def start(
+        self,
+        workflow: Workflow | str,
+        /,
+        *args: Any,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        namespace: str = "default",
+        attributes: dict[str, Any] | None = None,
+        eta: datetime | None = None,
+        **kwargs: Any,
+    ) -> RunHandle:
+        """Start a run of a workflow, given as an object or by name:
+        ``cx.start("shop.order_flow", "o-1", 100, run_id="order-o-1")``.
+
+        A name needs no import of the workflow's code (a web tier can start runs
+        that only workers can run). A run id that exists returns that run if its
+        workflow and input are the same, and raises RunAlreadyExists otherwise.
+        """
+        return self._start(workflow, args, kwargs, run_id=run_id, idempotency_key=idempotency_key,
+                           namespace=namespace, attributes=attributes, eta=eta)  # fmt: skip
+
+    def _start(
         self,
         workflow: Workflow | str,
         args: Any = (),
@@ -192,16 +214,22 @@ class Continuum:
         eta: datetime | None = None,
     ) -> RunHandle:
         """Start a run (or return the existing one for a reused key or run id)."""
-        if isinstance(workflow, Workflow):
-            workflow = workflow.name
-        if not isinstance(workflow, str):
-            raise UnknownWorkflow(f"{workflow!r} is not a declared workflow")
-        wf = self.registry.workflow(workflow)  # new runs start on the newest version
+        wf = self._workflow_version(workflow)
         new = self._new_run(wf, args, kwargs, run_id, idempotency_key, namespace, attributes, eta)
         started_id, created = self.runs.start_run(new)
         if created:
             self._publish_first_wake(started_id, eta)
         return RunHandle(self, started_id)
+
+    def _workflow_version(self, workflow: Workflow | str) -> tuple[str, int]:
+        """(name, version) for a new run: the newest version registered here, or 0
+        for a name this process does not know, which the first worker to replay
+        the run pins to the newest version it has."""
+        name = workflow.name if isinstance(workflow, Workflow) else check_workflow_name(workflow)
+        try:
+            return name, self.registry.workflow(name).version
+        except UnknownWorkflow:
+            return name, 0
 
     def _publish_first_wake(self, run_id: str, eta: datetime | None) -> None:
         """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
@@ -213,7 +241,7 @@ class Continuum:
 
     def _new_run(
         self,
-        wf: Workflow,
+        wf: tuple[str, int],
         args: Any,
         kwargs: Any,
         run_id: str | None,
@@ -222,16 +250,15 @@ class Continuum:
         attributes: dict[str, Any] | None,
         eta: datetime | None,
     ) -> NewRun:
-        arg_list, kw = normalize_args(
-            args, kwargs, f"arguments of {wf.name}", self.max_payload_bytes
-        )
+        name, version = wf
+        arg_list, kw = normalize_args(args, kwargs, f"arguments of {name}", self.max_payload_bytes)
         attrs = attributes or {}
         encode(attrs, "attributes", self.max_payload_bytes)
-        _check_start_options(run_id, idempotency_key, namespace, eta)
+        _check_start_options(idempotency_key, namespace, eta)
         return NewRun(
-            run_id=str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4()),
-            workflow=wf.name,
-            version=wf.version,
+            run_id=new_run_id(run_id),
+            workflow=name,
+            version=version,
             args=arg_list,
             kwargs=kw,
             namespace=namespace,
@@ -242,11 +269,12 @@ class Continuum:
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing run; raises RunNotFound for an unknown id."""
+        run_id = check_run_id(run_id)
         self.get_run(run_id)
         return RunHandle(self, run_id)
 
     def get_run(self, run_id: str) -> Run:
-        return _public_run(self.runs.get_run(_run_uuid(run_id)))
+        return _public_run(self.runs.get_run(check_run_id(run_id)))
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Deliver a signal; buffered until the workflow waits for it."""
@@ -254,7 +282,7 @@ class Continuum:
             raise TypeError(f"signal name must be a non-empty str, not {name!r}")
         check_text(name, "signal name")
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
-        woken = self.runs.deliver_signal(_run_uuid(run_id), name, payload)
+        woken = self.runs.deliver_signal(check_run_id(run_id), name, payload)
         if woken is not None:
             self.outbox.publish_advance(woken)
 
@@ -265,11 +293,11 @@ class Continuum:
         may clean up (compensate) before it ends. Asking twice is a no-op. ``by``
         defaults to this process's user and host; both are journaled.
         """
-        ops.cancel(self, _run_uuid(run_id), reason, by)
+        ops.cancel(self, check_run_id(run_id), reason, by)
 
     def terminate(self, run_id: str, reason: str, *, by: str | None = None) -> None:
         """Stop a run (and its child workflows) now, running no workflow code."""
-        ops.terminate(self, _run_uuid(run_id), reason, by)
+        ops.terminate(self, check_run_id(run_id), reason, by)
 
     def fork(
         self,
@@ -281,22 +309,22 @@ class Continuum:
     ) -> RunHandle:
         """Restart a run elsewhere: a new run of the same workflow and input, with
         the history before ``at_seq`` (default: from the failure), on today's code."""
-        return ops.fork(self, _run_uuid(run_id), at_seq, reason, by)
+        return ops.fork(self, check_run_id(run_id), at_seq, reason, by)
 
     def retry_activity(self, run_id: str) -> int:
         """The run's activity waiting out a retry backoff is due now; how many were."""
-        run_id = _run_uuid(run_id)
+        run_id = check_run_id(run_id)
         self.runs.get_run(run_id)
         return ops.retry_activity(self, run_id)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
-        run_id = _run_uuid(run_id)
+        run_id = check_run_id(run_id)
         self.runs.get_run(run_id)
         return self.tasks.of_run(run_id)
 
     def history(self, run_id: str) -> list[Event]:
-        run_id = _run_uuid(run_id)
+        run_id = check_run_id(run_id)
         self.runs.get_run(run_id)
         return self.runs.history(run_id)
 
@@ -311,13 +339,12 @@ class Continuum:
         return self.sweeper.run_once()
 
 
-def _run_uuid(run_id: str) -> str:
-    from .errors import RunNotFound
-
-    try:
-        return str(uuid.UUID(str(run_id)))
-    except ValueError:
-        raise RunNotFound(f"no run with id {run_id!r} (not a run id)") from None
+def check_workflow_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"workflow must be a workflow or its name, not {name!r}")
+    if not name:
+        raise ValueError("workflow name must be a non-empty str")
+    return check_text(name, "workflow name")
 
 
 def _wakeup_time_limit(seconds: float) -> float:
@@ -332,14 +359,7 @@ def _wakeup_time_limit(seconds: float) -> float:
     return float(seconds)
 
 
-def _check_start_options(
-    run_id: str | None, key: str | None, namespace: str, eta: datetime | None
-) -> None:
-    if run_id is not None:
-        try:
-            uuid.UUID(str(run_id))
-        except ValueError:
-            raise ValueError(f"run_id must be a UUID string, not {run_id!r}") from None
+def _check_start_options(key: str | None, namespace: str, eta: datetime | None) -> None:
     if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
         raise ValueError("idempotency_key must be a non-empty str of at most 255 characters")
     if key is not None:

@@ -197,3 +197,19 @@ class Cancelled(BaseException):
     def __init__(self, reason: str | None = None) -> None:
         super().__init__(reason or "cancelled")
         self.reason = reason
+
+
+# --- starting -----------------------------------------------------------------------
+
+
+class RunAlreadyExists(ContinuumError):
+    """A start named a run id that an existing run of another workflow or input holds.
+
+    Starting again with the same id, workflow and input returns the existing run
+    (a retried request is harmless); anything else would silently answer with a run
+    that is not the one asked for, so it is refused and nothing is written.
+    """
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id} already exists with {reason}")
+        self.run_id = run_id

@@ -303,7 +303,7 @@ def retrying(what: str, fn: Any, attempts: int = 60) -> Any:
 def unfinished(database_url: str, run_ids: list[str]) -> int:
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM cx_runs WHERE id = ANY(%s::uuid[]) AND state = 'running'",
+            "SELECT count(*) FROM cx_runs WHERE id = ANY(%s::text[]) AND state = 'running'",
             (run_ids,),
         ).fetchone()
     return int(row[0]) if row else len(run_ids)
@@ -313,12 +313,12 @@ def check(database_url: str, planned: list[Planned], state: Path, report: Report
     by_id = {p.run_id: p for p in planned}
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         runs = conn.execute(
-            "SELECT id::text, state, result, error FROM cx_runs WHERE id = ANY(%s::uuid[])",
+            "SELECT id::text, state, result, error FROM cx_runs WHERE id = ANY(%s::text[])",
             ([p.run_id for p in planned],),
         ).fetchall()
         events = conn.execute(
             "SELECT run_id::text, seq, type, command_id, data FROM cx_events"
-            " WHERE run_id = ANY(%s::uuid[]) ORDER BY run_id, seq",
+            " WHERE run_id = ANY(%s::text[]) ORDER BY run_id, seq",
             ([p.run_id for p in planned],),
         ).fetchall()
         report.attempts = dict(

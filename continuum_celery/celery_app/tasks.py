@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_ready
 
 from ..journal.records import TaskMessage
+from ..runids import is_run_id
 
 log = logging.getLogger("continuum_celery.celery")
 
@@ -99,7 +100,7 @@ def register_advance(app: Celery, advance: Callable[[str], object], time_limit: 
 
     @app.task(name=ADVANCE, time_limit=time_limit, **_TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def continuum_advance(*args: Any, **kwargs: Any) -> None:
-        run_id = valid_uuid(args[0]) if len(args) == 1 and not kwargs else None
+        run_id = args[0] if len(args) == 1 and not kwargs and is_run_id(args[0]) else None
         if run_id is None:
             log.warning("ignored malformed %s message: args=%r kwargs=%r", ADVANCE, args, kwargs)
             return

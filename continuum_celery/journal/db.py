@@ -161,6 +161,13 @@ class Rows:
 _PYFORMAT: dict[TextClause, str] = {}
 
 
+def execute_plain(driver: psycopg.Connection[Any], statement: TextClause) -> None:
+    """Run a named statement without parameters (``LISTEN``) on a psycopg connection
+    the pool does not own: one whose session state must not reach other users."""
+    sql = statement.text
+    driver.execute(sql)
+
+
 def execute(
     conn: Connection, statement: TextClause, params: Mapping[str, Any] | None = None
 ) -> Rows:

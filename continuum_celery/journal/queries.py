@@ -37,6 +37,14 @@ INSERT_RUN = q(
     " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END)"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
+# A start whose run id is taken: the same run only if workflow and input match,
+# compared as the journal stores them (jsonb equality: key order and number
+# spelling do not matter, types and values do).
+SAME_START = q(
+    "SELECT workflow, workflow = :workflow AS same_workflow,"
+    " args = CAST(:args AS jsonb) AND kwargs = CAST(:kwargs AS jsonb) AS same_input"
+    " FROM cx_runs WHERE id = :id"
+)
 GET_RUN = q(
     "SELECT id, workflow, version, namespace, state, args, kwargs, result, error,"
     " attributes, idempotency_key, parent_run_id, created_at, completed_at, wake_at,"
@@ -56,6 +64,13 @@ ACQUIRE_LEASE = q(
     " AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
     " RETURNING lease_token, workflow, version, namespace, args, kwargs, attributes,"
     " parent_run_id, last_seq, depth"
+)
+# A run started by name where the code was not imported has version 0; the first
+# lease pins the newest version that worker has, fenced by the lease token.
+PIN_VERSION = q(
+    "UPDATE cx_runs SET version = :version"
+    " WHERE id = :id AND version = 0 AND lease_token = :token AND state = 'running'"
+    " RETURNING version"
 )
 LOCK_RUN = q(
     "SELECT id, state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
@@ -81,7 +96,7 @@ CHAIN_TIP = q(
     " SELECT id FROM chain ORDER BY hops DESC LIMIT 1"
 )
 LOCK_LIVE_CHILDREN = q(
-    "SELECT id FROM cx_runs WHERE parent_run_id = ANY(CAST(:ids AS uuid[]))"
+    "SELECT id FROM cx_runs WHERE parent_run_id = ANY(CAST(:ids AS text[]))"
     " AND state IN ('running', 'blocked') ORDER BY id FOR UPDATE"
 )
 INSERT_SPAWNED_RUN = q(
@@ -138,10 +153,14 @@ DROP_LEASE = q(
 # statement, so none can forget what the run left pending: its running attempts are
 # cancelled (their late completions are refused), its open tasks are cancelled
 # (upkeep never publishes them again) and its unresolved waits are resolved (no
-# timer fires into an ended run).
+# timer fires into an ended run). It also announces the end on cx_run_ended
+# (payload: the run id, delivered at commit; see LISTEN_RUN_ENDS), so
+# ``RunHandle.result`` waits without polling: one notification per run end, none
+# per step.
 END_RUN = q(
     "WITH run AS (UPDATE cx_runs SET state = :state, result = CAST(:result AS jsonb),"
-    " error = :error, traceback = :traceback, next_run_id = :next_run_id, last_seq = :last_seq,"
+    " error = :error, traceback = :traceback, next_run_id = :next_run_id,"
+    " last_seq = :last_seq,"
     " completed_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL,"
     " wake_at = NULL, wake_nudges = 0 WHERE id = :id),"
     " attempts AS (UPDATE cx_attempts a SET outcome = 'cancelled',"
@@ -150,7 +169,7 @@ END_RUN = q(
     " tasks AS (UPDATE cx_tasks SET state = 'cancelled', claim_expires_at = NULL"
     " WHERE run_id = :id AND state IN ('ready', 'claimed')),"
     " waits AS (UPDATE cx_waits SET resolved = true WHERE run_id = :id AND NOT resolved)"
-    " SELECT 1"
+    " SELECT pg_notify('cx_run_ended', :id)"
 )
 # The replay cannot go on with this code (drift, or no worker has the workflow): hold
 # the run, history untouched. The marker stays set, so upkeep retries it with the
@@ -172,6 +191,7 @@ REQUEST_CANCEL = q(
     " WHERE id = :id AND cancel_requested_at IS NULL RETURNING id"
 )
 CLOSE_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND NOT resolved")
+LISTEN_RUN_ENDS = q("LISTEN cx_run_ended")
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"

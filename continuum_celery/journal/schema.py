@@ -96,6 +96,14 @@ EXPECTED_INDEXES = frozenset(
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
 
+RUN_ID_COLUMNS = frozenset(
+    {("cx_runs", c) for c in ("id", "parent_run_id", "continued_from", "next_run_id",
+                              "correlation_id")}
+    | {(t, "run_id") for t in ("cx_events", "cx_tasks", "cx_waits", "cx_signals",
+                               "cx_start_keys", "cx_activity_results")}
+)  # fmt: skip
+"""Columns holding run ids: text since 0003, since a run id may be any printable string."""
+
 
 def actual_columns(conn: Connection) -> dict[str, frozenset[str]]:
     rows = conn.execute(
@@ -108,6 +116,17 @@ def actual_columns(conn: Connection) -> dict[str, frozenset[str]]:
     for table, column in rows:
         found.setdefault(table, set()).add(column)
     return {table: frozenset(columns) for table, columns in found.items()}
+
+
+def non_text_run_ids(conn: Connection) -> list[str]:
+    rows = conn.execute(
+        text(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name LIKE 'cx\\_%'"
+        )
+    )
+    wrong = [(t, c, kind) for t, c, kind in rows if (t, c) in RUN_ID_COLUMNS and kind != "text"]
+    return [f"{t}: column {c} is {kind}, not text" for t, c, kind in sorted(wrong)]
 
 
 def actual_indexes(conn: Connection) -> frozenset[str]:
@@ -138,6 +157,7 @@ def differences(conn: Connection) -> list[str]:
             continue
         problems += [f"{table}: missing column {c}" for c in sorted(expected - have)]
         problems += [f"{table}: unexpected column {c}" for c in sorted(have - expected)]
+    problems += non_text_run_ids(conn)
     problems += [f"missing index {i}" for i in sorted(EXPECTED_INDEXES - actual_indexes(conn))]
     missing_sequences = EXPECTED_SEQUENCES - actual_sequences(conn)
     problems += [f"missing sequence {s}" for s in sorted(missing_sequences)]

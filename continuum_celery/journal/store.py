@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from ..engine.commands import Decision
 from ..engine.events import Event
-from ..errors import RunFinished, RunNotFound
+from ..errors import RunAlreadyExists, RunFinished, RunNotFound
 from . import queries as Q
 from .db import Database, Record, execute
 from .decisions import commit
@@ -73,9 +73,13 @@ class RunStore:
         return str(row.run_id)
 
     def _existing_run_id(self, conn: Connection, run: NewRun) -> str:
-        row = execute(conn, Q.GET_RUN, {"id": run.run_id}).one()
-        if row.workflow != run.workflow:
-            raise ValueError(f"run id {run.run_id} is already used by workflow {row.workflow!r}")
+        """The run this id names, if it is the one asked for (a retried start);
+        raising rolls back the start key claimed in the same transaction."""
+        row = execute(conn, Q.SAME_START, self._run_params(run)).one()
+        if not row.same_workflow:
+            raise RunAlreadyExists(run.run_id, f"another workflow ({row.workflow})")
+        if not row.same_input:
+            raise RunAlreadyExists(run.run_id, f"other arguments for {run.workflow}")
         return run.run_id
 
     @staticmethod
@@ -133,6 +137,17 @@ class RunStore:
         if result.history is not None:
             self.histories.remember(run_id, result.history)
         return result
+
+    def pin_version(self, lease: Lease, version: int) -> bool:
+        """Fix the version of a run started by name (stored as 0) at its first lease,
+        so every later replay, on any worker, uses the same code; False if the
+        lease was lost meanwhile."""
+        with self.db.engine.begin() as conn:
+            params = {"id": lease.run_id, "token": lease.token, "version": version}
+            pinned = execute(conn, Q.PIN_VERSION, params).first() is not None
+        if pinned:
+            lease.version = version
+        return pinned
 
     def renew(self, lease: Lease) -> bool:
         """Push the lease expiry out while a long replay is still working."""

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..definitions import Registry
+from ..definitions import Registry, Workflow
 from ..engine.commands import Blocked, Decision, Failed
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
@@ -127,10 +127,8 @@ class Advancer:
         lease = self.runs.acquire(run_id, self.owner)
         if lease is None:
             return False
-        try:
-            workflow = self.registry.workflow(lease.workflow, lease.version)
-        except UnknownWorkflow as error:  # held until a worker with the code takes it
-            self._commit(lease, Decision([], Blocked(f"{type(error).__name__}: {error}")), None)
+        workflow = self._code_for(lease)
+        if workflow is None:
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
         try:
@@ -141,9 +139,25 @@ class Advancer:
             KEEPER.drop(ticket)
         return True
 
+    def _code_for(self, lease: Lease) -> Workflow | None:
+        """The run's workflow code, its version pinned first if it was started by
+        name (version 0: the newest here); None when this worker cannot run it."""
+        try:
+            workflow = self.registry.workflow(lease.workflow, lease.version or None)
+        except UnknownWorkflow as error:  # held until a worker with the code takes it
+            self._commit(lease, Decision([], Blocked(f"{type(error).__name__}: {error}")), None)
+            return None
+        if lease.version == 0 and not self.runs.pin_version(lease, workflow.version):
+            log.info("run %s: lease lost before its version was pinned", lease.run_id)
+            return None
+        return workflow
+
     def decide(self, lease: Lease) -> Decision | None:
         """A run's next decision (as a pure replay of it would be); None when this
-        process lacks its workflow code."""
+        process lacks its workflow code, or the run's version is not pinned yet
+        (only a leased replay pins it)."""
+        if lease.version == 0:
+            return None
         try:
             workflow = self.registry.workflow(lease.workflow, lease.version)
         except UnknownWorkflow:

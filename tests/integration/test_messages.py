@@ -61,11 +61,14 @@ def test_forged_and_garbled_messages_run_nothing(flows: ModuleType, worker: Work
     send(counted, args=[real.task_id, 2])  # an attempt that was never scheduled
     send(counted, args=["not-a-uuid", "one"])  # garbage
     send(counted, args=[], kwargs={"evil": True})
-    send(ADVANCE, args=["'; DROP TABLE cx_runs; --"])
+    send(ADVANCE, args=["'; DROP TABLE cx_runs; --"])  # a run id no run has
     send(ADVANCE, args=[str(uuid.uuid4())])
+    send(ADVANCE, args=["x" * 201])  # no run id is that long
+    send(ADVANCE, args=["two\nlines"])
+    send(ADVANCE, args=[42])
     wait_for(
-        lambda: worker.log().count("ignored") >= ignored_before + 6,
-        what="the worker to refuse all six",
+        lambda: worker.log().count("ignored") >= ignored_before + 8,
+        what="the worker to refuse all eight",
     )
     assert flows.calls(key) == 1
     assert handle.history() == before

@@ -776,17 +776,15 @@ def test_oversized_workflow_arguments_are_refused_before_anything_is_written(
     before = counts(small_cx)
     big = "b" * LIMIT
     for call in (
-        lambda: small_cx.start("limits.waiting", args=[big]),
-        lambda: small_cx.start("limits.waiting", kwargs={"k": big}),
-        lambda: small_cx.start(
-            "limits.waiting", args=["a" * (LIMIT // 2)], kwargs={"k": "b" * (LIMIT // 2)}
-        ),
+        lambda: small_cx.start("limits.waiting", big),
+        lambda: small_cx.start("limits.waiting", k=big),
+        lambda: small_cx.start("limits.waiting", "a" * (LIMIT // 2), k="b" * (LIMIT // 2)),
         lambda: small_cx.start("limits.waiting", attributes={"a": big}),
     ):
         with pytest.raises(PayloadTooLarge, match="payload limit"):
             call()
     with pytest.raises(NotSerializable):
-        small_cx.start("limits.waiting", args=[object()])
+        small_cx.start("limits.waiting", object())
     assert counts(small_cx) == before
     assert small_cx.publisher.advances == []  # type: ignore[attr-defined]
 

@@ -11,7 +11,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from celery import Celery
 
+from continuum_celery import Continuum
 from continuum_celery.journal.records import NewRun
 from tests.integration.checks import assert_sound, types
 from tests.integration.databases import fresh_database
@@ -88,3 +90,17 @@ def _far_future() -> Any:
     from datetime import UTC, datetime, timedelta
 
     return datetime.now(UTC) + timedelta(days=1)
+
+
+def test_a_run_started_by_name_replays_on_the_newest_version_its_worker_has(
+    deploy: ModuleType, deploy_db: str
+) -> None:
+    web = Continuum(Celery("web", broker="memory://", set_as_current=False), database_url=deploy_db)
+    handle = web.start("deploy.greet", "web")  # this process has no workflow code at all
+    assert web.get_run(handle.run_id).version == 0
+    assert deploy.cx.advancer.advance(handle.run_id)  # a worker of the new release
+    assert web.get_run(handle.run_id).version == 2, "pinned at the first replay"
+    assert types(handle.history()) == ["activity_scheduled"], "version 2 shouts first"
+    assert handle.history()[0].data["activity"] == "deploy.shout"
+    handle.cancel()
+    web.db.dispose()

@@ -240,7 +240,6 @@ class Driver:
         data = {"name": command.data["name"], "payload": payload}
         return self.append("signal_received", command.command_id, data)
 
-
     def cancel(self, reason: str | None = None) -> Event:
         """Journal a cancel request, as the journal does: its open waits are closed."""
         self.waits.clear()
