@@ -346,7 +346,7 @@ class DecisionWriter:
             {
                 "id": data["child_run_id"],
                 "workflow": data["workflow"],
-                "version": int(data.get("version") or 1),
+                "version": int(data.get("version", 1)),  # 0: pinned at its first lease
                 "namespace": self.lease.namespace,
                 "args": dumps(data["args"]),
                 "kwargs": dumps(data["kwargs"]),

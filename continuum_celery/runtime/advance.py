@@ -238,7 +238,9 @@ class Advancer:
                 command.data["version"] = self._newest(lease.workflow)
 
     def _newest(self, name: str) -> int:
+        """The newest version here; 0 (the newest of the worker that first replays
+        it) for a workflow this worker does not have, as a start by name."""
         try:
             return self.registry.workflow(name).version
         except UnknownWorkflow:
-            return 1
+            return 0

@@ -63,3 +63,19 @@ def test_a_new_run_gets_a_fresh_uuid_unless_it_is_given_one() -> None:
     assert new_run_id("order-42") == "order-42"
     with pytest.raises(ValueError):
         new_run_id("")
+
+
+def test_a_child_whose_code_this_worker_lacks_is_pinned_by_the_worker_that_has_it() -> None:
+    from continuum_celery.definitions import Registry
+    from continuum_celery.engine.commands import Command, Decision, Suspended
+    from continuum_celery.journal.records import Lease
+    from continuum_celery.runtime.advance import Advancer
+    from tests.unit.driver import FakeLive
+
+    advancer = Advancer(None, Registry(), None, FakeLive(), "test")  # type: ignore[arg-type]
+    lease = Lease("r", 1, "parent", 1, "default", [], {}, {}, None, [])
+    data = {"workflow": "elsewhere.child", "child_run_id": "c", "args": [], "kwargs": {}}
+    decision = Decision([Command("child_started", "child:elsewhere.child:0", data)],
+                        Suspended(("child:elsewhere.child:0",)))  # fmt: skip
+    advancer._stamp_versions(lease, decision)
+    assert decision.commands[0].data["version"] == 0  # the newest of the worker that runs it
