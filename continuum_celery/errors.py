@@ -172,3 +172,10 @@ class ClaimLost(FencingError):
 
 class RunNotActive(FencingError):
     """The run finished or was cancelled while the writer was working."""
+
+
+# --- set-up ---------------------------------------------------------------------------
+
+
+class SchemaNotMigrated(ContinuumError):
+    """The database lacks migrations this code needs: run ``continuum-celery migrate``."""

@@ -8,7 +8,7 @@ under the run-row lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -37,6 +37,8 @@ class AttemptError:
     message: str
     retryable: bool = True
     outcome: str = "failed"
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """What the body raised, when it ran here: reported to the transport, never journaled."""
 
     def __post_init__(self) -> None:
         """Any code may raise any text: NUL and surrogates are escaped, not refused."""

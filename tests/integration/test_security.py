@@ -707,7 +707,8 @@ def test_an_oversized_result_is_journaled_as_a_final_failure(db: Database) -> No
 
     (message,) = advance().tasks
     performer = Performer(tasks, registry, publisher)  # type: ignore[arg-type]
-    assert performer.perform(message.task_id, 1, "limits.big") is True
+    delivery = performer.perform(message.task_id, 1, "limits.big")
+    assert delivery.ignored is None and delivery.error is not None  # it ran, and failed
     assert executions == [1]
     assert publisher.activities == [], "no retry was published"
     assert publisher.advances == [run_id]

@@ -1,0 +1,165 @@
+"""Inline attempts shown where Celery users look: task events (Flower) and signals.
+
+An attempt run inline (claimed by the commit that settled the previous one, or by
+a wakeup) has no message of its own, so Celery never hears of it. This reports it
+the way a worker reports a task it received: ``task-received``, ``task-started``
+and ``task-succeeded`` / ``task-failed`` events under the uuid a published attempt
+would have had (``<task id>-<attempt>``), with the same name, ``argsrepr`` and
+``root_id``; and the ``task_prerun`` / ``task_success`` / ``task_failure`` /
+``task_postrun`` signals, so error trackers hooked on them see it too.
+
+Events go out only when the worker sends task events (``-E`` or
+``worker_send_task_events``), decided once per process; signals with no
+receivers cost a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery import Celery, signals
+from celery.utils.saferepr import saferepr
+
+from ..journal.records import ClaimedTask
+from ..journal.tasks import AttemptError
+from ..runtime.attempts import failure_of
+
+log = logging.getLogger("continuum_celery.celery")
+
+RETRY_EVENTS_AFTER = 5.0
+"""Seconds without events after the broker refused one (they are only a view)."""
+
+
+@dataclass
+class WorkerFacts:
+    """What the worker's main process knows and its forked pool processes inherit."""
+
+    hostname: str | None = None
+    task_events: bool = False
+
+
+WORKER = WorkerFacts()
+
+
+def attempt_uuid(claim: ClaimedTask) -> str:
+    """The Celery task id of an attempt: what ``publish_activity`` gives its message."""
+    return f"{claim.task_id}-{claim.attempt}"
+
+
+def attempt_argsrepr(run_id: str, activity: str, attempt: int) -> str:
+    return f"run={run_id} activity={activity} attempt={attempt}"
+
+
+class InlineEvents:
+    """Sends task events for inline attempts through one dispatcher per process."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._pid = 0
+        self._enabled = False
+        self._dispatcher: Any = None
+        self._paused_until = 0.0
+
+    def enabled(self) -> bool:
+        if self._pid != os.getpid():  # decided once per (forked) process
+            self._pid = os.getpid()
+            self._dispatcher = None
+            self._enabled = WORKER.task_events or bool(self.app.conf.worker_send_task_events)
+        return self._enabled
+
+    def send(self, type_: str, **fields: Any) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            self._get().send(type_, **fields)
+        except Exception as error:  # a view only: never fail an attempt over it
+            log.warning("task events not sent for %.0fs: %s", RETRY_EVENTS_AFTER, error)
+            self._paused_until = time.monotonic() + RETRY_EVENTS_AFTER
+            self._dispatcher = None
+
+    def _get(self) -> Any:
+        if self._dispatcher is None:
+            connection = self.app.connection_for_write()
+            self._dispatcher = self.app.events.Dispatcher(
+                connection, hostname=WORKER.hostname, enabled=True
+            )
+        return self._dispatcher
+
+
+class InlineAttempts:
+    """The runtime's ``AttemptObserver`` for Celery."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.events = InlineEvents(app)
+        self._started: dict[str, float] = {}
+
+    def started(self, claim: ClaimedTask) -> None:
+        uuid, task = attempt_uuid(claim), self.app.tasks.get(claim.activity)
+        args = [claim.task_id, claim.attempt]
+        if task is not None:
+            task.push_request(id=uuid, args=args, kwargs={}, root_id=claim.run_id,
+                              parent_id=None, retries=claim.attempt - 1)  # fmt: skip
+            signals.task_prerun.send(sender=task, task_id=uuid, task=task, args=args, kwargs={})
+        if self.events.enabled():
+            self._started[uuid] = time.monotonic()
+            self._announce(uuid, claim)
+
+    def _announce(self, uuid: str, claim: ClaimedTask) -> None:
+        argsrepr = attempt_argsrepr(claim.run_id, claim.activity, claim.attempt)
+        self.events.send("task-received", uuid=uuid, name=claim.activity, args=argsrepr,
+                         kwargs="{}", root_id=claim.run_id, parent_id=None,
+                         retries=claim.attempt - 1, eta=None, expires=None)  # fmt: skip
+        self.events.send("task-started", uuid=uuid)
+
+    def finished(self, claim: ClaimedTask, error: AttemptError | None) -> None:
+        uuid, task = attempt_uuid(claim), self.app.tasks.get(claim.activity)
+        args = [claim.task_id, claim.attempt]
+        try:
+            if error is None:
+                self._succeeded(uuid, task)
+            else:
+                self._failed(uuid, task, args, failure_of(error))
+            if task is not None:
+                state = "SUCCESS" if error is None else "FAILURE"
+                signals.task_postrun.send(sender=task, task_id=uuid, task=task, args=args,
+                                          kwargs={}, retval=None, state=state)  # fmt: skip
+        finally:
+            if task is not None:
+                task.pop_request()
+
+    def _succeeded(self, uuid: str, task: Any) -> None:
+        if task is not None:
+            signals.task_success.send(sender=task, result=None)
+        if self.events.enabled():
+            self.events.send("task-succeeded", uuid=uuid, result="None", runtime=self._ran(uuid))
+
+    def _failed(self, uuid: str, task: Any, args: list[Any], exc: BaseException) -> None:
+        einfo = ExceptionInfo((type(exc), exc, _traceback_of(exc)))
+        if task is not None:
+            signals.task_failure.send(sender=task, task_id=uuid, exception=exc, args=args,
+                                      kwargs={}, traceback=exc.__traceback__,
+                                      einfo=einfo)  # fmt: skip
+        if self.events.enabled():
+            self.events.send("task-failed", uuid=uuid, exception=saferepr(exc),
+                             traceback=einfo.traceback, runtime=self._ran(uuid))  # fmt: skip
+
+    def _ran(self, uuid: str) -> float:
+        started = self._started.pop(uuid, None)
+        return 0.0 if started is None else time.monotonic() - started
+
+
+def _traceback_of(exc: BaseException) -> TracebackType:
+    """A made-up exception (a timeout) has no traceback until it is raised once."""
+    if exc.__traceback__ is None:
+        try:
+            raise exc
+        except BaseException as raised:
+            return raised.__traceback__  # type: ignore[return-value]
+    return exc.__traceback__
