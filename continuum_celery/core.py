@@ -106,8 +106,8 @@ class Continuum:
 
         def loop(node: str) -> UpkeepLoop:
             owner = f"{node} pid {os.getpid()}"
-            return build_upkeep_loop(url, self.tasks.claim_ttl, self.performer, settings,
-                                     interval, owner)  # fmt: skip
+            return build_upkeep_loop(url, self.tasks.claim_ttl, self.performer, self.publisher,
+                                     settings, interval, owner)  # fmt: skip
 
         install_worker_step(self.app, loop if in_worker else None)
 

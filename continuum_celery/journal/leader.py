@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import psycopg
+from sqlalchemy import Connection
 
 from . import queries as Q
-from .db import Database, execute
+from .db import Database, JournalUnavailable, execute
 
 
 @dataclass(frozen=True)
@@ -60,29 +62,39 @@ class WaitListener:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._conn: Connection | None = None
 
     def listen(self) -> None:
         """Connect and LISTEN now, so no notification is missed before the first wait."""
-        self._connection()
+        self._driver()
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds; True when woken by a notification."""
-        conn = self._connection()
-        woken = any(True for _ in conn.notifies(timeout=max(timeout, 0.0), stop_after=1))
+        driver = self._driver()
+        woken = any(True for _ in driver.notifies(timeout=max(timeout, 0.0), stop_after=1))
         if woken:  # several waits committed together wake us once
-            for _ in conn.notifies(timeout=0.0):
+            for _ in driver.notifies(timeout=0.0):
                 pass
         return woken
 
     def close(self) -> None:
+        """Hang up; the connection is discarded, never handed back to the pool."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            conn.invalidate()
             conn.close()
 
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self.db.dsn, autocommit=True, connect_timeout=10)
-            conn.execute(str(Q.LISTEN_WAITS).encode())
+    def _driver(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                execute(conn, Q.LISTEN_WAITS)
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
             self._conn = conn
-        return self._conn
+        driver = self._conn.connection.driver_connection
+        if driver is None:
+            raise JournalUnavailable("the wait listener's connection is gone")
+        return cast("psycopg.Connection[Any]", driver)

@@ -30,6 +30,7 @@ from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
 from .perform import Performer
 from .sweeper import Sweeper, UpkeepSettings
+from .transport import AfterCommit, Publisher
 
 log = logging.getLogger("continuum_celery.upkeep")
 
@@ -64,7 +65,11 @@ class UpkeepLoop:
         check_schema: Callable[[], None],
         owner: str,
         interval: float,
+        publisher: AfterCommit | None = None,
     ) -> None:
+        self.publisher = publisher
+        """Upkeep's own publisher: when its publishes fail, another worker should lead."""
+        self._benched_until = 0.0
         self.sweeper = sweeper
         self.leader = leader
         self.listener = listener
@@ -94,15 +99,19 @@ class UpkeepLoop:
             self._thread = None
 
     def _run(self) -> None:
+        """Sleep, step, repeat; nothing that goes wrong ends the loop but ``stop``."""
+        pause = 0.0
         while not self._stop.is_set():
             try:
+                self._sleep(pause)
+                if self._stop.is_set():
+                    break
                 pause = self.step()
                 if self._backoff.reset():
                     log.info("upkeep: the database is reachable again; upkeep resumes")
             except Exception as error:
                 self._step_down()
                 pause = self._trouble(error)
-            self._sleep(pause)
         self._resign()
 
     def _sleep(self, pause: float) -> None:
@@ -118,15 +127,29 @@ class UpkeepLoop:
         if not self._schema_ok:
             self.check_schema()
             self._schema_ok = True
-        if not self._hold_lead():
+        if time.monotonic() < self._benched_until or not self._hold_lead():
             return min(LONGEST_SLEEP, self.ttl / 3)
+        failures = self.publisher.failures if self.publisher else 0
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.interval
             self.sweeper.run_once()
         else:
             self.sweeper.fire_timers()
+        if self.publisher and self.publisher.failures > failures:
+            return self._hand_over()
         return self._until_next(time.monotonic())
+
+    def _hand_over(self) -> float:
+        """This worker reaches Postgres but not the broker: let another one lead.
+
+        What it could not publish is still due in Postgres, so the next leader
+        sends it. Alone, this worker leads again after ``2 * leader_ttl``.
+        """
+        log.warning("upkeep: %s cannot publish to the broker; handing upkeep over", self.owner)
+        self._resign()
+        self._benched_until = time.monotonic() + 2 * self.ttl
+        return min(LONGEST_SLEEP, self.ttl / 3)
 
     def _hold_lead(self) -> bool:
         now = time.monotonic()
@@ -192,6 +215,7 @@ def build_upkeep_loop(
     database_url: str,
     claim_ttl: float,
     performer: Performer,
+    transport: Publisher,
     settings: UpkeepSettings,
     interval: float,
     owner: str,
@@ -200,7 +224,10 @@ def build_upkeep_loop(
     processes are forked from this process and must never share its connections."""
     db = Database(database_url, pool_size=2)
     tasks = TaskStore(db, claim_ttl)
-    sweeper = Sweeper(SweepStore(db), tasks, performer.publisher, performer, settings)
+    publisher = AfterCommit(transport)
+    settler = Performer(tasks, performer.registry, publisher)  # publishes what expiry settles
+    sweeper = Sweeper(SweepStore(db), tasks, publisher, settler, settings)
+    leader, listener = UpkeepLeader(db), WaitListener(db)
     return UpkeepLoop(
-        sweeper, UpkeepLeader(db), WaitListener(db), lambda: require_schema(db), owner, interval
+        sweeper, leader, listener, lambda: require_schema(db), owner, interval, publisher
     )

@@ -178,7 +178,7 @@ def test_a_pickled_message_is_refused_by_a_real_worker(
 
 def test_every_task_the_engine_registers_serializes_json(database_url: str) -> None:
     app = Celery("security_probe", set_as_current=False)
-    cx = Continuum(app, database_url=database_url)
+    cx = Continuum(app, database_url=database_url, upkeep_beat=True)
     cx.activity(name="probe.act")(lambda: None)
     ours = [name for name in app.tasks if name.startswith("continuum.") or name == "probe.act"]
     assert {ADVANCE, UPKEEP, "probe.act"} <= set(ours)
