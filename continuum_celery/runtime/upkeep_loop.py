@@ -18,6 +18,7 @@ WARNING, a database without the schema as an ERROR naming the fix.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -132,7 +133,9 @@ class UpkeepLoop:
         failures = self.publisher.failures if self.publisher else 0
         now = time.monotonic()
         if now >= self._next_sweep:
-            self._next_sweep = now + self.interval
+            # Jittered, so re-published messages never fall into lockstep with
+            # anything periodic on the broker's side (say, consumers' poll timeouts).
+            self._next_sweep = now + self.interval * random.uniform(0.5, 1.5)
             self.sweeper.run_once()
         else:
             self.sweeper.fire_timers()
