@@ -28,10 +28,11 @@ from types import TracebackType
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
+from billiard.exceptions import WorkerLostError
 from celery import Celery, signals
 from celery.utils.saferepr import saferepr
 
-from ..journal.records import ClaimedTask
+from ..journal.records import ClaimedTask, LostAttempt
 from ..journal.tasks import AttemptError
 from ..runtime.attempts import failure_of
 
@@ -184,9 +185,24 @@ class InlineAttempts:
             self.events.send("task-failed", uuid=uuid, exception=saferepr(exc),
                              traceback=einfo.traceback, runtime=self._ran(uuid))  # fmt: skip
 
+    def lost(self, attempt: LostAttempt) -> None:
+        """Upkeep failed an attempt whose worker died or hung: the task that was left
+        STARTED (published or inline) ends as FAILURE, and ``task_failure`` fires."""
+        uuid, task = f"{attempt.task_id}-{attempt.attempt}", self.app.tasks.get(attempt.activity)
+        exc = _stand_in(attempt.error_type, f"{attempt.error_type}: {attempt.message}")
+        self._failed(uuid, task, [attempt.task_id, attempt.attempt], exc)
+
     def _ran(self, uuid: str) -> float:
         started = self._started.pop(uuid, None)
         return 0.0 if started is None else time.monotonic() - started
+
+
+def _stand_in(error_type: str, text: str) -> BaseException:
+    """An exception for a failure that raised nothing here (the body ran elsewhere)."""
+    if error_type == "TimeoutError":
+        return TimeoutError(text)
+    lost: BaseException = WorkerLostError(text)
+    return lost
 
 
 def _traceback_of(exc: BaseException) -> TracebackType:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..journal.records import ClaimedTask
+from ..journal.records import ClaimedTask, LostAttempt
 from ..journal.tasks import AttemptError
 
 log = logging.getLogger("continuum_celery.activity")
@@ -47,6 +47,9 @@ class AttemptObserver(Protocol):
     def finished(self, claim: ClaimedTask, error: AttemptError | None) -> None:
         """An inline attempt is settled in the journal: succeeded, or failed with ``error``."""
 
+    def lost(self, attempt: LostAttempt) -> None:
+        """Upkeep ended an attempt whose worker died or hung (it was never settled)."""
+
 
 class Unobserved:
     """No transport to tell (tests, embedded use)."""
@@ -55,6 +58,9 @@ class Unobserved:
         pass
 
     def finished(self, claim: ClaimedTask, error: AttemptError | None) -> None:
+        pass
+
+    def lost(self, attempt: LostAttempt) -> None:
         pass
 
 
@@ -79,3 +85,9 @@ def log_failure(claim: ClaimedTask, error: AttemptError) -> None:
     log.warning("run %s: %s attempt %d failed: %s (task %s)",
                 claim.run_id, claim.activity, claim.attempt, error.text(),
                 claim.task_id)  # fmt: skip
+
+
+def log_lost(attempt: LostAttempt) -> None:
+    log.warning("run %s: %s attempt %d failed: %s: %s (task %s)",
+                attempt.run_id, attempt.activity, attempt.attempt, attempt.error_type,
+                attempt.message, attempt.task_id)  # fmt: skip

@@ -13,8 +13,10 @@ import random
 from dataclasses import dataclass
 
 from ..errors import FencingError
+from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
+from .attempts import log_lost
 from .perform import Performer
 from .transport import Publisher
 
@@ -88,7 +90,18 @@ class Sweeper:
             if settled is not None:
                 expired += 1
                 self.performer.publish_settled(settled)
+                self._report(settled)
         return expired
+
+    def _report(self, settled: Settled) -> None:
+        """A lost attempt is a failed one: logged, and shown where its task is shown."""
+        if settled.lost is None:
+            return
+        log_lost(settled.lost)
+        try:
+            self.performer.observer.lost(settled.lost)
+        except Exception:  # a view of the journal: never stop upkeep over it
+            log.warning("reporting a lost attempt failed", exc_info=True)
 
     def _publish_tasks(self) -> int:
         settings = self.settings

@@ -228,7 +228,8 @@ def build_upkeep_loop(
     db = Database(database_url, pool_size=2)
     tasks = TaskStore(db, claim_ttl)
     publisher = AfterCommit(transport)
-    settler = Performer(tasks, performer.registry, publisher)  # publishes what expiry settles
+    # Publishes what expiry settles, and reports lost attempts as the pool processes do.
+    settler = Performer(tasks, performer.registry, publisher, observer=performer.observer)
     sweeper = Sweeper(SweepStore(db), tasks, publisher, settler, settings)
     leader, listener = UpkeepLeader(db), WaitListener(db)
     return UpkeepLoop(
