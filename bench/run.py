@@ -160,10 +160,20 @@ class Env:
 
 
 class Workers:
-    """``count`` real ``celery worker`` subprocesses of one app; the first may run beat."""
+    """``count`` real ``celery worker`` subprocesses of one app; the first may run beat.
+
+    With ``events`` every worker sends task events (``-E``), as it would for Flower.
+    """
 
     def __init__(
-        self, env: Env, probe: Probe, app: str, count: int, concurrency: int, beat: bool
+        self,
+        env: Env,
+        probe: Probe,
+        app: str,
+        count: int,
+        concurrency: int,
+        beat: bool,
+        events: bool = False,
     ) -> None:
         self.env = env
         self.probe = probe
@@ -176,6 +186,7 @@ class Workers:
                 env=env.worker_env(),
                 log_dir=env.log_dir,
                 name=f"{app.rsplit('.', 1)[-1]}{i + 1}-{os.getpid()}",
+                extra_args=["-E"] if events else [],
             )
             for i in range(count)
         ]
@@ -348,7 +359,7 @@ def bench_plain(
 ) -> dict[str, Any]:
     log(f"plain celery chain: starting {args.workers} worker(s) -c {args.concurrency}")
     driver = PlainDriver(env)
-    with Workers(env, probe, PLAIN_APP, args.workers, args.concurrency, beat=False):
+    with Workers(env, probe, PLAIN_APP, args.workers, args.concurrency, False, args.events):
         driver.wait(driver.submit(args.warmup, steps), args.warmup * steps)  # warm-up
         log(f"plain celery chain: {workflows} chains x {steps} steps, all at once")
         window = measure(
@@ -514,7 +525,9 @@ def bench_continuum(
     driver = DurableDriver(env)
     profiles: list[str] = []
     try:
-        with Workers(env, probe, DURABLE_APP, args.workers, args.concurrency, beat=True) as w:
+        with Workers(
+            env, probe, DURABLE_APP, args.workers, args.concurrency, False, args.events
+        ) as w:
             driver.wait(driver.submit(args.warmup, steps), args.warmup * steps)  # warm-up
             log(f"continuum: {workflows} workflows x {steps} steps, all at once")
             with profiling(args.profile, w.pool_children(), profiles):
@@ -616,7 +629,7 @@ def bench_growth(env: Env, probe: Probe, args: argparse.Namespace) -> dict[str, 
 
     plain = PlainDriver(env)
     log(f"growth: plain celery chain, sizes {sizes}")
-    with Workers(env, probe, PLAIN_APP, args.workers, args.concurrency, beat=False):
+    with Workers(env, probe, PLAIN_APP, args.workers, args.concurrency, False, args.events):
         plain.wait(plain.submit(args.warmup, 5), args.warmup * 5)  # warm every pool child
         for n in sizes:
             if n > args.growth_celery_max:
@@ -628,7 +641,7 @@ def bench_growth(env: Env, probe: Probe, args: argparse.Namespace) -> dict[str, 
     durable = DurableDriver(env)
     log(f"growth: continuum, sizes {sizes}")
     try:
-        with Workers(env, probe, DURABLE_APP, args.workers, args.concurrency, beat=True):
+        with Workers(env, probe, DURABLE_APP, args.workers, args.concurrency, False, args.events):
             durable.wait(durable.submit(args.warmup, 5), args.warmup * 5)
             for n in sizes:
                 per_step, commits, cpu, first, last = [], [], [], [], []
@@ -799,6 +812,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--idle-window", type=float, help="seconds of idle background measurement")
     p.add_argument("--quick", action="store_true", help="tiny sizes (5 x 3), no DBOS")
     p.add_argument("--no-dbos", action="store_true", help="skip the DBOS peer")
+    p.add_argument("--events", action="store_true", help="workers send task events (-E)")
     p.add_argument("--growth", help="replay growth mode: comma-separated step counts")
     p.add_argument("--growth-reps", type=int, default=5, help="repetitions for sizes <= 100")
     p.add_argument(

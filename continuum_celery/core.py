@@ -11,6 +11,8 @@ from typing import Any, TypeVar, overload
 
 from . import ops
 from .celery_app import tasks as celery_tasks
+from .celery_app.visibility import InlineAttempts
+from .celery_app.worker import install_worker_step
 from .client import Run, RunHandle
 from .definitions import (
     DEFAULT_TIMEOUT,
@@ -26,7 +28,7 @@ from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
-from .journal.migrate import migrate
+from .journal.migrate import SchemaGate, migrate
 from .journal.records import NewRun, RunRecord, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
@@ -38,6 +40,7 @@ from .runtime.live import SystemSources
 from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
+from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,8 +49,9 @@ class Continuum:
     """Durable workflows for one Celery app.
 
     ``database_url`` defaults to ``$CONTINUUM_DATABASE_URL``. Declaring activities
-    and workflows registers their Celery tasks; ``celery -A app worker -B`` then
-    runs everything, including upkeep.
+    and workflows registers their Celery tasks; ``celery -A app worker`` then runs
+    everything, upkeep included (a worker bootstep; ``upkeep_beat=True`` adds the
+    old beat task as well).
     """
 
     def __init__(
@@ -64,6 +68,8 @@ class Continuum:
         inline_budget: float = 1.0,
         resident_runs: int = DEFAULT_CAPACITY,
         wakeup_time_limit: float = 300.0,
+        worker_upkeep: bool = True,
+        upkeep_beat: bool = False,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -71,6 +77,8 @@ class Continuum:
         self.app = app
         self.max_payload_bytes = max_payload_bytes
         self.db = Database(url)
+        self.schema = SchemaGate(self.db)
+        """Client calls check once per process that the database is migrated."""
         self.registry = Registry()
         histories = HistoryCache()
         self.runs = RunStore(self.db, lease_ttl, histories)
@@ -88,9 +96,23 @@ class Continuum:
         self._wire_runtime(eager, upkeep or UpkeepSettings())
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
-        celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
+        self._wire_upkeep(url, upkeep or UpkeepSettings(), upkeep_interval, worker_upkeep)
+        if upkeep_beat:
+            celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
         # New code may have come with this worker: blocked runs get a chance at once.
         celery_tasks.on_worker_ready(app, self.sweeper.wake_blocked)
+
+    def _wire_upkeep(
+        self, url: str, settings: UpkeepSettings, interval: float, in_worker: bool
+    ) -> None:
+        """Upkeep in every worker's main process, one leader at a time (no beat)."""
+
+        def loop(node: str) -> UpkeepLoop:
+            owner = f"{node} pid {os.getpid()}"
+            return build_upkeep_loop(url, self.tasks.claim_ttl, self.performer, self.publisher,
+                                     settings, interval, owner)  # fmt: skip
+
+        install_worker_step(self.app, loop if in_worker else None)
 
     def _wire_runtime(self, eager: bool, upkeep: UpkeepSettings) -> None:
         """The replay, activity and upkeep loops, all over the same stores."""
@@ -112,6 +134,7 @@ class Continuum:
             self.advancer.decide if eager else None,
             self.publisher.queue_of,
             self.publisher.inline_budget,
+            InlineAttempts(self.app),
         )
         # A wakeup delivery may run the first activity it schedules itself, too, if
         # its timeout fits in the wakeup's hard time limit.
@@ -216,6 +239,7 @@ class Continuum:
         """Start a run (or return the existing one for a reused key or run id)."""
         wf = self._workflow_version(workflow)
         new = self._new_run(wf, args, kwargs, run_id, idempotency_key, namespace, attributes, eta)
+        self.schema.check()
         started_id, created = self.runs.start_run(new)
         if created:
             self._publish_first_wake(started_id, eta)
@@ -274,6 +298,7 @@ class Continuum:
         return RunHandle(self, run_id)
 
     def get_run(self, run_id: str) -> Run:
+        self.schema.check()
         return _public_run(self.runs.get_run(check_run_id(run_id)))
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
@@ -282,6 +307,7 @@ class Continuum:
             raise TypeError(f"signal name must be a non-empty str, not {name!r}")
         check_text(name, "signal name")
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
+        self.schema.check()
         woken = self.runs.deliver_signal(check_run_id(run_id), name, payload)
         if woken is not None:
             self.outbox.publish_advance(woken)
@@ -293,10 +319,12 @@ class Continuum:
         may clean up (compensate) before it ends. Asking twice is a no-op. ``by``
         defaults to this process's user and host; both are journaled.
         """
+        self.schema.check()
         ops.cancel(self, check_run_id(run_id), reason, by)
 
     def terminate(self, run_id: str, reason: str, *, by: str | None = None) -> None:
         """Stop a run (and its child workflows) now, running no workflow code."""
+        self.schema.check()
         ops.terminate(self, check_run_id(run_id), reason, by)
 
     def fork(
@@ -309,22 +337,26 @@ class Continuum:
     ) -> RunHandle:
         """Restart a run elsewhere: a new run of the same workflow and input, with
         the history before ``at_seq`` (default: from the failure), on today's code."""
+        self.schema.check()
         return ops.fork(self, check_run_id(run_id), at_seq, reason, by)
 
     def retry_activity(self, run_id: str) -> int:
         """The run's activity waiting out a retry backoff is due now; how many were."""
         run_id = check_run_id(run_id)
+        self.schema.check()
         self.runs.get_run(run_id)
         return ops.retry_activity(self, run_id)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
         run_id = check_run_id(run_id)
+        self.schema.check()
         self.runs.get_run(run_id)
         return self.tasks.of_run(run_id)
 
     def history(self, run_id: str) -> list[Event]:
         run_id = check_run_id(run_id)
+        self.schema.check()
         self.runs.get_run(run_id)
         return self.runs.history(run_id)
 

@@ -213,3 +213,10 @@ class RunAlreadyExists(ContinuumError):
     def __init__(self, run_id: str, reason: str) -> None:
         super().__init__(f"run {run_id} already exists with {reason}")
         self.run_id = run_id
+
+
+# --- set-up ---------------------------------------------------------------------------
+
+
+class SchemaNotMigrated(ContinuumError):
+    """The database lacks migrations this code needs: run ``continuum-celery migrate``."""

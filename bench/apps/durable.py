@@ -2,8 +2,8 @@
 
 Configured like a deployment: ``CONTINUUM_DATABASE_URL`` and ``CELERY_BROKER_URL``.
 Continuum runs with its defaults (lease 30 s, upkeep every 1 s, default upkeep
-settings, eager continuation, inline dispatch and resident instances on), with the
-upkeep driven by the ``-B`` worker; ``$BENCH_CONTINUUM_OPTIONS`` (JSON keyword
+settings, eager continuation, inline dispatch and resident instances on), with
+upkeep inside the workers (no ``-B``); ``$BENCH_CONTINUUM_OPTIONS`` (JSON keyword
 arguments for ``Continuum``) overrides them.
 """
 

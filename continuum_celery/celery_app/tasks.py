@@ -19,6 +19,7 @@ from celery.signals import worker_init, worker_ready
 
 from ..journal.records import TaskMessage
 from ..runids import is_run_id
+from ..runtime.attempts import Delivery
 
 log = logging.getLogger("continuum_celery.celery")
 
@@ -115,20 +116,30 @@ def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) 
     app.add_periodic_task(interval, continuum_upkeep.s(), name=UPKEEP)
 
 
-Perform = Callable[[str, int, str, "float | None"], object]
+Perform = Callable[[str, int, str, "float | None"], Delivery]
 """(task id, attempt, activity, seconds until the delivery's soft time limit)."""
 
 
 def register_activity(app: Celery, name: str, perform: Perform) -> None:
-    """One Celery task per activity, named after it, so Flower groups by activity."""
+    """One Celery task per activity, named after it, so Flower groups by activity.
 
-    def run_activity(task: Any, *args: Any, **kwargs: Any) -> None:
+    The task ends as its attempt did, once the journal is settled: a failed attempt
+    raises what the body raised (FAILURE, ``task_failure``; the journal, not Celery,
+    retries it, and with ``acks_late`` the message is still acked), and a delivery
+    that did nothing (a duplicate, a stale or fenced-out one) succeeds, saying so.
+    """
+
+    def run_activity(task: Any, *args: Any, **kwargs: Any) -> str | None:
         task_id = valid_uuid(args[0]) if len(args) == 2 and not kwargs else None
         attempt = valid_attempt(args[1]) if task_id is not None else None
         if task_id is None or attempt is None:
             log.warning("ignored malformed %s message: args=%r kwargs=%r", name, args, kwargs)
-            return
-        perform(task_id, attempt, name, soft_limit(task.request))
+            return "ignored: malformed message"
+        delivery = perform(task_id, attempt, name, soft_limit(task.request))
+        failure = delivery.failure
+        if failure is not None:
+            raise failure
+        return delivery.ignored
 
     run_activity.__name__ = name.rsplit(".", 1)[-1]
     app.task(name=name, bind=True, **_TASK_OPTIONS)(run_activity)

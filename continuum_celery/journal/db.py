@@ -61,6 +61,13 @@ class JournalUnavailable(ContinuumError):
     """Postgres could not be reached; the transaction may or may not have committed."""
 
 
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means Postgres could not be reached (say, it is down or
+    restarting), as opposed to a bug or a refused statement."""
+    lost = (JournalUnavailable, OperationalError, InterfaceError, DisconnectionError)
+    return isinstance(error, (*lost, psycopg.OperationalError, psycopg.InterfaceError))
+
+
 class JournalRejected(ContinuumError, ValueError):
     """Postgres refused a value it cannot store (say, a string it cannot encode or a
     number out of range); the transaction rolled back, so nothing was written.
@@ -79,6 +86,11 @@ class Database:
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
+
+    @property
+    def dsn(self) -> str:
+        """The URL as libpq (and ``psycopg.connect``) spells it."""
+        return "postgresql" + self.url[len("postgresql+psycopg") :]
 
     @property
     def engine(self) -> Engine:

@@ -10,9 +10,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import psycopg
 from sqlalchemy import Connection, text
 
-from .db import Database
+from ..errors import SchemaNotMigrated
+from . import queries as Q
+from .db import Database, execute
 
 _LOCK_KEY = 0x63785F6D6967  # "cx_mig"
 _NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
@@ -60,3 +63,45 @@ def migrate(db: Database) -> list[int]:
 def applied_versions(conn: Connection) -> set[int]:
     rows = conn.execute(text("SELECT version FROM cx_schema_migrations"))
     return {int(row[0]) for row in rows}
+
+
+def missing_versions(db: Database) -> list[int]:
+    """Versions this code ships that the database has not applied (all, if none)."""
+    try:
+        with db.engine.connect() as conn:
+            applied = {int(row.version) for row in execute(conn, Q.APPLIED_MIGRATIONS)}
+    except psycopg.errors.UndefinedTable:
+        applied = set()
+    return [m.version for m in available() if m.version not in applied]
+
+
+def require_schema(db: Database) -> None:
+    """Raise SchemaNotMigrated, naming the fix, unless every migration is applied."""
+    missing = missing_versions(db)
+    if not missing:
+        return
+    everything = len(missing) == len(available())
+    what = (
+        "has no continuum_celery tables"
+        if everything
+        else ("lacks migration(s) " + ", ".join(f"{v:04d}" for v in missing))
+    )
+    raise SchemaNotMigrated(
+        f"the database {what}: run `continuum-celery migrate` (or cx.migrate()) first"
+    )
+
+
+class SchemaGate:
+    """Checks the schema once per process, at the first call that needs it.
+
+    A failed check is not remembered: once someone migrates, the next call passes.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.passed = False
+
+    def check(self) -> None:
+        if not self.passed:
+            require_schema(self.db)
+            self.passed = True

@@ -363,9 +363,15 @@ RETRY_TASK = q(
 
 # --- waits and signals ------------------------------------------------------------
 
+# The NOTIFY (sent at commit) wakes the upkeep leader early for a wait that fires
+# sooner than the leader would look again by itself (it looks at least every second),
+# so a short timer fires on time without anyone polling; later ones are found by the
+# leader's regular look at the earliest unresolved wait (``NEXT_WAIT_DUE_IN``).
 INSERT_WAIT = q(
-    "INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at)"
-    " VALUES (:run_id, :command_id, :kind, :name, :fires_at)"
+    "WITH inserted AS (INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at)"
+    " VALUES (:run_id, :command_id, :kind, :name, :fires_at) RETURNING fires_at)"
+    " SELECT pg_notify('cx_waits', '') FROM inserted"
+    " WHERE fires_at < clock_timestamp() + make_interval(secs => 2)"
 )
 RESOLVE_WAIT = q(
     "UPDATE cx_waits SET resolved = true"
@@ -432,3 +438,33 @@ RUNS_TO_WAKE = q(
     " AND (lease_owner IS NULL OR lease_expires_at <= now())"
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )
+
+# --- upkeep leadership (runtime/upkeep_loop.py) -------------------------------------
+# One worker leads upkeep by holding the single leader row: taking it when it is free
+# or expired, renewing it while it is its own. Expiry is judged by the database clock.
+
+LEAD_UPKEEP = q(
+    "INSERT INTO cx_upkeep_leader AS l (id, owner, expires_at)"
+    " VALUES (1, :owner, clock_timestamp() + make_interval(secs => :ttl))"
+    " ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,"
+    " since = CASE WHEN l.owner = EXCLUDED.owner THEN l.since ELSE clock_timestamp() END"
+    " WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()"
+    " RETURNING owner"
+)
+RESIGN_UPKEEP = q(
+    "UPDATE cx_upkeep_leader SET expires_at = clock_timestamp() WHERE id = 1 AND owner = :owner"
+)
+UPKEEP_LEADER = q(
+    "SELECT owner, since, expires_at > clock_timestamp() AS live FROM cx_upkeep_leader WHERE id = 1"
+)
+# Seconds until the earliest unresolved wait fires (negative: overdue), on the
+# database clock; a min() over the partial index of due waits.
+NEXT_WAIT_DUE_IN = q(
+    "SELECT EXTRACT(EPOCH FROM (min(fires_at) - clock_timestamp()))::float8 AS seconds"
+    " FROM cx_waits WHERE NOT resolved AND fires_at IS NOT NULL"
+)
+LISTEN_WAITS = q("LISTEN cx_waits")
+
+# --- schema version -------------------------------------------------------------------
+
+APPLIED_MIGRATIONS = q("SELECT version FROM cx_schema_migrations")

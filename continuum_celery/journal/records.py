@@ -163,6 +163,18 @@ class InlineOffer:
 
 
 @dataclass(frozen=True)
+class LostAttempt:
+    """An attempt upkeep ended because its claim died (worker lost, or timed out)."""
+
+    task_id: str
+    run_id: str
+    activity: str
+    attempt: int
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Settled:
     """How an attempt ended: a retry to publish, or a run to wake, or neither.
 
@@ -175,6 +187,8 @@ class Settled:
     accepted: bool = True
     commit: CommitResult | None = None
     """What an eager continuation decided, to publish after the commit."""
+    lost: LostAttempt | None = None
+    """Set when upkeep settled it: the attempt whose claim died, to report."""
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
         {"activity", "idempotency_key", "result", "run_id", "created_at"}
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
+    "cx_upkeep_leader": frozenset({"id", "owner", "since", "expires_at"}),
 }
 
 EXPECTED_INDEXES = frozenset(

@@ -8,7 +8,7 @@ under the run-row lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,7 +21,7 @@ from . import queries as Q
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
-from .records import ClaimedTask, InlineOffer, Settled, TaskMessage, TaskStatus
+from .records import ClaimedTask, InlineOffer, LostAttempt, Settled, TaskMessage, TaskStatus
 from .rows import ACTIVE, append_event, dumps, lock_active_run, mark_wake, to_event
 
 SHORT_DELAY = 10.0
@@ -37,6 +37,8 @@ class AttemptError:
     message: str
     retryable: bool = True
     outcome: str = "failed"
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """What the body raised, when it ran here: reported to the transport, never journaled."""
 
     def __post_init__(self) -> None:
         """Any code may raise any text: NUL and surrogates are escaped, not refused."""
@@ -221,8 +223,12 @@ class TaskStore:
             task = execute(conn, Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
             if task.state != "claimed" or not (task.abandoned or not task.in_time):
                 return None
-            failed = _fail_locked(conn, run, task, task_id, _expiry_error(task), unit_random)
-            return self._settle_failure(conn, run, failed, None)
+            error = _expiry_error(task)
+            failed = _fail_locked(conn, run, task, task_id, error, unit_random)
+            settled = self._settle_failure(conn, run, failed, None)
+        lost = LostAttempt(task_id, str(task.run_id), task.activity, int(task.attempt),
+                           error.error_type, error.message)  # fmt: skip
+        return replace(settled, lost=lost)
 
 
 def _completion(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class Advancer:
         self.host = owner
         self.offer_inline: Callable[[], InlineOffer | None] | None = None
         """What a wakeup delivery may run itself of the activities its replay schedules."""
-        self.run_inline: Callable[[ClaimedTask, InlineOffer | None], None] | None = None
+        self.run_inline: Callable[[ClaimedTask, InlineOffer | None], object] | None = None
         self.eager_wake = False
         """Try a wakeup as one transaction under the run-row lock before leasing."""
 

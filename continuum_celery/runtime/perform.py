@@ -33,6 +33,7 @@ from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
+from .attempts import UNSETTLED, AttemptObserver, Delivery, Unobserved, late_error, log_failure
 from .deadline import AttemptTimeout, attempt_deadline
 from .keeper import KEEPER
 from .report import report
@@ -57,7 +58,10 @@ class Performer:
         decide: Decide | None = None,
         router: Router | None = None,
         inline_budget: float = 0.0,
+        observer: AttemptObserver | None = None,
     ) -> None:
+        self.observer: AttemptObserver = observer or Unobserved()
+        """Reports attempts that run inline, with no message of their own."""
         self.tasks = tasks
         self.registry = registry
         self.publisher = publisher
@@ -71,8 +75,8 @@ class Performer:
 
     def perform(
         self, task_id: str, attempt: int, activity_name: str, time_limit: float | None = None
-    ) -> bool:
-        """Run the attempt if this delivery wins the claim; False when it was ignored.
+    ) -> Delivery:
+        """Run the attempt if this delivery wins the claim; say what became of it.
 
         ``time_limit`` is how long the delivery may run before the transport
         interrupts it (Celery's soft time limit), if it does.
@@ -81,38 +85,63 @@ class Performer:
             self.registry.activity(activity_name)  # unknown: ignore before claiming
         except UnknownActivity as error:
             log.warning("ignored message for task %s: %s", task_id, error)
-            return False
+            return Delivery(ignored=f"ignored: {error}")
         claim = self.tasks.claim(task_id, attempt, activity_name)
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
-            return False
+            return Delivery(ignored=f"ignored: {claim}")
         queue = self.router(claim.activity, claim.queue) if self.router else None
-        self.run_claimed(claim, self.inline_offer(queue, time_limit))
-        return True
+        return self.run_claimed(claim, self.inline_offer(queue, time_limit), delivered=True)
 
-    def run_claimed(self, claim: ClaimedTask, offer: InlineOffer | None) -> None:
-        """Run a claimed attempt, then each activity ``offer`` lets its settling claim."""
+    def run_claimed(
+        self, claim: ClaimedTask, offer: InlineOffer | None, delivered: bool = False
+    ) -> Delivery:
+        """Run a claimed attempt, then each activity ``offer`` lets its settling claim.
+
+        With ``delivered``, the first attempt is the one a message named, and its
+        outcome is returned for the transport to record; every other attempt runs
+        inline and is reported through the observer.
+        """
+        own, outcome = delivered, Delivery()
         next_claim: ClaimedTask | None = claim
         while next_claim is not None:
             activity = self.registry.activity(next_claim.activity)
-            next_claim = self._attempt(next_claim, activity, offer)
+            if own:
+                next_claim, outcome = self._attempt(next_claim, activity, offer)
+                own = False
+            else:
+                next_claim = self._observed(next_claim, activity, offer)
+        return outcome
+
+    def _observed(
+        self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
+    ) -> ClaimedTask | None:
+        """An inline attempt, reported as if it were a task of its own."""
+        _tell(self.observer.started, claim)
+        inline, outcome = None, Delivery(error=UNSETTLED)
+        try:
+            inline, outcome = self._attempt(claim, activity, offer)
+        finally:
+            _tell(self.observer.finished, claim, outcome.as_journaled())
+        return inline
 
     def _attempt(
         self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
-    ) -> ClaimedTask | None:
-        """Run and settle one claimed attempt; returns the activity claimed inline next."""
+    ) -> tuple[ClaimedTask | None, Delivery]:
+        """Run and settle one claimed attempt; returns the activity claimed inline next,
+        and what became of this one."""
         deadline = time.monotonic() + claim.timeout
         ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
         try:  # the claim is kept alive until the attempt is settled, not just run
-            settled = self._settle(claim, self._outcome(claim, activity), deadline, offer)
+            settled, outcome = self._settle(claim, self._outcome(claim, activity), deadline, offer)
         except FencingError as error:
             log.warning("task %s attempt %s: result rejected: %s",
                         claim.task_id, claim.attempt, error)  # fmt: skip
-            return None
+            return None, Delivery(ignored=f"fenced out: {error}")
         finally:
             KEEPER.drop(ticket)
         if settled is None:
-            return None
+            return None, Delivery(ignored="already settled by an earlier try of this commit")
         if settled.commit is not None:
             report(settled.commit.ending)
         self.publish_settled(settled)
@@ -120,7 +149,7 @@ class Performer:
         if inline is not None:
             log.debug("task %s: %s runs inline after %s", inline.task_id, inline.activity,
                       claim.activity)  # fmt: skip
-        return inline
+        return inline, _delivery(claim, outcome, settled)
 
     def inline_offer(self, queue: str | None, time_limit: float | None) -> InlineOffer | None:
         """What a delivery from ``queue`` may take on inline: code here, same queue,
@@ -161,10 +190,12 @@ class Performer:
 
     def _settle(
         self, claim: ClaimedTask, outcome: Any, deadline: float, offer: InlineOffer | None
-    ) -> Settled | None:
+    ) -> tuple[Settled | None, Any]:
         """Journal the outcome, retrying while Postgres is unreachable.
 
-        The result is the one thing only this worker has; losing it to a database
+        Returns what was settled and the outcome as journaled (a refused result
+        is journaled as a failure). The result is the one thing only this worker has;
+        losing it to a database
         blip would re-run the body. If a retried commit had in fact landed, the
         retry finds the claim settled and there is nothing left to do. (An
         activity that commit claimed inline is then never run here; its claim
@@ -174,15 +205,17 @@ class Performer:
         while True:
             try:
                 if isinstance(outcome, AttemptError):
-                    return self.tasks.fail(claim, outcome, random.random(), decide, offer)
-                return self.tasks.complete(claim, outcome, decide, offer)
+                    settled = self.tasks.fail(claim, outcome, random.random(), decide, offer)
+                else:
+                    settled = self.tasks.complete(claim, outcome, decide, offer)
+                return settled, outcome
             except JournalRejected as error:
                 if decide is None and isinstance(outcome, AttemptError):
                     raise
                 outcome, decide = self._rejected(claim, outcome, decide, error)
             except ClaimLost:
                 if retried:
-                    return None
+                    return None, outcome
                 raise
             except JournalUnavailable as error:
                 if time.monotonic() + pause > deadline:
@@ -206,7 +239,8 @@ class Performer:
             return outcome, None
         log.warning("task %s: result of %s refused by Postgres: %s",
                     claim.task_id, claim.activity, error)  # fmt: skip
-        return AttemptError(type(error).__name__, str(error), retryable=False), None
+        return AttemptError(type(error).__name__, str(error), retryable=False,
+                            exception=error), None  # fmt: skip
 
     def _run_body(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
@@ -217,19 +251,21 @@ class Performer:
         try:
             with attempt_deadline(claim.timeout):
                 result = fn(*claim.args, **claim.kwargs)
-        except self.timeout_errors:
+        except self.timeout_errors as error:
             message = (
                 f"attempt {claim.attempt} did not finish within its {claim.timeout:g}s timeout"
             )
-            return AttemptError("TimeoutError", message, outcome="timed_out")
+            timeout = TimeoutError(message)
+            timeout.__cause__ = error
+            return AttemptError("TimeoutError", message, outcome="timed_out", exception=timeout)
         except (NonRetryableError, ActivityCancelled) as error:  # retrying cannot help
-            return AttemptError(type(error).__name__, str(error), retryable=False)
+            return AttemptError(type(error).__name__, str(error), False, exception=error)
         except Exception as error:
-            return AttemptError(type(error).__name__, str(error))
+            return AttemptError(type(error).__name__, str(error), exception=error)
         try:
             encode(result, f"result of {claim.activity}", limit)
         except PayloadError as error:
-            return AttemptError(type(error).__name__, str(error), retryable=False)
+            return AttemptError(type(error).__name__, str(error), False, exception=error)
         return result
 
     def publish_settled(self, settled: Settled) -> None:
@@ -242,3 +278,21 @@ class Performer:
                 self.publisher.publish_activity(message)
             for run_id in settled.commit.wake:
                 self.publisher.publish_advance(run_id)
+
+
+def _delivery(claim: ClaimedTask, outcome: Any, settled: Settled) -> Delivery:
+    """What became of a settled attempt; a failure is logged, wherever it ran."""
+    error = late_error(claim) if not settled.accepted else None
+    if error is None and isinstance(outcome, AttemptError):
+        error = outcome
+    if error is not None:
+        log_failure(claim, error)
+    return Delivery(error=error)
+
+
+def _tell(report: Callable[..., None], *args: Any) -> None:
+    """Reporting is a view of the journal: its failure must not fail the attempt."""
+    try:
+        report(*args)
+    except Exception:
+        log.warning("reporting an inline attempt failed", exc_info=True)

@@ -1,8 +1,9 @@
 """Upkeep: recover from Postgres whatever the broker lost or a worker dropped.
 
-Called periodically (by ``celery beat`` or a worker's embedded beat). Every step
-is safe to run from several processes at once: rows are picked with SKIP LOCKED
-or resolved with compare-and-swap, and re-publishing a message is harmless.
+Driven by the upkeep loop inside every worker (``upkeep_loop.py``; one leads at a
+time), or by ``celery beat`` when opted in. Every step is safe to run from several
+processes at once: rows are picked with SKIP LOCKED or resolved with
+compare-and-swap, and re-publishing a message is harmless.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import random
 from dataclasses import dataclass
 
 from ..errors import FencingError
+from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
+from .attempts import log_lost
 from .perform import Performer
 from .transport import Publisher
 
@@ -31,6 +34,9 @@ class UpkeepSettings:
     backoff_cap: float = 300.0
     """Each further re-publish of the same message waits twice as long, up to this."""
     batch: int = 500
+    leader_ttl: float = 3.0
+    """How long the upkeep leader's hold lasts unless renewed; a worker that dies
+    leading is replaced this long (plus about a second) after its last renewal."""
 
 
 @dataclass
@@ -58,13 +64,14 @@ class Sweeper:
 
     def run_once(self) -> UpkeepReport:
         report = UpkeepReport()
-        report.timers_fired = self._fire_timers()
+        report.timers_fired = self.fire_timers()
         report.claims_expired = self._expire_claims()
         report.tasks_published = self._publish_tasks()
         report.runs_woken = self._wake_runs()
         return report
 
-    def _fire_timers(self) -> int:
+    def fire_timers(self) -> int:
+        """Fire the waits that are due; the leader calls this alone between sweeps."""
         fired = 0
         for run_id, command_id in self.sweep.due_waits(self.settings.batch):
             if self.sweep.fire_wait(run_id, command_id):
@@ -83,7 +90,18 @@ class Sweeper:
             if settled is not None:
                 expired += 1
                 self.performer.publish_settled(settled)
+                self._report(settled)
         return expired
+
+    def _report(self, settled: Settled) -> None:
+        """A lost attempt is a failed one: logged, and shown where its task is shown."""
+        if settled.lost is None:
+            return
+        log_lost(settled.lost)
+        try:
+            self.performer.observer.lost(settled.lost)
+        except Exception:  # a view of the journal: never stop upkeep over it
+            log.warning("reporting a lost attempt failed", exc_info=True)
 
     def _publish_tasks(self) -> int:
         settings = self.settings

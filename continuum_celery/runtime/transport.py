@@ -33,11 +33,14 @@ class AfterCommit:
 
     def __init__(self, publisher: Publisher) -> None:
         self.publisher = publisher
+        self.failures = 0
+        """Publishes that failed so far (upkeep hands over when its own fail)."""
 
     def publish_advance(self, run_id: str, countdown: float | None = None) -> None:
         try:
             self.publisher.publish_advance(run_id, countdown)
         except Exception as error:
+            self.failures += 1
             log.warning("wakeup of run %s not published (%s); upkeep will resend it",
                         run_id, error)  # fmt: skip
 
@@ -45,5 +48,6 @@ class AfterCommit:
         try:
             self.publisher.publish_activity(message)
         except Exception as error:
+            self.failures += 1
             log.warning("task %s attempt %s not published (%s); upkeep will resend it",
                         message.task_id, message.attempt, error)  # fmt: skip

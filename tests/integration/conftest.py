@@ -1,4 +1,6 @@
-"""One migrated database, one broker and one real worker (with beat) for the session.
+"""One migrated database, one broker and one real worker for the session.
+
+The worker runs without ``-B``: upkeep runs inside it (a worker bootstep).
 
 The client side (starting runs, signalling, reading results) runs in the pytest
 process; everything else happens in a ``celery worker`` subprocess.
@@ -52,7 +54,6 @@ def worker(
     process = WorkerProcess(
         FLOWS,
         concurrency=4,
-        beat=True,
         env=worker_env,
         log_dir=tmp_path_factory.mktemp("session-worker"),
     )

@@ -127,7 +127,8 @@ def test_invalid_retry_policies_fail_at_declaration(flows: ModuleType) -> None:
 def test_unknown_activity_names(flows: ModuleType) -> None:
     with pytest.raises(UnknownActivity):
         flows.cx.registry.activity("no.such.activity")
-    assert flows.cx.performer.perform(str(uuid.uuid4()), 1, "no.such.activity") is False
+    delivery = flows.cx.performer.perform(str(uuid.uuid4()), 1, "no.such.activity")
+    assert delivery.ignored is not None and "no.such.activity" in delivery.ignored
 
 
 def test_a_missing_database_url_is_a_configuration_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from types import ModuleType
@@ -183,5 +184,11 @@ def test_readme_order_flow(flows: ModuleType) -> None:
     assert_sound(handle.history())
 
 
+FAILED_ATTEMPT = re.compile(r"ERROR/\S+\] Task tests\.integration\.apps\.flows\.\w+\[\S+\] raised")
+
+
 def test_worker_log_is_clean(worker: WorkerProcess) -> None:
-    assert "Traceback" not in worker.log(), worker.log_tail(80)
+    """No tracebacks but Celery's own report of a failed attempt (its task's FAILURE)."""
+    records = re.split(r"\n(?=\[\d{4}-)", worker.log())
+    unexpected = [r for r in records if "Traceback" in r and not FAILED_ATTEMPT.search(r)]
+    assert not unexpected, "\n".join(unexpected[:3])

@@ -178,7 +178,7 @@ def test_a_pickled_message_is_refused_by_a_real_worker(
 
 def test_every_task_the_engine_registers_serializes_json(database_url: str) -> None:
     app = Celery("security_probe", set_as_current=False)
-    cx = Continuum(app, database_url=database_url)
+    cx = Continuum(app, database_url=database_url, upkeep_beat=True)
     cx.activity(name="probe.act")(lambda: None)
     ours = [name for name in app.tasks if name.startswith("continuum.") or name == "probe.act"]
     assert {ADVANCE, UPKEEP, "probe.act"} <= set(ours)
@@ -707,7 +707,8 @@ def test_an_oversized_result_is_journaled_as_a_final_failure(db: Database) -> No
 
     (message,) = advance().tasks
     performer = Performer(tasks, registry, publisher)  # type: ignore[arg-type]
-    assert performer.perform(message.task_id, 1, "limits.big") is True
+    delivery = performer.perform(message.task_id, 1, "limits.big")
+    assert delivery.ignored is None and delivery.error is not None  # it ran, and failed
     assert executions == [1]
     assert publisher.activities == [], "no retry was published"
     assert publisher.advances == [run_id]
