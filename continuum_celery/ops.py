@@ -62,7 +62,8 @@ def terminate(cx: Continuum, run_id: str, reason: str, by: str | None) -> None:
     reason, actor = _text(reason, "reason", required=True) or "", who(by)
     for woken in cx.runs.terminate(run_id, reason, actor):
         cx.outbox.publish_advance(woken)
-    log.error("run %s terminated by %s: %s", run_id, actor, reason)
+    run = cx.runs.get_run(cx.runs.tip(run_id))
+    log.error("run %s (%s) terminated by %s: %s", run.run_id, run.workflow, actor, reason)
 
 
 def retry_activity(cx: Continuum, run_id: str) -> int:

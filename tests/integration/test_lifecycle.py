@@ -151,3 +151,17 @@ def test_a_fork_at_a_given_seq_redoes_everything_after_it(
     assert flows.calls(f"{key}-first") == 2 and flows.calls(f"{key}-fixable") == 2
     with pytest.raises(ValueError, match="at_seq must be"):
         flows.cx.fork(done.run_id, at_seq=999)
+
+
+def test_terminate_logs_the_run_workflow_who_and_why_at_error(
+    flows: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    handle = flows.signal_or_timeout.delay(60.0)
+    wait_for(lambda: awaiting(flows, handle.run_id))
+    with caplog.at_level("ERROR", logger="continuum_celery.ops"):
+        flows.cx.terminate(handle.run_id, "stuck order", by="alice")
+    [record] = [r for r in caplog.records if r.name == "continuum_celery.ops"]
+    assert record.levelname == "ERROR"
+    assert record.getMessage() == (
+        f"run {handle.run_id} ({flows.signal_or_timeout.name}) terminated by alice: stuck order"
+    )

@@ -70,7 +70,7 @@ def wait_for(predicate: object, what: str, timeout: float = 20.0) -> None:
 
 def timer_latency(cx: Continuum, seconds: float) -> float:
     """Run a sleep of ``seconds``; how long after it started did it fire?"""
-    handle = cx.start(NAPPER, (seconds,))
+    handle = cx.start(NAPPER, seconds)
     assert handle.result(timeout=30) == "rested"
     events = {e.type: e for e in handle.history()}
     return (events["timer_fired"].created_at - events["timer_started"].created_at).total_seconds()
@@ -118,7 +118,7 @@ def test_an_unmigrated_database_is_named_at_client_calls_and_at_worker_start(
 ) -> None:
     cx = client(empty_db, broker)
     run_id = "00000000-0000-4000-8000-000000000000"
-    calls = [lambda: cx.start(NAPPER, (1,)),
+    calls = [lambda: cx.start(NAPPER, 1),
              lambda: cx.get_run(run_id), lambda: cx.signal(run_id, "go"),
              lambda: cx.cancel(run_id), lambda: cx.run(run_id).result(timeout=1)]  # fmt: skip
     for call in calls:
