@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Union
 
 TEXT_FIELDS = frozenset({"workflow", "state", "namespace", "run_id", "parent_run_id"})
 TIME_FIELDS = frozenset({"created_at", "updated_at", "ended_at"})
@@ -24,7 +23,7 @@ class RelativeTime:
     offset: float
 
 
-Value = Union[str, int, float, bool, datetime, RelativeTime]
+Value = str | int | float | bool | datetime | RelativeTime
 
 
 @dataclass(frozen=True)
@@ -80,4 +79,4 @@ class Not:
     item: Node
 
 
-Node = Union[Compare, In, StartsWith, IsNull, And, Or, Not]
+Node = Compare | In | StartsWith | IsNull | And | Or | Not

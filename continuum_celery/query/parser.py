@@ -14,13 +14,27 @@ field while parsing, so a wrong type is reported where the value stands.
 from __future__ import annotations
 
 from ..errors import InvalidQuery
-from .nodes import ATTRIBUTES, TEXT_FIELDS, TIME_FIELDS, And, Compare, Field, In
-from .nodes import IsNull, Node, Not, Or, StartsWith, Value
+from .nodes import (
+    ATTRIBUTES,
+    TEXT_FIELDS,
+    TIME_FIELDS,
+    And,
+    Compare,
+    Field,
+    In,
+    IsNull,
+    Node,
+    Not,
+    Or,
+    RelativeTime,
+    StartsWith,
+    Value,
+)
 from .times import EXPECTED as EXPECTED_TIME
-from .times import RelativeTime, parse_time
+from .times import parse_time
 from .tokens import Token, tokenize
 
-FIELDS = sorted(TEXT_FIELDS | TIME_FIELDS) + ["attributes.<key>"]
+FIELDS = [*sorted(TEXT_FIELDS | TIME_FIELDS), "attributes.<key>"]
 MAX_DEPTH = 64
 """Nesting deeper than this is refused rather than risking Python's recursion limit."""
 

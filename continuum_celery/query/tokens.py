@@ -37,7 +37,8 @@ def tokenize(source: str) -> list[Token]:
     """Every token of ``source``, ending with an ``end`` token."""
     if "\x00" in source:
         raise InvalidQuery("NUL characters are not allowed", source.index("\x00"))
-    tokens, at = [], 0
+    tokens: list[Token] = []
+    at = 0
     while True:
         at = _skip_space(source, at)
         if at == len(source):
@@ -87,7 +88,7 @@ def _string(source: str, start: int) -> Token:
 def _escape(source: str, at: int) -> str:
     follower = source[at + 1 : at + 2]
     if follower not in ESCAPES:
-        raise InvalidQuery(r'unknown escape: expected one of \\ \" \' \n \t', at)
+        raise InvalidQuery(r"unknown escape: expected one of \\ \" \' \n \t", at)
     return ESCAPES[follower]
 
 
