@@ -179,7 +179,8 @@ class _Compiler:
         return f"attributes @> CAST({self.bind(json.dumps({key: value}))} AS jsonb)"
 
     def present(self, key: str) -> str:
-        return f"attributes -> {self.bind(key)} IS NOT NULL"
+        """Holds a value: IS NULL counts a JSON null as missing, and so does this."""
+        return f"jsonb_typeof(attributes -> {self.bind(key)}) <> 'null'"
 
     def typed(self, key: str, value: Value) -> str:
         """Orderings compare like with like: jsonb orders across types by type."""
