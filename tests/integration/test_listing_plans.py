@@ -23,13 +23,13 @@ from tests.integration.databases import fresh_database
 RUNS = 20_000
 
 # 40 workflows, 1 run in 25 failed, 2,000 customers, created over the last 30 days.
-_FILL = f"""
+_FILL = """
 INSERT INTO cx_runs (id, workflow, state, attributes, created_at, completed_at)
 SELECT 'run-' || g, 'flow.' || mod(g, 40),
        CASE WHEN mod(g, 25) = 0 THEN 'failed' ELSE 'completed' END,
        jsonb_build_object('customer', 'c-' || mod(g * 7, 2000), 'n', g),
        now() - (g * interval '2 minutes'), now() - (g * interval '2 minutes') + interval '1s'
-FROM generate_series(1, {RUNS}) g;
+FROM generate_series(1, {n}) g;
 """
 
 
@@ -39,7 +39,7 @@ def filled_db(database_url: str) -> Iterator[Database]:
         db = Database(url)
         migrate(db)
         with db.engine.begin() as conn:
-            conn.exec_driver_sql(_FILL)
+            conn.exec_driver_sql(_FILL.format(n=RUNS))
             conn.exec_driver_sql("ANALYZE cx_runs")
         yield db
         db.dispose()
