@@ -18,6 +18,7 @@ from .errors import (
     ClaimLost,
     ContinuumError,
     FencingError,
+    InvalidQuery,
     InvalidRetryPolicy,
     LeaseLost,
     NonRetryableError,
@@ -40,6 +41,7 @@ from .errors import (
     UnknownActivity,
     UnknownWorkflow,
 )
+from .listing import RunPage
 
 __all__ = [
     "Activity",
@@ -52,6 +54,7 @@ __all__ = [
     "ContinuumError",
     "Event",
     "FencingError",
+    "InvalidQuery",
     "InvalidRetryPolicy",
     "LeaseLost",
     "NonRetryableError",
@@ -70,6 +73,7 @@ __all__ = [
     "RunHandle",
     "RunNotActive",
     "RunNotFound",
+    "RunPage",
     "RunTerminated",
     "SchemaNotMigrated",
     "SideEffectFailed",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from . import ops
+from . import listing, ops
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
@@ -26,6 +26,7 @@ from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
 from .errors import UnknownWorkflow
+from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
@@ -33,7 +34,9 @@ from .journal.records import NewRun, RunRecord, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import SHORT_DELAY, TaskStore
+from .listing import RunPage
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode, normalize_args
+from .query import parse as parse_query
 from .runids import check_run_id, new_run_id
 from .runtime.advance import Advancer
 from .runtime.live import SystemSources
@@ -359,6 +362,34 @@ class Continuum:
         self.schema.check()
         self.runs.get_run(run_id)
         return self.runs.history(run_id)
+
+    def list_runs(
+        self,
+        query: str = "",
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: str = "-created_at",
+    ) -> RunPage:
+        """Runs matching ``query`` (see docs/queries.md), one keyset page at a time."""
+        limit, order = listing.check_limit(limit), listing.check_order(order)
+        node = parse_query(query)
+        after = listing.decode_cursor(cursor, query, order)
+        self.schema.check()
+        with self.db.engine.connect() as conn:
+            found = journal_listing.list_runs(conn, node, order, limit, after)
+        runs = [_public_run(record) for record in found.records]
+        key = found.last_key
+        return RunPage(runs, listing.encode_cursor(key, query, order) if key else None)
+
+    def count_runs(
+        self, query: str = "", group_by: Sequence[str] = ()
+    ) -> dict[tuple[Any, ...], int]:
+        """How many runs match ``query``, per value of the ``group_by`` fields."""
+        groups, node = listing.check_group_by(group_by), parse_query(query)
+        self.schema.check()
+        with self.db.engine.connect() as conn:
+            return journal_listing.count_runs(conn, node, groups)
 
     # --- operations ---------------------------------------------------------------------
 

@@ -220,3 +220,19 @@ class RunAlreadyExists(ContinuumError):
 
 class SchemaNotMigrated(ContinuumError):
     """The database lacks migrations this code needs: run ``continuum-celery migrate``."""
+
+
+# --- listing --------------------------------------------------------------------------
+
+
+class InvalidQuery(ContinuumError, ValueError):
+    """A list query that does not parse, names an unknown field, or pairs a field
+    with a value it cannot hold. ``position`` is the character offset where reading
+    stopped (``None`` when the fault is not at one place), so a caller can point at it.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"invalid query{where}: {message}")
+        self.position = position
+        self.reason = message

@@ -92,7 +92,8 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
 
 EXPECTED_INDEXES = frozenset(
     {"cx_runs_wake", "cx_tasks_ready", "cx_tasks_claimed", "cx_waits_due", "cx_waits_signal",
-     "cx_signals_pending"}
+     "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
+     "cx_runs_workflow_created", "cx_runs_attributes"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
