@@ -144,6 +144,7 @@ class Continuum:
             route(celery_tasks.ADVANCE, None), fits
         )
         self.advancer.run_inline = self.performer.run_claimed
+        self.performer.owner = lambda: self.advancer.owner
         self.advancer.eager_wake = eager
         self.sweeper = Sweeper(SweepStore(self.db), self.tasks, outbox, self.performer, upkeep)
 
