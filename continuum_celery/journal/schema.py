@@ -89,9 +89,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
     "cx_upkeep_leader": frozenset({"id", "owner", "since", "expires_at"}),
-    "cx_audit": frozenset(
-        {"id", "run_id", "action", "actor", "reason", "details", "created_at"}
-    ),
+    "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
 }
 
 EXPECTED_INDEXES = frozenset(

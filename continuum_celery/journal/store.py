@@ -233,7 +233,7 @@ class RunStore:
             row = execute(conn, Q.GET_RUN, {"id": run_id}).first()
         if row is None:
             raise RunNotFound(f"no run with id {run_id}")
-        return _run_record(row)
+        return run_record(row)
 
     def history(self, run_id: str) -> list[Event]:
         with self.db.engine.connect() as conn:
@@ -287,7 +287,7 @@ def _asked(details: dict[str, Any], run_id: str, tip: str) -> dict[str, Any]:
     return details | {"requested_run_id": run_id} if run_id != tip else details
 
 
-def _run_record(row: Record) -> RunRecord:
+def run_record(row: Record) -> RunRecord:
     return RunRecord(
         run_id=str(row.id),
         workflow=row.workflow,
