@@ -40,16 +40,19 @@ from .errors import (
     UnknownActivity,
     UnknownWorkflow,
 )
+from .views import AuditEntry, Description
 
 __all__ = [
     "Activity",
     "ActivityCancelled",
     "ActivityFailed",
+    "AuditEntry",
     "Cancelled",
     "ChildDepthExceeded",
     "ClaimLost",
     "Continuum",
     "ContinuumError",
+    "Description",
     "Event",
     "FencingError",
     "InvalidRetryPolicy",
