@@ -42,16 +42,19 @@ from .errors import (
     UnknownWorkflow,
 )
 from .listing import RunPage
+from .views import AuditEntry, Description
 
 __all__ = [
     "Activity",
     "ActivityCancelled",
     "ActivityFailed",
+    "AuditEntry",
     "Cancelled",
     "ChildDepthExceeded",
     "ClaimLost",
     "Continuum",
     "ContinuumError",
+    "Description",
     "Event",
     "FencingError",
     "InvalidQuery",

@@ -44,6 +44,7 @@ from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
 from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
+from .views import AuditEntry, Description
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,11 +74,14 @@ class Continuum:
         wakeup_time_limit: float = 300.0,
         worker_upkeep: bool = True,
         upkeep_beat: bool = False,
+        actor: str | None = None,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
             raise ConfigurationError("pass database_url= or set CONTINUUM_DATABASE_URL")
         self.app = app
+        self.actor = ops.who(actor)
+        """Who operator actions from this process are audited as, unless they say."""
         self.max_payload_bytes = max_payload_bytes
         self.db = Database(url)
         self.schema = SchemaGate(self.db)
@@ -147,6 +151,7 @@ class Continuum:
             route(celery_tasks.ADVANCE, None), fits
         )
         self.advancer.run_inline = self.performer.run_claimed
+        self.performer.owner = lambda: self.advancer.owner
         self.advancer.eager_wake = eager
         self.sweeper = Sweeper(SweepStore(self.db), self.tasks, outbox, self.performer, upkeep)
 
@@ -304,31 +309,39 @@ class Continuum:
         self.schema.check()
         return _public_run(self.runs.get_run(check_run_id(run_id)))
 
-    def signal(self, run_id: str, name: str, payload: Any = None) -> None:
-        """Deliver a signal; buffered until the workflow waits for it."""
+    def signal(
+        self,
+        run_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Deliver a signal; buffered until the workflow waits for it. Audited with
+        ``actor`` (default: the engine's ``actor``) and ``reason``."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"signal name must be a non-empty str, not {name!r}")
         check_text(name, "signal name")
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
+        by = ops.acting(self, actor, reason)
         self.schema.check()
-        woken = self.runs.deliver_signal(check_run_id(run_id), name, payload)
-        if woken is not None:
-            self.outbox.publish_advance(woken)
+        ops.signal(self, check_run_id(run_id), name, payload, by)
 
-    def cancel(self, run_id: str, reason: str | None = None, *, by: str | None = None) -> None:
+    def cancel(self, run_id: str, reason: str | None = None, *, actor: str | None = None) -> None:
         """Ask a run (the newest of its chain) and its child workflows to cancel.
 
         Cooperative: the workflow gets ``workflow.Cancelled`` at its current wait and
-        may clean up (compensate) before it ends. Asking twice is a no-op. ``by``
-        defaults to this process's user and host; both are journaled.
+        may clean up (compensate) before it ends. Asking twice is a no-op. ``actor``
+        defaults to the engine's ``actor``; who and why are journaled and audited.
         """
         self.schema.check()
-        ops.cancel(self, check_run_id(run_id), reason, by)
+        ops.cancel(self, check_run_id(run_id), reason, actor)
 
-    def terminate(self, run_id: str, reason: str, *, by: str | None = None) -> None:
+    def terminate(self, run_id: str, reason: str, *, actor: str | None = None) -> None:
         """Stop a run (and its child workflows) now, running no workflow code."""
         self.schema.check()
-        ops.terminate(self, check_run_id(run_id), reason, by)
+        ops.terminate(self, check_run_id(run_id), reason, actor)
 
     def fork(
         self,
@@ -336,19 +349,20 @@ class Continuum:
         at_seq: int | None = None,
         *,
         reason: str | None = None,
-        by: str | None = None,
+        actor: str | None = None,
     ) -> RunHandle:
         """Restart a run elsewhere: a new run of the same workflow and input, with
         the history before ``at_seq`` (default: from the failure), on today's code."""
         self.schema.check()
-        return ops.fork(self, check_run_id(run_id), at_seq, reason, by)
+        return ops.fork(self, check_run_id(run_id), at_seq, reason, actor)
 
-    def retry_activity(self, run_id: str) -> int:
+    def retry_activity(
+        self, run_id: str, *, reason: str | None = None, actor: str | None = None
+    ) -> int:
         """The run's activity waiting out a retry backoff is due now; how many were."""
         run_id = check_run_id(run_id)
         self.schema.check()
-        self.runs.get_run(run_id)
-        return ops.retry_activity(self, run_id)
+        return ops.retry_activity(self, run_id, reason, actor)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
@@ -392,6 +406,28 @@ class Continuum:
             return journal_listing.count_runs(conn, node, groups)
 
     # --- operations ---------------------------------------------------------------------
+
+    def describe(self, run_id: str) -> Description:
+        """The run with its pending activities, timers, signals, children and lineage."""
+        self.schema.check()
+        return ops.describe(self, check_run_id(run_id), _public_run)
+
+    def audit(self, run_id: str) -> list[AuditEntry]:
+        """Operator actions on the run, oldest first: who, what, why, when."""
+        self.schema.check()
+        return ops.audit(self, check_run_id(run_id))
+
+    def audit_log(
+        self,
+        *,
+        since: datetime | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """The latest operator actions across runs, newest first, filtered as given."""
+        self.schema.check()
+        return ops.audit_log(self, since, action, actor, limit)
 
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""

@@ -1,8 +1,9 @@
-"""Operator actions on runs: cancel, terminate, retry an activity now, fork.
+"""Operator actions on runs (signal, cancel, terminate, retry an activity now, fork)
+and what operators read (audit trail, a run described).
 
 Thin and composed from journal calls, so every entry point (the API, a command
 line, a UI) takes the same path. Each action is one fenced transaction that also
-journals who asked and why; messages are published only after it commits.
+writes its audit row (who, why, what); messages are published only after it commits.
 """
 
 from __future__ import annotations
@@ -10,28 +11,38 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .client import RunHandle
 from .engine.forking import default_cut, plan
 from .errors import UnknownWorkflow
+from .journal import audit as audit_rows
 from .journal import forks
+from .journal.audit import Actor
+from .journal.describe import describe as describe_run
 from .payloads import check_text
 
 if TYPE_CHECKING:
+    from .client import Run
     from .core import Continuum
     from .journal.records import RunRecord
+    from .views import AuditEntry, Description
 
 log = logging.getLogger("continuum_celery.ops")
+
+MAX_AUDIT_LOG = 10_000
+"""Entries one audit_log read returns at most."""
 
 MAX_REASON = 1000
 """A reason is a sentence for the journal and the logs, not a document."""
 
 
-def who(by: str | None) -> str:
+def who(actor: str | None) -> str:
     """Who acts: as given, else this process's user and host."""
-    if by is not None:
-        return _text(by, "by", required=True) or ""
+    if actor is not None:
+        return _text(actor, "actor", required=True) or ""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -49,33 +60,47 @@ def _text(value: object, what: str, required: bool = False) -> str | None:
     return check_text(value, what)
 
 
-def cancel(cx: Continuum, run_id: str, reason: str | None, by: str | None) -> None:
-    """Ask the run to cancel: its workflow gets ``workflow.Cancelled`` at its wait."""
-    reason, actor = _text(reason, "reason"), who(by)
-    for woken in cx.runs.cancel(run_id, reason, actor):
+def acting(cx: Continuum, actor: str | None, reason: str | None, required: bool = False) -> Actor:
+    """Who acts (as given, else the engine's default) and why, checked."""
+    name = cx.actor if actor is None else who(actor)
+    return Actor(name, _text(reason, "reason", required=required))
+
+
+def signal(cx: Continuum, run_id: str, name: str, payload: object, by: Actor) -> None:
+    """Deliver (or buffer) a signal; the audit row rides in the same transaction."""
+    woken = cx.runs.deliver_signal(run_id, name, payload, by)
+    if woken is not None:
         cx.outbox.publish_advance(woken)
-    log.warning("run %s: cancel requested by %s%s", run_id, actor, f": {reason}" if reason else "")
 
 
-def terminate(cx: Continuum, run_id: str, reason: str, by: str | None) -> None:
+def cancel(cx: Continuum, run_id: str, reason: str | None, actor: str | None) -> None:
+    """Ask the run to cancel: its workflow gets ``workflow.Cancelled`` at its wait."""
+    by = acting(cx, actor, reason)
+    for woken in cx.runs.cancel(run_id, by):
+        cx.outbox.publish_advance(woken)
+    because = f": {by.reason}" if by.reason else ""
+    log.warning("run %s: cancel requested by %s%s", run_id, by.actor, because)
+
+
+def terminate(cx: Continuum, run_id: str, reason: str, actor: str | None) -> None:
     """Stop the run now, with its live descendants; no workflow code runs."""
-    reason, actor = _text(reason, "reason", required=True) or "", who(by)
-    for woken in cx.runs.terminate(run_id, reason, actor):
+    by = acting(cx, actor, reason, required=True)
+    for woken in cx.runs.terminate(run_id, by):
         cx.outbox.publish_advance(woken)
     run = cx.runs.get_run(cx.runs.tip(run_id))
-    log.error("run %s (%s) terminated by %s: %s", run.run_id, run.workflow, actor, reason)
+    log.error("run %s (%s) terminated by %s: %s", run.run_id, run.workflow, by.actor, by.reason)
 
 
-def retry_activity(cx: Continuum, run_id: str) -> int:
+def retry_activity(cx: Continuum, run_id: str, reason: str | None, actor: str | None) -> int:
     """Make the run's activities that wait out a retry backoff due now; how many."""
-    messages = cx.tasks.retry_now(run_id)
+    messages = cx.tasks.retry_now(run_id, acting(cx, actor, reason))
     for message in messages:
         cx.outbox.publish_activity(message)
     return len(messages)
 
 
 def fork(
-    cx: Continuum, run_id: str, at_seq: int | None, reason: str | None, by: str | None
+    cx: Continuum, run_id: str, at_seq: int | None, reason: str | None, actor: str | None
 ) -> RunHandle:
     """A new run with the original's history before ``at_seq``, on today's code.
 
@@ -86,14 +111,38 @@ def fork(
     source = cx.runs.get_run(run_id)
     history = cx.runs.history(run_id)
     cut = default_cut(source.state, source.error, history) if at_seq is None else at_seq
-    note = {"reason": _text(reason, "reason"), "by": who(by)}
-    fork_id, messages = forks.create(cx.db, run_id, plan(history, cut), _version(cx, source), note)
+    by = acting(cx, actor, reason)
+    fork_id, messages = forks.create(cx.db, run_id, plan(history, cut), _version(cx, source), by)
     for message in messages or ():
         cx.outbox.publish_activity(message)
     if messages is not None:
         cx.outbox.publish_advance(fork_id)
-        log.warning("run %s forked from %s at seq %d by %s", fork_id, run_id, cut, note["by"])
+        log.warning("run %s forked from %s at seq %d by %s", fork_id, run_id, cut, by.actor)
     return RunHandle(cx, fork_id)
+
+
+def describe(cx: Continuum, run_id: str, to_run: Callable[[RunRecord], Run]) -> Description:
+    """The run described whole, read in one snapshot."""
+    return describe_run(cx.db, run_id, to_run)
+
+
+def audit(cx: Continuum, run_id: str) -> list[AuditEntry]:
+    """The run's audit entries, oldest first (RunNotFound for an unknown run)."""
+    entries = audit_rows.of_run(cx.db, run_id)
+    if not entries:
+        cx.runs.get_run(run_id)
+    return entries
+
+
+def audit_log(
+    cx: Continuum, since: datetime | None, action: str | None, actor: str | None, limit: int
+) -> list[AuditEntry]:
+    """The latest entries across runs, newest first."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_AUDIT_LOG:
+        raise ValueError(f"limit must be an int from 1 to {MAX_AUDIT_LOG}, not {limit!r}")
+    if since is not None and (not isinstance(since, datetime) or since.tzinfo is None):
+        raise ValueError("since must be a timezone-aware datetime")
+    return audit_rows.latest(cx.db, since, action, actor, limit)
 
 
 def _version(cx: Continuum, source: RunRecord) -> int:

@@ -229,6 +229,7 @@ class DecisionWriter:
         offer = self.inline
         claim = offer is not None and self.inline_claim is None and offer.wants(message)
         row |= {"claim": claim, "ttl": offer.claim_ttl if offer else None,
+                "owner": offer.owner if offer else None,
                 "release": self.release_with_write}  # fmt: skip
         stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
         self.events.append(to_event(stored))

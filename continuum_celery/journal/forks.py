@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from ..engine.events import Event
 from ..engine.forking import ForkPlan
 from . import queries as Q
+from .audit import Actor
 from .db import Database, execute
 from .records import TaskMessage
 from .rows import append_event, dumps
@@ -27,9 +28,11 @@ def fork_id(run_id: str, at_seq: int) -> str:
 
 
 def create(
-    db: Database, source: str, plan: ForkPlan, version: int, note: dict[str, Any]
+    db: Database, source: str, plan: ForkPlan, version: int, who: Actor
 ) -> tuple[str, list[TaskMessage] | None]:
-    """(fork id, messages to publish); None messages when the fork already existed."""
+    """(fork id, messages to publish); None messages when the fork already existed.
+
+    A new fork is audited on the original, in the transaction that writes it."""
     new_id = fork_id(source, plan.at_seq)
     with db.engine.begin() as conn:
         params = {"id": new_id, "source": source, "version": version, "at_seq": plan.at_seq,
@@ -39,8 +42,10 @@ def create(
         tasks = _renew_tasks(conn, new_id, plan.tasks)
         _copy(conn, new_id, plan, {task.command_id: task.task_id for task in tasks})
         _reopen_waits(conn, new_id, plan.waits)
-        data = note | {"forked_from": source, "at_seq": plan.at_seq}
+        data = {"reason": who.reason, "by": who.actor, "forked_from": source,
+                "at_seq": plan.at_seq}  # fmt: skip
         append_event(conn, new_id, len(plan.events) + 1, "run_forked", None, data)
+        who.record(conn, source, "fork", {"fork_run_id": new_id, "at_seq": plan.at_seq})
     return new_id, [task.message for task in tasks]
 
 

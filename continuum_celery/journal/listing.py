@@ -32,7 +32,7 @@ from ..query import (
     Value,
 )
 from .records import RunRecord
-from .store import _run_record
+from .store import run_record as _run_record
 
 COLUMNS: Mapping[str, str] = {
     "workflow": "workflow",

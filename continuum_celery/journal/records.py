@@ -160,6 +160,8 @@ class InlineOffer:
 
     wants: Callable[[TaskMessage], bool]
     claim_ttl: float
+    owner: str | None = None
+    """Who claims (worker host and pid), kept with the claim for operators."""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "kind",
             "idempotency_key",
             "publish_count",
+            "claimed_by",
         }
     ),
     "cx_attempts": frozenset(
@@ -88,12 +89,13 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
     "cx_upkeep_leader": frozenset({"id", "owner", "since", "expires_at"}),
+    "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
 }
 
 EXPECTED_INDEXES = frozenset(
     {"cx_runs_wake", "cx_tasks_ready", "cx_tasks_claimed", "cx_waits_due", "cx_waits_signal",
      "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
-     "cx_runs_workflow_created", "cx_runs_attributes"}
+     "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
@@ -102,7 +104,7 @@ RUN_ID_COLUMNS = frozenset(
     {("cx_runs", c) for c in ("id", "parent_run_id", "continued_from", "next_run_id",
                               "correlation_id")}
     | {(t, "run_id") for t in ("cx_events", "cx_tasks", "cx_waits", "cx_signals",
-                               "cx_start_keys", "cx_activity_results")}
+                               "cx_start_keys", "cx_activity_results", "cx_audit")}
 )  # fmt: skip
 """Columns holding run ids: text since 0003, since a run id may be any printable string."""
 

@@ -17,6 +17,7 @@ from ..engine.commands import Decision
 from ..engine.events import Event
 from ..errors import RunAlreadyExists, RunFinished, RunNotFound
 from . import queries as Q
+from .audit import Actor
 from .db import Database, Record, execute
 from .decisions import commit
 from .eager import Decide, continue_eagerly
@@ -180,31 +181,46 @@ class RunStore:
 
     # --- signals and cancellation ------------------------------------------------
 
-    def deliver_signal(self, run_id: str, name: str, payload: Any) -> str | None:
+    def deliver_signal(self, run_id: str, name: str, payload: Any, who: Actor) -> str | None:
         """Resolve a pending await of ``name`` right away, or buffer the signal.
 
-        Lands on the chain's newest run. Returns the run to wake when the signal
-        resolved an await, else None.
+        Lands on the chain's newest run, audited there in the same transaction.
+        Returns the run to wake when the signal resolved an await, else None.
         """
-        return at_chain_tip(self.db, run_id, lambda conn, tip: _signal(conn, tip, name, payload))
 
-    def cancel(self, run_id: str, reason: str | None, by: str) -> list[str]:
+        def write(conn: Connection, tip: str) -> str | None:
+            woken = _signal(conn, tip, name, payload)
+            who.record(conn, tip, "signal", _asked({"name": name}, run_id, tip))
+            return woken
+
+        return at_chain_tip(self.db, run_id, write)
+
+    def cancel(self, run_id: str, who: Actor) -> list[str]:
         """Ask the chain's newest run and its live descendants to cancel.
 
         Journals a ``cancel_requested`` event in each (once: asking again is a
         no-op) and closes their open waits; returns the runs to wake, whose
         workflows then get ``workflow.Cancelled`` at their current wait.
         """
-        return at_chain_tip(
-            self.db, run_id, lambda conn, tip: request_cancel_tree(conn, tip, reason, by)
-        )
 
-    def terminate(self, run_id: str, reason: str, by: str) -> list[str]:
+        def write(conn: Connection, tip: str) -> list[str]:
+            woken = request_cancel_tree(conn, tip, who.reason, who.actor)
+            details = _asked({"first_request": tip in woken}, run_id, tip)
+            who.record(conn, tip, "cancel", details)
+            return woken
+
+        return at_chain_tip(self.db, run_id, write)
+
+    def terminate(self, run_id: str, who: Actor) -> list[str]:
         """Stop the chain's newest run and its live descendants, running no workflow
         code; returns runs to wake (a parent that should learn its child ended)."""
-        return at_chain_tip(
-            self.db, run_id, lambda conn, tip: terminate_tree(conn, tip, reason, by)
-        )
+
+        def write(conn: Connection, tip: str) -> list[str]:
+            woken = terminate_tree(conn, tip, who.reason or "", who.actor)
+            who.record(conn, tip, "terminate", _asked({}, run_id, tip))
+            return woken
+
+        return at_chain_tip(self.db, run_id, write)
 
     def tip(self, run_id: str) -> str:
         with self.db.engine.connect() as conn:
@@ -217,7 +233,7 @@ class RunStore:
             row = execute(conn, Q.GET_RUN, {"id": run_id}).first()
         if row is None:
             raise RunNotFound(f"no run with id {run_id}")
-        return _run_record(row)
+        return run_record(row)
 
     def history(self, run_id: str) -> list[Event]:
         with self.db.engine.connect() as conn:
@@ -266,7 +282,12 @@ def _signal(conn: Connection, run_id: str, name: str, payload: Any) -> str | Non
     return run_id
 
 
-def _run_record(row: Record) -> RunRecord:
+def _asked(details: dict[str, Any], run_id: str, tip: str) -> dict[str, Any]:
+    """Details of an action that landed on a chain's newer run name the one asked."""
+    return details | {"requested_run_id": run_id} if run_id != tip else details
+
+
+def run_record(row: Record) -> RunRecord:
     return RunRecord(
         run_id=str(row.id),
         workflow=row.workflow,

@@ -18,11 +18,12 @@ from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from ..payloads import storable
 from . import queries as Q
+from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .records import ClaimedTask, InlineOffer, LostAttempt, Settled, TaskMessage, TaskStatus
-from .rows import ACTIVE, append_event, dumps, lock_active_run, mark_wake, to_event
+from .rows import ACTIVE, append_event, dumps, lock_active_run, lock_run, mark_wake, to_event
 
 SHORT_DELAY = 10.0
 """Retries due within this many seconds ride a Celery countdown; later ones are
@@ -57,9 +58,13 @@ class TaskStore:
         self.claim_ttl = claim_ttl
         self.histories = histories or HistoryCache()
 
-    def claim(self, task_id: str, attempt: int, activity: str) -> ClaimedTask | str:
-        """Claim one attempt, or return why the message must be ignored."""
-        params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl}
+    def claim(
+        self, task_id: str, attempt: int, activity: str, owner: str | None = None
+    ) -> ClaimedTask | str:
+        """Claim one attempt, or return why the message must be ignored; ``owner``
+        (worker host and pid) is kept with the claim for operators."""
+        params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl,
+                  "owner": owner}  # fmt: skip
         with self.db.engine.begin() as conn:
             row = execute(conn, Q.CLAIM_TASK, params).first()
             if row is None:
@@ -88,10 +93,13 @@ class TaskStore:
             row = execute(conn, Q.STORED_RESULT, params).first()
         return (True, row.result) if row is not None else (False, None)
 
-    def retry_now(self, run_id: str) -> list[TaskMessage]:
-        """Attempts of the run waiting out a backoff, made due now (to publish)."""
+    def retry_now(self, run_id: str, who: Actor) -> list[TaskMessage]:
+        """Attempts of the run waiting out a backoff, made due now (to publish);
+        audited in the same transaction, with the activities it made due."""
         with self.db.engine.begin() as conn:
+            lock_run(conn, run_id)
             rows = execute(conn, Q.RETRY_NOW, {"run_id": run_id}).all()
+            who.record(conn, run_id, "retry_activity", {"activities": [r.activity for r in rows]})
         return [TaskMessage(str(r.id), str(r.run_id), r.activity, int(r.attempt), r.queue,
                             r.priority, float(r.timeout)) for r in rows]  # fmt: skip
 

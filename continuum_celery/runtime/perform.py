@@ -72,6 +72,8 @@ class Performer:
         self.router = router
         self.inline_budget = inline_budget
         """Seconds one delivery may go on running its run's next activities inline."""
+        self.owner: Callable[[], str | None] = lambda: None
+        """Who claims attempts here (host and pid), kept with each claim for operators."""
 
     def perform(
         self, task_id: str, attempt: int, activity_name: str, time_limit: float | None = None
@@ -86,7 +88,7 @@ class Performer:
         except UnknownActivity as error:
             log.warning("ignored message for task %s: %s", task_id, error)
             return Delivery(ignored=f"ignored: {error}")
-        claim = self.tasks.claim(task_id, attempt, activity_name)
+        claim = self.tasks.claim(task_id, attempt, activity_name, self.owner())
         if isinstance(claim, str):
             log.info("ignored message: %s", claim)
             return Delivery(ignored=f"ignored: {claim}")
@@ -178,7 +180,7 @@ class Performer:
             taken += 1
             return True
 
-        return InlineOffer(wants, self.tasks.claim_ttl)
+        return InlineOffer(wants, self.tasks.claim_ttl, self.owner())
 
     def _outcome(self, claim: ClaimedTask, activity: Activity) -> Any:
         found, stored = self.tasks.stored_result(claim)

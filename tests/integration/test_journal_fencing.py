@@ -18,6 +18,7 @@ from continuum_celery.definitions import Activity, ActivityOptions
 from continuum_celery.engine.commands import Decision, Suspended
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
+from continuum_celery.journal.audit import Actor
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
 from continuum_celery.journal.store import RunStore
@@ -201,7 +202,7 @@ def test_a_lapsed_claim_nobody_took_over_still_completes(
 def test_completion_for_a_terminated_run_is_rejected(runs: RunStore, tasks: TaskStore) -> None:
     run_id = start(runs, 1)
     claim = claim_first(runs, tasks, run_id)
-    runs.terminate(run_id, "a test stops it", "tests")
+    runs.terminate(run_id, Actor("tests", "a test stops it"))
     with pytest.raises(RunNotActive):
         tasks.complete(claim, 1)
     with pytest.raises(RunNotActive):
