@@ -58,7 +58,12 @@ def terminate(run_id: str, reason: str) -> None:
 
 @click.command()
 @click.argument("run_id")
-@click.option("--at", "at_seq", type=int, help="Keep history before this seq (default: from the failure).")  # fmt: skip
+@click.option(
+    "--at",
+    "at_seq",
+    type=int,
+    help="Keep history before this seq (default: at the failure).",
+)
 @click.option("--reason", help="Why, for the journal and the logs.")
 @global_options
 def fork(run_id: str, at_seq: int | None, reason: str | None) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.events import DECISION_TYPES, Event
 from .output import dumps
@@ -30,7 +31,8 @@ class Entry:
     def as_json(self) -> dict[str, Any]:
         e = self.event
         return {"seq": e.seq, "type": e.type, "command_id": e.command_id, "data": e.data,
-                "created_at": e.created_at, "offset": self.offset, "duration": self.duration}  # fmt: skip
+                "created_at": e.created_at, "offset": self.offset,
+                "duration": self.duration}  # fmt: skip
 
 
 def entries(events: list[Event], start: datetime | None) -> list[Entry]:
@@ -64,8 +66,9 @@ def seconds(value: float | None) -> str:
     return f"{int(minutes)}m{rest:04.1f}s" if minutes < 60 else f"{value / 3600:.1f}h"
 
 
-STYLES = {"failed": "red", "completed": "green", "fired": "green", "received": "green",
-          "cancel": "yellow", "terminated": "red", "blocked": "yellow", "forked": "magenta"}  # fmt: skip
+STYLES = {"failed": "red", "terminated": "red", "cancel": "yellow", "forked": "magenta",
+          "completed": "green", "fired": "green", "received": "green"}  # fmt: skip
+"""A colour per outcome, by a word in the event's type; anything else is cyan."""
 
 
 def _style(event_type: str) -> str:
@@ -100,7 +103,8 @@ def _table(found: list[Entry]) -> None:
         return
     table = Table(*HEADERS, box=None, header_style="bold")
     for entry in found:
-        table.add_row(*_row(entry), style=_style(entry.event.type))
+        cells = [Text(cell) for cell in _row(entry)]  # data is shown, never read as markup
+        table.add_row(*cells, style=_style(entry.event.type))
     console.print(table)
 
 

@@ -32,7 +32,8 @@ from tests.integration.harness import WorkerProcess
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "continuum = continuum_celery.cli.celery_plugin:continuum"
 
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+Done = subprocess.CompletedProcess[str]
+Cli = Callable[..., Done]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
@@ -51,22 +52,25 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> str:
         return ""
     dist = tmp_path_factory.mktemp("plugin") / "continuum_celery_cli_plugin-0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: continuum-celery-cli-plugin\nVersion: 0\n")  # fmt: skip
+    metadata = "Metadata-Version: 2.1\nName: continuum-celery-cli-plugin\nVersion: 0\n"
+    (dist / "METADATA").write_text(metadata)
     (dist / "entry_points.txt").write_text(f"[celery.commands]\n{PLUGIN}\n")
     return str(dist.parent)
 
 
 @pytest.fixture(scope="module")
 def env(worker_env: dict[str, str], plugin_path: str) -> dict[str, str]:
-    return {**os.environ, **worker_env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), plugin_path]))}  # fmt: skip
+    path = os.pathsep.join(filter(None, [str(ROOT), plugin_path]))
+    return {**os.environ, **worker_env, "PYTHONPATH": path}
 
 
 def _runner(prefix: list[str], env: dict[str, str]) -> Cli:
-    def run(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def run(*args: str, extra_env: dict[str, str] | None = None) -> Done:
+        command = [sys.executable, *prefix, *args]
+        environment = {**env, **(extra_env or {})}
         return subprocess.run(
-            [sys.executable, *prefix, *args], cwd=ROOT, env={**env, **(extra_env or {})},
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+        )
 
     return run
 
@@ -154,9 +158,7 @@ def test_history_as_json_and_jsonl(
 # --- acting on runs ----------------------------------------------------------------
 
 
-def test_signal_delivers_a_json_payload(
-    cli: Cli, flows: ModuleType, worker: WorkerProcess
-) -> None:
+def test_signal_delivers_a_json_payload(cli: Cli, flows: ModuleType, worker: WorkerProcess) -> None:
     handle = flows.wait_for_signals.delay(2)
     app = ["--app", f"{FLOWS}:cx"]
     ok(cli(*app, "signal", handle.run_id, "item", '{"n": 1}'))
@@ -223,9 +225,8 @@ def test_user_errors_are_one_line_and_exit_2(
 def test_an_unmigrated_database_is_named_with_its_fix(cli: Cli, database_url: str) -> None:
     with fresh_database(database_url, "cx_cli_empty") as empty:
         refused(cli("runs", "show", "r", "--database-url", empty), "continuum-celery migrate")
-        assert ok(cli("health", "--database-url", empty), code=1).splitlines()[-1].startswith(
-            "needs attention: schema lacks"
-        )
+        verdict = ok(cli("health", "--database-url", empty), code=1).splitlines()[-1]
+        assert verdict.startswith("needs attention: schema lacks")
         assert ok(cli("migrate", "--database-url", empty)).startswith("applied 1, 2")
         assert ok(cli("--database-url", empty, "migrate")).strip() == "schema is up to date"
 
