@@ -9,8 +9,7 @@ from __future__ import annotations
 import click
 
 from .commands import add_all
-from .context import Settings
-from .errors import Group
+from .context import Group, Settings
 
 
 @click.group(cls=Group)

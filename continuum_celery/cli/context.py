@@ -13,7 +13,7 @@ import click
 from celery import Celery
 
 from ..core import Continuum
-from .errors import UserError
+from .errors import UserError, translate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,3 +123,16 @@ def global_options(command: F) -> F:
 def cx() -> Continuum:
     """The ``Continuum`` of the command being run."""
     return click.get_current_context().ensure_object(Settings).cx()
+
+
+class Group(click.Group):
+    """A group whose commands' errors are translated, once, at the outermost group."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            settings = ctx.find_object(Settings)
+            raise translate(error, settings.url_for_errors() if settings else None) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -46,23 +45,3 @@ def _where(url: str | None) -> str:
         return ""
     parts = urlsplit(url)
     return f" at {parts.hostname}:{parts.port or 5432}"
-
-
-class Group(click.Group):
-    """A group whose commands' errors are translated, once, at the outermost group."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as error:
-            settings = ctx.find_object(_settings_type())
-            raise translate(error, settings.url_for_errors() if settings else None) from None
-
-
-def _settings_type() -> type[Any]:
-    """Imported late: the context module builds on this one."""
-    from .context import Settings
-
-    return Settings

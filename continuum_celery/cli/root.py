@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import click
 
 from .commands import add_all
-from .context import Settings, global_options
-from .errors import Group
+from .context import Group, Settings, global_options
 
 
 @click.group(cls=Group)

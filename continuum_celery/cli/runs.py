@@ -7,8 +7,7 @@ from dataclasses import asdict
 import click
 
 from . import timeline
-from .context import cx, global_options
-from .errors import Group
+from .context import Group, cx, global_options
 from .output import echo_json
 
 

@@ -244,13 +244,15 @@ def test_health_is_0_on_a_clean_database(cli: Cli, clean_url: str) -> None:
 def test_health_is_1_with_a_blocked_run(
     cli: Cli, celery_cli: Cli, flows: ModuleType, worker: WorkerProcess, database_url: str
 ) -> None:
-    bare = Continuum(Celery("bare", broker=os.environ["CELERY_BROKER_URL"]), database_url)
+    app = Celery("bare", broker=os.environ["CELERY_BROKER_URL"], set_as_current=False)
+    bare = Continuum(app, database_url)
     handle = bare.start("nobody.has.this")
     wait_for(lambda: handle.state == "blocked", timeout=20)
     report = json.loads(ok(cli("health", "--format", "json", "--database-url", database_url), 1))
     assert report["blocked_runs"] >= 1 and not report["ok"]
     assert "blocked run(s)" in ok(celery_cli("health"), code=1)
     bare.terminate(handle.run_id, "a test run nobody can run")
+    bare.db.dispose()
 
 
 # --- the celery plugin ---------------------------------------------------------------
