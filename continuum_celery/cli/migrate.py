@@ -12,4 +12,4 @@ from .context import cx, global_options
 def migrate() -> None:
     """Create or update the schema; run once per deploy."""
     applied = cx().migrate()
-    click.echo(f"applied {', '.join(map(str, applied))}" if applied else "schema is up to date")
+    click.echo(f"applied {applied}" if applied else "schema is up to date")

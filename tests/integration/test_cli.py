@@ -227,7 +227,7 @@ def test_an_unmigrated_database_is_named_with_its_fix(cli: Cli, database_url: st
         refused(cli("runs", "show", "r", "--database-url", empty), "continuum-celery migrate")
         verdict = ok(cli("health", "--database-url", empty), code=1).splitlines()[-1]
         assert verdict.startswith("needs attention: schema lacks")
-        assert ok(cli("migrate", "--database-url", empty)).startswith("applied 1, 2")
+        assert ok(cli("migrate", "--database-url", empty)).startswith("applied [1, 2")
         assert ok(cli("--database-url", empty, "migrate")).strip() == "schema is up to date"
 
 
