@@ -109,6 +109,9 @@ class Continuum:
         # New code may have come with this worker: blocked runs get a chance at once.
         celery_tasks.on_worker_ready(app, self.sweeper.wake_blocked)
 
+        # Found here by `celery -A app continuum ...` (the command line's Celery plugin).
+        app.continuum = self
+
     def _wire_upkeep(
         self, url: str, settings: UpkeepSettings, interval: float, in_worker: bool
     ) -> None:

@@ -1,0 +1,105 @@
+"""A read-only look at what upkeep and operators care about, in one round of queries.
+
+Nothing here writes or locks: a health check must be safe to run at any moment,
+against a live deployment, as often as a monitor likes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from .journal.db import Database
+from .journal.migrate import available, missing_versions
+
+BLOCKED = "SELECT count(*) FROM cx_runs WHERE state = 'blocked'"
+OLDEST_DUE_TIMER = (
+    "SELECT min(fires_at) AS due, extract(epoch FROM now() - min(fires_at)) AS lag"
+    " FROM cx_waits WHERE NOT resolved AND fires_at <= now()"
+)
+EXPIRED_CLAIMS = (
+    "SELECT count(*) FROM cx_tasks WHERE state = 'claimed'"
+    " AND claim_expires_at <= now() - make_interval(secs => :grace)"
+)
+STALE_WAKES = (
+    "SELECT count(*) FROM cx_runs WHERE state = 'running'"
+    " AND wake_at <= now() - make_interval(secs => :grace)"
+    " AND (lease_owner IS NULL OR lease_expires_at <= now())"
+)
+LEADER = (
+    "SELECT owner, since, expires_at, extract(epoch FROM now() - expires_at) AS expired_for"
+    " FROM cx_upkeep_leader WHERE id = 1"
+)
+
+
+@dataclass(frozen=True)
+class Leader:
+    owner: str
+    since: datetime
+    expires_at: datetime
+    expired_for: float
+    """Seconds since the hold lapsed; negative while the leader renews it."""
+
+
+@dataclass(frozen=True)
+class Health:
+    schema_version: int
+    shipped_version: int
+    missing_migrations: list[int]
+    blocked_runs: int = 0
+    oldest_due_timer: datetime | None = None
+    timer_lag: float = 0.0
+    expired_claims: int = 0
+    stale_wakes: int = 0
+    leader: Leader | None = None
+    grace: float = 0.0
+
+    def problems(self) -> list[str]:
+        """What needs a human; empty when upkeep has everything in hand."""
+        checks = [
+            (bool(self.missing_migrations), f"schema lacks migration(s) {self.missing_migrations}"),
+            (self.blocked_runs > 0, f"{self.blocked_runs} blocked run(s)"),
+            (self.timer_lag > self.grace, f"a due timer is {self.timer_lag:.0f}s late"),
+            (self.expired_claims > 0, f"{self.expired_claims} expired claim(s)"),
+            (self.stale_wakes > 0, f"{self.stale_wakes} run(s) with stale wake markers"),
+        ]
+        found = [message for bad, message in checks if bad]
+        return found + self._leader_problem()
+
+    def _leader_problem(self) -> list[str]:
+        if self.leader is None or self.leader.expired_for <= self.grace:
+            return []
+        return [f"no upkeep leader for {self.leader.expired_for:.0f}s"]
+
+
+def check(db: Database, grace: float) -> Health:
+    """The deployment's health; problems older than ``grace`` seconds count."""
+    missing = missing_versions(db)
+    shipped = max(m.version for m in available())
+    applied = max((v for v in range(shipped + 1) if v not in missing), default=0)
+    if missing:
+        return Health(applied, shipped, missing, grace=grace)
+    with db.engine.connect() as conn:
+        return Health(applied, shipped, [], grace=grace, **_measures(conn, grace))
+
+
+def _measures(conn: Connection, grace: float) -> dict[str, Any]:
+    timer = conn.execute(text(OLDEST_DUE_TIMER)).one()
+    return {
+        "blocked_runs": conn.execute(text(BLOCKED)).scalar_one(),
+        "oldest_due_timer": timer.due,
+        "timer_lag": float(timer.lag or 0.0),
+        "expired_claims": conn.execute(text(EXPIRED_CLAIMS), {"grace": grace}).scalar_one(),
+        "stale_wakes": conn.execute(text(STALE_WAKES), {"grace": grace}).scalar_one(),
+        "leader": _leader(conn),
+    }
+
+
+def _leader(conn: Connection) -> Leader | None:
+    row = conn.execute(text(LEADER)).first()
+    if row is None:
+        return None
+    return Leader(row.owner, row.since, row.expires_at, float(row.expired_for))
