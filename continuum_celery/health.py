@@ -10,29 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from .journal.db import Database
+from .journal import queries as Q
+from .journal.db import Database, execute
 from .journal.migrate import available, missing_versions
-
-BLOCKED = "SELECT count(*) FROM cx_runs WHERE state = 'blocked'"
-OLDEST_DUE_TIMER = (
-    "SELECT min(fires_at) AS due, extract(epoch FROM now() - min(fires_at)) AS lag"
-    " FROM cx_waits WHERE NOT resolved AND fires_at <= now()"
-)
-EXPIRED_CLAIMS = (
-    "SELECT count(*) FROM cx_tasks WHERE state = 'claimed'"
-    " AND claim_expires_at <= now() - make_interval(secs => :grace)"
-)
-STALE_WAKES = (
-    "SELECT count(*) FROM cx_runs WHERE state = 'running'"
-    " AND wake_at <= now() - make_interval(secs => :grace)"
-    " AND (lease_owner IS NULL OR lease_expires_at <= now())"
-)
-LEADER = (
-    "SELECT owner, since, expires_at, extract(epoch FROM now() - expires_at) AS expired_for"
-    " FROM cx_upkeep_leader WHERE id = 1"
-)
 
 
 @dataclass(frozen=True)
@@ -87,19 +69,20 @@ def check(db: Database, grace: float) -> Health:
 
 
 def _measures(conn: Connection, grace: float) -> dict[str, Any]:
-    timer = conn.execute(text(OLDEST_DUE_TIMER)).one()
+    timer = execute(conn, Q.HEALTH_OLDEST_DUE_TIMER).one()
+    grace_param = {"grace": grace}
     return {
-        "blocked_runs": conn.execute(text(BLOCKED)).scalar_one(),
+        "blocked_runs": execute(conn, Q.HEALTH_BLOCKED).scalar_one(),
         "oldest_due_timer": timer.due,
         "timer_lag": float(timer.lag or 0.0),
-        "expired_claims": conn.execute(text(EXPIRED_CLAIMS), {"grace": grace}).scalar_one(),
-        "stale_wakes": conn.execute(text(STALE_WAKES), {"grace": grace}).scalar_one(),
+        "expired_claims": execute(conn, Q.HEALTH_EXPIRED_CLAIMS, grace_param).scalar_one(),
+        "stale_wakes": execute(conn, Q.HEALTH_STALE_WAKES, grace_param).scalar_one(),
         "leader": _leader(conn),
     }
 
 
 def _leader(conn: Connection) -> Leader | None:
-    row = conn.execute(text(LEADER)).first()
+    row = execute(conn, Q.HEALTH_LEADER).first()
     if row is None:
         return None
     return Leader(row.owner, row.since, row.expires_at, float(row.expired_for))

@@ -469,3 +469,25 @@ LISTEN_WAITS = q("LISTEN cx_waits")
 # --- schema version -------------------------------------------------------------------
 
 APPLIED_MIGRATIONS = q("SELECT version FROM cx_schema_migrations")
+
+
+# --- health (read-only, for `continuum-celery health`) ----------------------------------
+
+HEALTH_BLOCKED = q("SELECT count(*) FROM cx_runs WHERE state = 'blocked'")
+HEALTH_OLDEST_DUE_TIMER = q(
+    "SELECT min(fires_at) AS due, extract(epoch FROM now() - min(fires_at)) AS lag"
+    " FROM cx_waits WHERE NOT resolved AND fires_at <= now()"
+)
+HEALTH_EXPIRED_CLAIMS = q(
+    "SELECT count(*) FROM cx_tasks WHERE state = 'claimed'"
+    " AND claim_expires_at <= now() - make_interval(secs => :grace)"
+)
+HEALTH_STALE_WAKES = q(
+    "SELECT count(*) FROM cx_runs WHERE state = 'running'"
+    " AND wake_at <= now() - make_interval(secs => :grace)"
+    " AND (lease_owner IS NULL OR lease_expires_at <= now())"
+)
+HEALTH_LEADER = q(
+    "SELECT owner, since, expires_at, extract(epoch FROM now() - expires_at) AS expired_for"
+    " FROM cx_upkeep_leader WHERE id = 1"
+)
