@@ -8,6 +8,7 @@ journaled values on replay.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import uuid as _uuid
@@ -15,13 +16,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .engine import composition, effects
+from .engine import attributes, composition, effects
 from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
 from .engine.retry import MAX_SECONDS
 from .errors import ActivityFailed, Cancelled, RunCancelled, RunFailed, SignalTimeout
-from .payloads import check_text, normalize_args, storable
+from .payloads import check_text, normalize_args, private_copy, storable
 
 if TYPE_CHECKING:
     from .definitions import Workflow
@@ -48,6 +49,7 @@ __all__ = [
     "side_effect",
     "sleep",
     "start_child",
+    "upsert_attributes",
     "uuid4",
     "wait_signal",
 ]
@@ -121,7 +123,19 @@ def patched(patch_id: str) -> bool:
 
 
 def info() -> WorkflowInfo:
-    return require("workflow.info").info
+    """The run's identity, with its search attributes as upserted so far."""
+    state = require("workflow.info")
+    return dataclasses.replace(state.info, attributes=private_copy(state.attributes))
+
+
+def upsert_attributes(changes: dict[str, Any]) -> None:
+    """Merge search attributes into this run's, for ``list_runs`` to query.
+
+    Top-level keys are replaced; a value of None removes the key. Journaled as a
+    decision, so replay applies the same change at the same point of the code.
+    """
+    checked = attributes.check(changes)
+    effects.upsert_attributes(require("workflow.upsert_attributes"), checked)
 
 
 def start_child(child: Workflow | str, *args: Any, **kwargs: Any) -> ChildHandle:

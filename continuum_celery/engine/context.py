@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..errors import Cancelled, NotInWorkflow, ReplayDriftError, SuspendSwallowed
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from .attributes import starting
 from .commands import Command
 from .events import CANCEL_REQUESTED, DECISION_TYPES, MARKER_TYPES, Event
 
@@ -82,6 +83,8 @@ class ReplayState:
         self.live = live
         self.max_payload_bytes = max_payload_bytes
         self.decisions = [e for e in history if e.type in DECISION_TYPES]
+        self.attributes = starting(self.decisions, info.attributes)
+        """The run's search attributes as the code has set them so far."""
         self.resolutions: dict[str, Event] = {}
         self.cancel: Event | None = None
         """The run's cancel request, once journaled."""

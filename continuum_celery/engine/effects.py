@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ActivityFailed, SideEffectFailed, SignalTimeout
 from ..payloads import as_journaled, encode, private_copy, storable
+from . import attributes
 from .context import Compensable, ReplayState
 from .events import Event
 
@@ -205,3 +206,28 @@ def log(state: ReplayState, level: str, message: str) -> bool:
         return False
     state.record("workflow_log", command_id, {"level": level, "message": message})
     return True
+
+
+def upsert_attributes(state: ReplayState, changes: dict[str, Any]) -> None:
+    """Journal a change to the run's search attributes and apply it to ``state``.
+
+    The recorded data is applied on replay as well, so ``workflow.info()`` shows
+    the same attributes at the same point of the code every time.
+    """
+    command_id = state.next_command_id("attributes", "upsert")
+    first = state.ordinals[("attributes", "upsert")] == 1
+    recorded = state.decide(
+        attributes.UPSERTED, command_id, lambda: _upsert_data(state, changes, first)
+    )
+    data = recorded.data if recorded is not None else state.commands[-1].data
+    state.attributes = attributes.merged(state.attributes, data)
+
+
+def _upsert_data(state: ReplayState, changes: dict[str, Any], first: bool) -> dict[str, Any]:
+    """New upsert data; values as the journal will hand them back, so live sees the
+    same as replay. The first upsert keeps the starting attributes (``base``)."""
+    encode(changes, "attributes", state.max_payload_bytes)
+    data = as_journaled(attributes.changes_data(changes))
+    if first:
+        data["base"] = private_copy(state.attributes)
+    return dict(data)

@@ -19,6 +19,7 @@ DECISION_TYPES = frozenset(
         "child_started",
         "compensation_scheduled",
         "run_continued_as_new",
+        "attributes_upserted",
     }
 )
 # Decisions that carry no effect of their own: code may add or drop them freely

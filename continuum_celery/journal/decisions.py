@@ -186,6 +186,8 @@ class DecisionWriter:
         self.wake: list[str] = []
         self.consumed_signal = False
         self.successor: dict[str, Any] = {}
+        self.attributes = dict(lease.attributes)
+        """The run's attributes as of this writer's last upsert; children inherit them."""
         self.events: list[Event] = []
         """What this writer appended, exactly as stored."""
 
@@ -304,6 +306,13 @@ class DecisionWriter:
         self._spawn(data, parent=(self.run_id, command.command_id, self.lease.depth + 1))
         self.wake.append(data["child_run_id"])
 
+    def _write_attributes_upserted(self, command: Command) -> None:
+        """The event and the run row's attributes change together, or not at all."""
+        self.append(command.type, command.command_id, command.data)
+        params = {"id": self.run_id, "set": dumps(command.data["set"]),
+                  "unset": dumps(command.data["unset"])}  # fmt: skip
+        self.attributes = dict(execute(self.conn, Q.UPSERT_ATTRIBUTES, params).one().attributes)
+
     def _write_run_continued_as_new(self, command: Command) -> None:
         data = command.data
         self.append(command.type, command.command_id, data)
@@ -351,7 +360,7 @@ class DecisionWriter:
                 "namespace": self.lease.namespace,
                 "args": dumps(data["args"]),
                 "kwargs": dumps(data["kwargs"]),
-                "attributes": dumps(self.lease.attributes),
+                "attributes": dumps(self.attributes),
                 "parent_run_id": parent_run_id,
                 "parent_command_id": parent_command_id,
                 "depth": depth,

@@ -133,6 +133,12 @@ INSERT_READY_TASK = q(
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
     " :idempotency_key, clock_timestamp())"
 )
+# A workflow's own upsert: top-level keys replaced, removed keys dropped.
+UPSERT_ATTRIBUTES = q(
+    "UPDATE cx_runs SET attributes = (attributes || CAST(:set AS jsonb))"
+    " - ARRAY(SELECT jsonb_array_elements_text(CAST(:unset AS jsonb)))"
+    " WHERE id = :id RETURNING attributes"
+)
 MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
 KEEP_LEASE = q(
     "UPDATE cx_runs SET last_seq = :last_seq,"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..definitions import Registry, Workflow
+from ..engine.attributes import starting
 from ..engine.commands import Blocked, Decision, Failed
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
@@ -179,11 +180,13 @@ class Advancer:
 
     @staticmethod
     def _info(lease: Lease) -> WorkflowInfo:
+        """The run as its code started: attributes before its own upserts, so a
+        resident instance sees the same inputs on every wake."""
         return WorkflowInfo(
             lease.run_id,
             lease.workflow,
             lease.namespace,
-            lease.attributes,
+            starting(lease.history, lease.attributes),
             lease.parent_run_id,
             version=lease.version,
             depth=lease.depth,

@@ -63,6 +63,9 @@ SCENARIOS: dict[str, Callable[[ModuleType], Any]] = {
     "run_failed": lambda f: f.uncaught_failure.delay(uuid.uuid4().hex),
     # The fast failure lands first; the slow one lands while the run rests.
     "gather_two_failures": lambda f: f.first_failure.delay(uuid.uuid4().hex, 2.5),
+    "attributes": lambda f: f.tracked.apply_async(
+        args=("o-golden",), attributes={"customer": "c-42", "draft": True}
+    ),
 }
 
 

@@ -99,6 +99,7 @@ ops = st.one_of(
     st.tuples(st.just("saga"), small),
     st.tuples(st.just("compensate"), st.booleans()),
     st.tuples(st.just("guarded"), small),
+    st.tuples(st.just("attrs"), small),
 )
 endings = st.sampled_from(["return", "raise", "continue"])
 
@@ -154,6 +155,12 @@ def _perform(op: Op) -> Any:
     raise AssertionError(kind)
 
 
+def _upsert(n: int) -> dict[str, Any]:
+    """Set ``n``, set or remove ``even``, and show what the code now sees."""
+    workflow.upsert_attributes({"n": n, "even": True if n % 2 == 0 else None})
+    return workflow.info().attributes
+
+
 def _child_result(handle: workflow.ChildHandle) -> Any:
     try:
         return handle.result()
@@ -170,6 +177,7 @@ _SIMPLE: dict[str, Callable[[Op], Any]] = {
     "random": lambda op: workflow.random(),
     "sleep": lambda op: workflow.sleep(op[1]),
     "patched": lambda op: workflow.patched(op[1]),
+    "attrs": lambda op: _upsert(op[1]),
     "log": lambda op: workflow.logger.info(op[1]),
     "signal": lambda op: workflow.wait_signal("feed"),
     "saga": lambda op: add.options(compensate=undo.bind(op[1]))(op[1], 0),

@@ -490,3 +490,23 @@ def fails_until_fixed(key: str) -> str:
 def fixable(key: str) -> list[Any]:
     first = counted(f"{key}-first", 3)
     return [first, fails_until_fixed(key)]
+
+
+@cx.workflow()
+def tracked(order_id: str) -> dict[str, Any]:
+    """Sets search attributes as the order moves on; returns what it saw of them."""
+    seen = [workflow.info().attributes]
+    workflow.upsert_attributes({"order": order_id, "stage": "paid", "draft": None})
+    total = add(1, 2)
+    workflow.upsert_attributes({"stage": "shipped", "items": [1, 2]})
+    seen.append(workflow.info().attributes)
+    return {"total": total, "seen": seen}
+
+
+@cx.workflow()
+def tracked_rounds(rounds: int) -> dict[str, Any]:
+    """Upserts, then continues as new: each successor starts with the attributes."""
+    if rounds == 0:
+        return workflow.info().attributes
+    workflow.upsert_attributes({f"round-{rounds}": True})
+    workflow.continue_as_new(rounds - 1)
