@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import TextClause, text
@@ -101,10 +102,10 @@ def test_upkeep_queries_read_only_what_is_due(parked_db: Database, name: str) ->
     assert rows_filtered_out(tree) < 50, f"{name} reads parked rows: {json.dumps(tree)[:1200]}"
 
 
-def index_names(node: dict[str, object]) -> set[str]:
+def index_names(node: dict[str, Any]) -> set[str]:
     found = {str(node["Index Name"])} if "Index Name" in node else set()
-    for child in node.get("Plans", []):  # type: ignore[union-attr]
-        found |= index_names(child)  # type: ignore[arg-type]
+    for child in node.get("Plans", []):
+        found |= index_names(child)
     return found
 
 
