@@ -14,9 +14,12 @@ from datetime import timedelta
 
 import pytest
 from celery import Celery
+from click.testing import CliRunner, Result
 from sqlalchemy import Connection, text
 
 from continuum_celery import Continuum
+from continuum_celery.cli.context import Settings
+from continuum_celery.cli.root import cli
 from continuum_celery.journal.db import ConfigurationError
 from tests.integration.databases import fresh_database
 
@@ -207,3 +210,24 @@ def test_prune_refuses_a_bad_batch(cx: Continuum) -> None:
         cx.prune(batch=0)
     with pytest.raises(TypeError):
         cx.prune(batch=2.5)  # type: ignore[arg-type]
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), obj=Settings())
+
+
+def test_prune_command_deletes_past_the_age(cx: Continuum) -> None:
+    setup(cx, *[(f"p{days}", "completed", float(days), None, None) for days in (2, 8, 9, 10)])
+    url = cx.db.engine.url.render_as_string(hide_password=False)
+    one = run_cli("prune", "--database-url", url, "--older-than", "7d", "--batch", "1")
+    assert (one.exit_code, one.output) == (0, "deleted 1 run\n")
+    rest = run_cli("prune", "--database-url", url, "--older-than", "168h", "--all", "--batch", "1")
+    assert (rest.exit_code, rest.output) == (0, "deleted 2 runs\n")
+    assert [owned(cx, f"p{days}") for days in (2, 8, 9, 10)] == [9, 0, 0, 0]
+
+
+@pytest.mark.parametrize("args", [(), ("--older-than", "soon"), ("--older-than", "0s")])
+def test_prune_command_refuses_without_a_positive_age(cx: Continuum, args: tuple[str, ...]) -> None:
+    url = cx.db.engine.url.render_as_string(hide_password=False)
+    done = run_cli("prune", "--database-url", url, *args)
+    assert done.exit_code == 2, done.output
