@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from . import listing, ops
@@ -75,6 +76,7 @@ class Continuum:
         worker_upkeep: bool = True,
         upkeep_beat: bool = False,
         actor: str | None = None,
+        retention: timedelta | float | None = None,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -100,10 +102,11 @@ class Continuum:
         self.outbox = AfterCommit(self.publisher)
         """Publishes what is already committed: a broker outage delays that work
         (upkeep sends it again), it never turns a done action into an error."""
-        self._wire_runtime(eager, upkeep or UpkeepSettings())
+        settings = dataclasses.replace(upkeep or UpkeepSettings(), retention=seconds(retention))
+        self._wire_runtime(eager, settings)
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
-        self._wire_upkeep(url, upkeep or UpkeepSettings(), upkeep_interval, worker_upkeep)
+        self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
         if upkeep_beat:
             celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
         # New code may have come with this worker: blocked runs get a chance at once.
@@ -440,6 +443,23 @@ class Continuum:
         """One upkeep pass (beat runs this every ``upkeep_interval`` seconds)."""
         return self.sweeper.run_once()
 
+    def prune(self, older_than: timedelta | float | None = None, batch: int = 500) -> int:
+        """Delete one batch of finished runs now; returns how many went.
+
+        Uses the engine's retention unless ``older_than`` is given, and refuses to
+        guess when neither is: deleting history is never a default. Call it again
+        until it returns 0 to drain a backlog.
+        """
+        self.schema.check()
+        age = seconds(older_than) if older_than is not None else self.sweeper.settings.retention
+        if age is None:
+            raise ConfigurationError("prune needs older_than= or Continuum(retention=)")
+        if isinstance(batch, bool) or not isinstance(batch, int):
+            raise TypeError(f"batch must be an int, not {batch!r}")
+        if batch < 1:
+            raise ConfigurationError(f"batch must be at least 1, not {batch!r}")
+        return self.sweeper.prune(age, batch)
+
 
 def check_workflow_name(name: object) -> str:
     if not isinstance(name, str):
@@ -447,6 +467,21 @@ def check_workflow_name(name: object) -> str:
     if not name:
         raise ValueError("workflow name must be a non-empty str")
     return check_text(name, "workflow name")
+
+
+def seconds(age: timedelta | float | None) -> float | None:
+    """A retention age in seconds: a positive timedelta or number, or None (keep all)."""
+    if age is None:
+        return None
+    if isinstance(age, timedelta):
+        value = age.total_seconds()
+    elif isinstance(age, int | float) and not isinstance(age, bool):
+        value = float(age)
+    else:
+        raise TypeError(f"retention must be a timedelta or a number of seconds, not {age!r}")
+    if not 0 < value < math.inf:
+        raise ConfigurationError(f"retention must be a positive age, not {age!r}")
+    return value
 
 
 def _wakeup_time_limit(seconds: float) -> float:

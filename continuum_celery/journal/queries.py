@@ -446,6 +446,38 @@ RUNS_TO_WAKE = q(
     " ORDER BY wake_at LIMIT :limit FOR UPDATE SKIP LOCKED)) RETURNING id"
 )
 
+# Retention: the oldest finished runs past the age, with every row they own, in one
+# statement (one transaction per batch). SKIP LOCKED, so two leaders never collide.
+# Kept: a child whose parent is live (its parent still reads it), a parent with a
+# live child, and a continued run while its chain has a live run (a handle follows
+# the chain from its first run). Attempts go with the tasks they belong to. The
+# owned rows are matched with ``= ANY(ARRAY(...))`` so each table is read through
+# its run-id index, never hashed whole.
+DELETE_FINISHED_RUNS = q(
+    "WITH doomed AS (SELECT r.id FROM cx_runs r"
+    " WHERE r.state IN ('completed', 'failed', 'cancelled', 'terminated', 'continued')"
+    " AND r.completed_at < now() - make_interval(secs => :age)"
+    " AND NOT EXISTS (SELECT 1 FROM cx_runs p WHERE p.id = r.parent_run_id"
+    " AND p.state IN ('running', 'blocked'))"
+    " AND NOT EXISTS (SELECT 1 FROM cx_runs c WHERE c.parent_run_id = r.id"
+    " AND c.state IN ('running', 'blocked'))"
+    " AND (r.state <> 'continued' OR NOT EXISTS (SELECT 1 FROM cx_runs t"
+    " WHERE t.correlation_id = COALESCE(r.correlation_id, r.id)"
+    " AND t.state IN ('running', 'blocked') AND t.correlation_id IS NOT NULL))"
+    " ORDER BY r.completed_at LIMIT :limit FOR UPDATE OF r SKIP LOCKED),"
+    " tasks AS (DELETE FROM cx_tasks WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))"
+    " RETURNING id),"
+    " attempts AS (DELETE FROM cx_attempts WHERE task_id = ANY(ARRAY(SELECT id FROM tasks))),"
+    " events AS (DELETE FROM cx_events WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))),"
+    " waits AS (DELETE FROM cx_waits WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))),"
+    " signals AS (DELETE FROM cx_signals WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))),"
+    " start_keys AS (DELETE FROM cx_start_keys WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))),"
+    " results AS (DELETE FROM cx_activity_results"
+    " WHERE run_id = ANY(ARRAY(SELECT id FROM doomed))),"
+    " audit AS (DELETE FROM cx_audit WHERE run_id = ANY(ARRAY(SELECT id FROM doomed)))"
+    " DELETE FROM cx_runs WHERE id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING id"
+)
+
 # --- upkeep leadership (runtime/upkeep_loop.py) -------------------------------------
 # One worker leads upkeep by holding the single leader row: taking it when it is free
 # or expired, renewing it while it is its own. Expiry is judged by the database clock.

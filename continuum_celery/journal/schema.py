@@ -95,7 +95,9 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
 EXPECTED_INDEXES = frozenset(
     {"cx_runs_wake", "cx_tasks_ready", "cx_tasks_claimed", "cx_waits_due", "cx_waits_signal",
      "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
-     "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created"}
+     "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created",
+     "cx_runs_finished", "cx_runs_chain_live", "cx_signals_run", "cx_start_keys_run",
+     "cx_activity_results_run"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})

@@ -68,3 +68,10 @@ class SweepStore:
         """Every blocked run, due now: a worker with new code may have just started."""
         with self.db.engine.begin() as conn:
             return [str(r.id) for r in execute(conn, Q.WAKE_BLOCKED)]
+
+    def delete_finished(self, older_than: float, limit: int) -> int:
+        """Delete up to ``limit`` finished runs older than ``older_than`` seconds, with
+        every row they own, in one transaction; returns how many runs went."""
+        with self.db.engine.begin() as conn:
+            rows = execute(conn, Q.DELETE_FINISHED_RUNS, {"age": older_than, "limit": limit})
+            return len(rows.all())

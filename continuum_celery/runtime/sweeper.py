@@ -37,6 +37,9 @@ class UpkeepSettings:
     leader_ttl: float = 3.0
     """How long the upkeep leader's hold lasts unless renewed; a worker that dies
     leading is replaced this long (plus about a second) after its last renewal."""
+    retention: float | None = None
+    """Delete finished runs this many seconds after they finished; None keeps them.
+    Set through ``Continuum(retention=)``."""
 
 
 @dataclass
@@ -45,6 +48,7 @@ class UpkeepReport:
     claims_expired: int = 0
     tasks_published: int = 0
     runs_woken: int = 0
+    runs_deleted: int = 0
 
 
 class Sweeper:
@@ -68,6 +72,7 @@ class Sweeper:
         report.claims_expired = self._expire_claims()
         report.tasks_published = self._publish_tasks()
         report.runs_woken = self._wake_runs()
+        report.runs_deleted = self._apply_retention()
         return report
 
     def fire_timers(self) -> int:
@@ -120,6 +125,20 @@ class Sweeper:
         for run_id in run_ids:
             self.publisher.publish_advance(run_id)
         return len(run_ids)
+
+    def _apply_retention(self) -> int:
+        """One bounded batch per tick, so a backlog of old runs (retention just
+        turned on) drains over many ticks instead of stalling timers in one."""
+        if self.settings.retention is None:
+            return 0
+        return self.prune(self.settings.retention, self.settings.batch)
+
+    def prune(self, older_than: float, batch: int) -> int:
+        """Delete one batch of finished runs older than ``older_than`` seconds."""
+        deleted = self.sweep.delete_finished(older_than, batch)
+        if deleted:
+            log.info("retention: deleted %d finished run(s) older than %gs", deleted, older_than)
+        return deleted
 
     def wake_blocked(self) -> int:
         """At worker start: offer every blocked run to the workers at once."""

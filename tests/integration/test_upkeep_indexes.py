@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import TextClause, text
@@ -26,6 +27,7 @@ UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
     "expired claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500}),
     "tasks to publish": (Q.TASKS_TO_PUBLISH, {"stale": 30.0, "cap": 300.0, "limit": 500}),
     "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500}),
+    "finished runs to delete": (Q.DELETE_FINISHED_RUNS, {"age": 30 * 86400.0, "limit": 500}),
 }
 
 
@@ -41,13 +43,15 @@ def parked_db(database_url: str) -> Iterator[Database]:
         db.dispose()
 
 
-# Parked runs: a third wait on a signal, a third on a timer a year out, a third done;
-# the running third that waits on a timer was also started with a start time a day out;
-# each has one completed activity task. Nothing is due.
+# Parked runs: a third wait on a signal, a third on a timer a year out, a third done
+# (finished a week ago: inside any retention); the running third that waits on a timer
+# was also started with a start time a day out; each has one completed activity task.
+# Nothing is due.
 _FILL = """
-INSERT INTO cx_runs (id, workflow, state, last_seq, wake_at)
+INSERT INTO cx_runs (id, workflow, state, last_seq, wake_at, completed_at)
 SELECT gen_random_uuid(), 'parked', CASE WHEN mod(g, 3) = 0 THEN 'completed' ELSE 'running' END, 3,
-       CASE WHEN mod(g, 3) = 1 THEN now() + interval '1 day' END
+       CASE WHEN mod(g, 3) = 1 THEN now() + interval '1 day' END,
+       CASE WHEN mod(g, 3) = 0 THEN now() - interval '7 days' END
 FROM generate_series(1, {n}) g;
 INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at, resolved)
 SELECT id, 'w:0', CASE WHEN random() < 0.5 THEN 'signal' ELSE 'timer' END, 'go',
@@ -96,3 +100,22 @@ def test_upkeep_queries_read_only_what_is_due(parked_db: Database, name: str) ->
         conn.rollback()
     tree = raw[0]["Plan"]
     assert rows_filtered_out(tree) < 50, f"{name} reads parked rows: {json.dumps(tree)[:1200]}"
+
+
+def index_names(node: dict[str, Any]) -> set[str]:
+    found = {str(node["Index Name"])} if "Index Name" in node else set()
+    for child in node.get("Plans", []):
+        found |= index_names(child)
+    return found
+
+
+def test_retention_finds_finished_runs_through_their_index(parked_db: Database) -> None:
+    """Only finished runs past the age are read, oldest first, from the partial index."""
+    params = {"age": 86400.0, "limit": 500}
+    with parked_db.engine.connect() as conn:
+        sql = text("EXPLAIN (ANALYZE, FORMAT JSON) " + Q.DELETE_FINISHED_RUNS.text)
+        tree = conn.execute(sql, params).scalar_one()[0]["Plan"]
+        conn.rollback()
+    assert "cx_runs_finished" in index_names(tree), json.dumps(tree)[:1200]
+    assert "cx_runs" not in seq_scans(tree), json.dumps(tree)[:1200]
+    assert rows_filtered_out(tree) < 50, json.dumps(tree)[:1200]
