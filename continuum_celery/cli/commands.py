@@ -5,16 +5,22 @@ from __future__ import annotations
 import click
 
 from . import actions
+from .audit import audit
+from .describe import describe
 from .health import health
+from .listing import count_runs, list_runs
 from .migrate import migrate
 from .prune import prune
 from .runs import history, runs, show
+
+for reader in [list_runs, count_runs, describe]:
+    runs.add_command(reader)
 
 
 def add_all(group: click.Group) -> None:
     """The same commands under both entry points; ``show`` and ``history`` also at
     the top level, as they were before the ``runs`` group."""
-    for command in [migrate, runs, *actions.COMMANDS, health, prune]:
+    for command in [migrate, runs, *actions.COMMANDS, audit, health, prune]:
         group.add_command(command)
     group.add_command(show, "show")
     group.add_command(history, "history")

@@ -13,7 +13,7 @@ from .context import Group, Settings, global_options
 @click.group(cls=Group)
 @global_options
 def cli() -> None:
-    """Operate continuum_celery runs: migrate, inspect, signal, cancel, fork, health."""
+    """Operate continuum_celery runs: migrate, list, inspect, act on them, audit, health."""
 
 
 add_all(cli)

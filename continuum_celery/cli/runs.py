@@ -1,4 +1,6 @@
-"""``runs``: read one run (``show``, ``history``); further readers join this group."""
+"""``runs``: read one run (``show``, ``history``); the other readers (``list``,
+``count``, ``describe``) live in modules of their own and join this group in
+``commands.py``."""
 
 from __future__ import annotations
 

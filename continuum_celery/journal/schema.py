@@ -92,6 +92,18 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
 }
 
+EXPECTED_VIEWS: Mapping[str, tuple[str, ...]] = {
+    "continuum_runs": ("id", "workflow", "version", "namespace", "state", "error",
+                       "attributes", "parent_run_id", "continued_from", "next_run_id",
+                       "forked_from", "fork_seq", "cancel_requested_at", "cancel_reason",
+                       "created_at", "ended_at", "updated_at"),
+    "continuum_events": ("run_id", "seq", "type", "command_id", "data", "created_at"),
+    "continuum_attempts": ("run_id", "task_id", "command_id", "activity", "kind", "attempt",
+                           "outcome", "error", "started_at", "finished_at"),
+}  # fmt: skip
+"""The read-only views operators query (docs/operations.md, "SQL views"): a stable
+contract, so their columns are listed in order and checked exactly, unlike tables."""
+
 EXPECTED_INDEXES = frozenset(
     {"cx_runs_wake", "cx_tasks_ready", "cx_tasks_claimed", "cx_waits_due", "cx_waits_signal",
      "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
@@ -152,6 +164,36 @@ def actual_sequences(conn: Connection) -> frozenset[str]:
     return frozenset(row[0] for row in rows)
 
 
+def actual_views(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """Each ``continuum_*`` view's columns in order: a reordering breaks ``SELECT *``."""
+    rows = conn.execute(
+        text(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+            " JOIN information_schema.views v ON v.table_schema = c.table_schema"
+            " AND v.table_name = c.table_name"
+            " WHERE c.table_schema = current_schema() AND c.table_name LIKE 'continuum\\_%'"
+            " ORDER BY c.table_name, c.ordinal_position"
+        )
+    )
+    found: dict[str, list[str]] = {}
+    for view, column in rows:
+        found.setdefault(view, []).append(column)
+    return {view: tuple(columns) for view, columns in found.items()}
+
+
+def view_differences(conn: Connection) -> list[str]:
+    """Where the operator views stray from their contract; empty when they keep it."""
+    views = actual_views(conn)
+    problems = []
+    for view, expected in EXPECTED_VIEWS.items():
+        have = views.get(view)
+        if have is None:
+            problems.append(f"missing view {view}")
+        elif have != expected:
+            problems.append(f"{view}: columns are {', '.join(have)}, not {', '.join(expected)}")
+    return problems
+
+
 def differences(conn: Connection) -> list[str]:
     """Human-readable mismatches between the database and the code; empty when in step."""
     problems = []
@@ -167,4 +209,4 @@ def differences(conn: Connection) -> list[str]:
     problems += [f"missing index {i}" for i in sorted(EXPECTED_INDEXES - actual_indexes(conn))]
     missing_sequences = EXPECTED_SEQUENCES - actual_sequences(conn)
     problems += [f"missing sequence {s}" for s in sorted(missing_sequences)]
-    return problems
+    return problems + view_differences(conn)

@@ -51,10 +51,31 @@ def test_migrated_schema_matches_the_code(fresh_db: str) -> None:
     try:
         with db.engine.connect() as conn:
             assert schema.differences(conn) == []
-            conn.exec_driver_sql("ALTER TABLE cx_events DROP COLUMN command_id")
-            assert schema.differences(conn) == ["cx_events: missing column command_id"]
+            conn.exec_driver_sql("ALTER TABLE cx_events DROP COLUMN command_id CASCADE")
+            gone = ["cx_events: missing column command_id", "missing view continuum_events"]
+            assert schema.differences(conn) == gone, "the view on it went with it"
             conn.exec_driver_sql("ALTER TABLE cx_waits ALTER COLUMN run_id TYPE uuid USING NULL")
-            assert schema.differences(conn)[1:] == ["cx_waits: column run_id is uuid, not text"]
+            assert schema.differences(conn)[1] == "cx_waits: column run_id is uuid, not text"
+    finally:
+        db.dispose()
+
+
+def test_the_operator_views_keep_their_columns_in_order(fresh_db: str) -> None:
+    """The views are a contract: a missing view or a reordered column is reported."""
+    migrate_in_process(fresh_db)
+    db = Database(fresh_db, pool_size=1)
+    try:
+        with db.engine.connect() as conn:
+            assert schema.view_differences(conn) == []
+            conn.exec_driver_sql("DROP VIEW continuum_attempts")
+            conn.exec_driver_sql("DROP VIEW continuum_events")
+            conn.exec_driver_sql("CREATE VIEW continuum_events AS SELECT run_id, seq,"
+                                 " command_id, type, data, created_at FROM cx_events")  # fmt: skip
+            assert schema.view_differences(conn) == [
+                "continuum_events: columns are run_id, seq, command_id, type, data, created_at,"
+                " not run_id, seq, type, command_id, data, created_at",
+                "missing view continuum_attempts",
+            ]
     finally:
         db.dispose()
 
