@@ -236,4 +236,4 @@ def test_the_command_line_finds_runs_by_business_id(
     history = subprocess.run([*cli, "history", run_id], capture_output=True, text=True, check=True)
     assert history.stdout.count("activity_completed") == 2
     refused = subprocess.run([*cli, "show", "tab\tid"], capture_output=True, text=True)
-    assert refused.returncode == 1 and "printable" in refused.stderr
+    assert refused.returncode == 2 and "printable" in refused.stderr  # a user error
