@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .engine.events import Event
 from .errors import ContinuumError, RunCancelled, RunFailed, RunTerminated
 from .journal.endings import RunEnds
+from .journal.records import RunRecord
 
 if TYPE_CHECKING:
     from .core import Continuum
@@ -128,3 +129,29 @@ def _still(run_id: str, run: Run, timeout: float | None) -> str:
     if run.state == "blocked":
         return f"run {run_id} is blocked after {timeout}s (it waits for fitting code): {run.error}"
     return f"run {run_id} still {run.state} after {timeout}s"
+
+
+def public_run(record: RunRecord) -> Run:
+    """The public view of a run's record."""
+    return Run(
+        run_id=record.run_id,
+        workflow=record.workflow,
+        state=record.state,
+        result=record.result,
+        error=record.error,
+        created_at=record.created_at,
+        completed_at=record.completed_at,
+        parent_run_id=record.parent_run_id,
+        namespace=record.namespace,
+        attributes=record.attributes,
+        args=record.args,
+        kwargs=record.kwargs,
+        version=record.version,
+        continued_from=record.continued_from,
+        next_run_id=record.next_run_id,
+        traceback=record.traceback,
+        cancel_requested_at=record.cancel_requested_at,
+        cancel_reason=record.cancel_reason,
+        forked_from=record.forked_from,
+        fork_seq=record.fork_seq,
+    )

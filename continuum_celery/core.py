@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import listing, ops
+from . import checks, listing, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
-from .client import Run, RunHandle
+from .client import Run, RunHandle, public_run
 from .definitions import (
     DEFAULT_TIMEOUT,
     Activity,
@@ -26,19 +25,18 @@ from .definitions import (
 from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
-from .errors import UnknownWorkflow
 from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
-from .journal.records import NewRun, RunRecord, TaskStatus
+from .journal.records import TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
-from .journal.tasks import SHORT_DELAY, TaskStore
+from .journal.tasks import TaskStore
 from .listing import RunPage
-from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode, normalize_args
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
 from .query import parse as parse_query
-from .runids import check_run_id, new_run_id
+from .runids import check_run_id
 from .runtime.advance import Advancer
 from .runtime.live import SystemSources
 from .runtime.perform import Performer
@@ -97,12 +95,14 @@ class Continuum:
         self.resident_runs = resident_runs
         if inline_budget < 0:
             raise ConfigurationError(f"inline_budget must be >= 0 seconds, not {inline_budget!r}")
-        self.wakeup_time_limit = _wakeup_time_limit(wakeup_time_limit)
+        self.wakeup_time_limit = checks.wakeup_time_limit(wakeup_time_limit)
         self.publisher = celery_tasks.CeleryPublisher(app, inline_budget)
         self.outbox = AfterCommit(self.publisher)
         """Publishes what is already committed: a broker outage delays that work
         (upkeep sends it again), it never turns a done action into an error."""
-        settings = dataclasses.replace(upkeep or UpkeepSettings(), retention=seconds(retention))
+        settings = dataclasses.replace(
+            upkeep or UpkeepSettings(), retention=checks.age_seconds(retention)
+        )
         self._wire_runtime(eager, settings)
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
@@ -251,59 +251,14 @@ class Continuum:
         eta: datetime | None = None,
     ) -> RunHandle:
         """Start a run (or return the existing one for a reused key or run id)."""
-        wf = self._workflow_version(workflow)
-        new = self._new_run(wf, args, kwargs, run_id, idempotency_key, namespace, attributes, eta)
+        wf = starting.workflow_version(self.registry, workflow)
+        options = starting.StartOptions(run_id, idempotency_key, namespace, attributes, eta)
+        new = starting.new_run(wf, args, kwargs, options, self.max_payload_bytes)
         self.schema.check()
         started_id, created = self.runs.start_run(new)
         if created:
-            self._publish_first_wake(started_id, eta)
+            starting.publish_first_wake(self.outbox, started_id, eta)
         return RunHandle(self, started_id)
-
-    def _workflow_version(self, workflow: Workflow | str) -> tuple[str, int]:
-        """(name, version) for a new run: the newest version registered here, or 0
-        for a name this process does not know, which the first worker to replay
-        the run pins to the newest version it has."""
-        name = workflow.name if isinstance(workflow, Workflow) else check_workflow_name(workflow)
-        try:
-            return name, self.registry.workflow(name).version
-        except UnknownWorkflow:
-            return name, 0
-
-    def _publish_first_wake(self, run_id: str, eta: datetime | None) -> None:
-        """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
-        delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
-        if delay <= 0:
-            self.outbox.publish_advance(run_id)
-        elif delay <= SHORT_DELAY:
-            self.outbox.publish_advance(run_id, countdown=delay)
-
-    def _new_run(
-        self,
-        wf: tuple[str, int],
-        args: Any,
-        kwargs: Any,
-        run_id: str | None,
-        idempotency_key: str | None,
-        namespace: str,
-        attributes: dict[str, Any] | None,
-        eta: datetime | None,
-    ) -> NewRun:
-        name, version = wf
-        arg_list, kw = normalize_args(args, kwargs, f"arguments of {name}", self.max_payload_bytes)
-        attrs = attributes or {}
-        encode(attrs, "attributes", self.max_payload_bytes)
-        _check_start_options(idempotency_key, namespace, eta)
-        return NewRun(
-            run_id=new_run_id(run_id),
-            workflow=name,
-            version=version,
-            args=arg_list,
-            kwargs=kw,
-            namespace=namespace,
-            attributes=attrs,
-            idempotency_key=idempotency_key,
-            eta=eta,
-        )
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing run; raises RunNotFound for an unknown id."""
@@ -313,7 +268,7 @@ class Continuum:
 
     def get_run(self, run_id: str) -> Run:
         self.schema.check()
-        return _public_run(self.runs.get_run(check_run_id(run_id)))
+        return public_run(self.runs.get_run(check_run_id(run_id)))
 
     def signal(
         self,
@@ -398,7 +353,7 @@ class Continuum:
         self.schema.check()
         with self.db.engine.connect() as conn:
             found = journal_listing.list_runs(conn, node, order, limit, after)
-        runs = [_public_run(record) for record in found.records]
+        runs = [public_run(record) for record in found.records]
         key = found.last_key
         return RunPage(runs, listing.encode_cursor(key, query, order) if key else None)
 
@@ -416,7 +371,7 @@ class Continuum:
     def describe(self, run_id: str) -> Description:
         """The run with its pending activities, timers, signals, children and lineage."""
         self.schema.check()
-        return ops.describe(self, check_run_id(run_id), _public_run)
+        return ops.describe(self, check_run_id(run_id), public_run)
 
     def audit(self, run_id: str) -> list[AuditEntry]:
         """Operator actions on the run, oldest first: who, what, why, when."""
@@ -451,83 +406,4 @@ class Continuum:
         until it returns 0 to drain a backlog.
         """
         self.schema.check()
-        age = seconds(older_than) if older_than is not None else self.sweeper.settings.retention
-        if age is None:
-            raise ConfigurationError("prune needs older_than= or Continuum(retention=)")
-        if isinstance(batch, bool) or not isinstance(batch, int):
-            raise TypeError(f"batch must be an int, not {batch!r}")
-        if batch < 1:
-            raise ConfigurationError(f"batch must be at least 1, not {batch!r}")
-        return self.sweeper.prune(age, batch)
-
-
-def check_workflow_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"workflow must be a workflow or its name, not {name!r}")
-    if not name:
-        raise ValueError("workflow name must be a non-empty str")
-    return check_text(name, "workflow name")
-
-
-def seconds(age: timedelta | float | None) -> float | None:
-    """A retention age in seconds: a positive timedelta or number, or None (keep all)."""
-    if age is None:
-        return None
-    if isinstance(age, timedelta):
-        value = age.total_seconds()
-    elif isinstance(age, int | float) and not isinstance(age, bool):
-        value = float(age)
-    else:
-        raise TypeError(f"retention must be a timedelta or a number of seconds, not {age!r}")
-    if not 0 < value < math.inf:
-        raise ConfigurationError(f"retention must be a positive age, not {age!r}")
-    return value
-
-
-def _wakeup_time_limit(seconds: float) -> float:
-    """The wakeup's hard limit must leave room for the grace before the kill."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise ConfigurationError(f"wakeup_time_limit must be a number, not {seconds!r}")
-    if not celery_tasks.HARD_LIMIT_GRACE < seconds < math.inf:
-        raise ConfigurationError(
-            f"wakeup_time_limit must be over {celery_tasks.HARD_LIMIT_GRACE:g} seconds, "
-            f"not {seconds!r}"
-        )
-    return float(seconds)
-
-
-def _check_start_options(key: str | None, namespace: str, eta: datetime | None) -> None:
-    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-        raise ValueError("idempotency_key must be a non-empty str of at most 255 characters")
-    if key is not None:
-        check_text(key, "idempotency_key")
-    if not isinstance(namespace, str) or not namespace:
-        raise ValueError(f"namespace must be a non-empty str, not {namespace!r}")
-    check_text(namespace, "namespace")
-    if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
-        raise ValueError("eta must be a timezone-aware datetime")
-
-
-def _public_run(record: RunRecord) -> Run:
-    return Run(
-        run_id=record.run_id,
-        workflow=record.workflow,
-        state=record.state,
-        result=record.result,
-        error=record.error,
-        created_at=record.created_at,
-        completed_at=record.completed_at,
-        parent_run_id=record.parent_run_id,
-        namespace=record.namespace,
-        attributes=record.attributes,
-        args=record.args,
-        kwargs=record.kwargs,
-        version=record.version,
-        continued_from=record.continued_from,
-        next_run_id=record.next_run_id,
-        traceback=record.traceback,
-        cancel_requested_at=record.cancel_requested_at,
-        cancel_reason=record.cancel_reason,
-        forked_from=record.forked_from,
-        fork_seq=record.fork_seq,
-    )
+        return ops.prune(self, older_than, batch)

@@ -12,15 +12,17 @@ import getpass
 import logging
 import socket
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .checks import age_seconds
 from .client import RunHandle
 from .engine.forking import default_cut, plan
 from .errors import UnknownWorkflow
 from .journal import audit as audit_rows
 from .journal import forks
 from .journal.audit import Actor
+from .journal.db import ConfigurationError
 from .journal.describe import describe as describe_run
 from .payloads import check_text
 
@@ -151,3 +153,15 @@ def _version(cx: Continuum, source: RunRecord) -> int:
         return cx.registry.workflow(source.workflow).version
     except UnknownWorkflow:
         return source.version
+
+
+def prune(cx: Continuum, older_than: timedelta | float | None, batch: int) -> int:
+    """One batch of finished runs older than ``older_than`` (else the retention)."""
+    age = age_seconds(older_than) if older_than is not None else cx.sweeper.settings.retention
+    if age is None:
+        raise ConfigurationError("prune needs older_than= or Continuum(retention=)")
+    if isinstance(batch, bool) or not isinstance(batch, int):
+        raise TypeError(f"batch must be an int, not {batch!r}")
+    if batch < 1:
+        raise ConfigurationError(f"batch must be at least 1, not {batch!r}")
+    return cx.sweeper.prune(age, batch)

@@ -1,0 +1,60 @@
+"""Checking what callers configure and pass in, before anything is written.
+
+Each check raises a clear, typed error (``TypeError``, ``ValueError`` or
+``ConfigurationError``) naming the setting, so a mistake fails where it is made.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from .celery_app.tasks import HARD_LIMIT_GRACE
+from .journal.db import ConfigurationError
+from .payloads import check_text
+
+
+def check_workflow_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"workflow must be a workflow or its name, not {name!r}")
+    if not name:
+        raise ValueError("workflow name must be a non-empty str")
+    return check_text(name, "workflow name")
+
+
+def age_seconds(age: timedelta | float | None) -> float | None:
+    """A retention age in seconds: a positive timedelta or number, or None (keep all)."""
+    if age is None:
+        return None
+    if isinstance(age, timedelta):
+        value = age.total_seconds()
+    elif isinstance(age, int | float) and not isinstance(age, bool):
+        value = float(age)
+    else:
+        raise TypeError(f"retention must be a timedelta or a number of seconds, not {age!r}")
+    if not 0 < value < math.inf:
+        raise ConfigurationError(f"retention must be a positive age, not {age!r}")
+    return value
+
+
+def wakeup_time_limit(seconds: float) -> float:
+    """The wakeup's hard limit must leave room for the grace before the kill."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ConfigurationError(f"wakeup_time_limit must be a number, not {seconds!r}")
+    if not HARD_LIMIT_GRACE < seconds < math.inf:
+        raise ConfigurationError(
+            f"wakeup_time_limit must be over {HARD_LIMIT_GRACE:g} seconds, not {seconds!r}"
+        )
+    return float(seconds)
+
+
+def check_start_options(key: str | None, namespace: str, eta: datetime | None) -> None:
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise ValueError("idempotency_key must be a non-empty str of at most 255 characters")
+    if key is not None:
+        check_text(key, "idempotency_key")
+    if not isinstance(namespace, str) or not namespace:
+        raise ValueError(f"namespace must be a non-empty str, not {namespace!r}")
+    check_text(namespace, "namespace")
+    if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
+        raise ValueError("eta must be a timezone-aware datetime")

@@ -1,0 +1,63 @@
+"""Starting a run: which workflow version, the new run's record, its first wakeup.
+
+Kept apart from ``Continuum`` so that the checks a start makes (names, arguments,
+options) read in one place; nothing here writes: the journal inserts the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .checks import check_start_options, check_workflow_name
+from .definitions import Registry, Workflow
+from .errors import UnknownWorkflow
+from .journal.records import NewRun
+from .journal.tasks import SHORT_DELAY
+from .payloads import encode, normalize_args
+from .runids import new_run_id
+from .runtime.transport import Publisher
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    run_id: str | None
+    idempotency_key: str | None
+    namespace: str
+    attributes: dict[str, Any] | None
+    eta: datetime | None
+
+
+def workflow_version(registry: Registry, workflow: Workflow | str) -> tuple[str, int]:
+    """(name, version) for a new run: the newest version registered here, or 0
+    for a name this process does not know, which the first worker to replay the
+    run pins to the newest version it has."""
+    name = workflow.name if isinstance(workflow, Workflow) else check_workflow_name(workflow)
+    try:
+        return name, registry.workflow(name).version
+    except UnknownWorkflow:
+        return name, 0
+
+
+def new_run(
+    wf: tuple[str, int], args: Any, kwargs: Any, options: StartOptions, limit: int
+) -> NewRun:
+    """The run to insert, every value checked as the journal will store it."""
+    name, version = wf
+    arg_list, kw = normalize_args(args, kwargs, f"arguments of {name}", limit)
+    attrs = options.attributes or {}
+    encode(attrs, "attributes", limit)
+    check_start_options(options.idempotency_key, options.namespace, options.eta)
+    return NewRun(run_id=new_run_id(options.run_id), workflow=name, version=version,
+                  args=arg_list, kwargs=kw, namespace=options.namespace, attributes=attrs,
+                  idempotency_key=options.idempotency_key, eta=options.eta)  # fmt: skip
+
+
+def publish_first_wake(outbox: Publisher, run_id: str, eta: datetime | None) -> None:
+    """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
+    delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
+    if delay <= 0:
+        outbox.publish_advance(run_id)
+    elif delay <= SHORT_DELAY:
+        outbox.publish_advance(run_id, countdown=delay)
