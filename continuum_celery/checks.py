@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .celery_app.tasks import HARD_LIMIT_GRACE
 from .journal.db import ConfigurationError
 from .payloads import check_text
+
+N = TypeVar("N", int, float)
 
 
 def check_workflow_name(name: object) -> str:
@@ -58,3 +61,10 @@ def check_start_options(key: str | None, namespace: str, eta: datetime | None) -
     check_text(namespace, "namespace")
     if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
         raise ValueError("eta must be a timezone-aware datetime")
+
+
+def at_least_zero(value: N, name: str) -> N:
+    """A count or a number of seconds that may be 0 but not negative."""
+    if value < 0:
+        raise ConfigurationError(f"{name} must be >= 0, not {value!r}")
+    return value

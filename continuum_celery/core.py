@@ -90,11 +90,8 @@ class Continuum:
         histories = HistoryCache()
         self.runs = RunStore(self.db, lease_ttl, histories)
         self.tasks = TaskStore(self.db, claim_ttl, histories)
-        if resident_runs < 0:
-            raise ConfigurationError(f"resident_runs must be >= 0, not {resident_runs!r}")
-        self.resident_runs = resident_runs
-        if inline_budget < 0:
-            raise ConfigurationError(f"inline_budget must be >= 0 seconds, not {inline_budget!r}")
+        self.resident_runs = checks.at_least_zero(resident_runs, "resident_runs")
+        checks.at_least_zero(inline_budget, "inline_budget")
         self.wakeup_time_limit = checks.wakeup_time_limit(wakeup_time_limit)
         self.publisher = celery_tasks.CeleryPublisher(app, inline_budget)
         self.outbox = AfterCommit(self.publisher)
@@ -104,14 +101,18 @@ class Continuum:
             upkeep or UpkeepSettings(), retention=checks.age_seconds(retention)
         )
         self._wire_runtime(eager, settings)
+        self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
+        self._register(upkeep_interval if upkeep_beat else None)
+
+    def _register(self, beat_interval: float | None) -> None:
+        """The Celery side: the wakeup task, optional beat upkeep, worker hooks."""
+        app = self.app
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
-        self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
-        if upkeep_beat:
-            celery_tasks.register_upkeep(app, self.sweeper.run_once, upkeep_interval)
+        if beat_interval is not None:
+            celery_tasks.register_upkeep(app, self.sweeper.run_once, beat_interval)
         # New code may have come with this worker: blocked runs get a chance at once.
         celery_tasks.on_worker_ready(app, self.sweeper.wake_blocked)
-
         # Found here by `celery -A app continuum ...` (the command line's Celery plugin).
         app.continuum = self
 

@@ -7,6 +7,7 @@ derived from (original, cut), so asking for the same fork again finds it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +50,11 @@ def create(
     return new_id, [task.message for task in tasks]
 
 
+@dataclass(frozen=True)
 class _Task:
-    def __init__(self, command_id: str, task_id: str, message: TaskMessage) -> None:
-        self.command_id, self.task_id, self.message = command_id, task_id, message
+    command_id: str
+    task_id: str
+    message: TaskMessage
 
 
 def _renew_tasks(conn: Connection, run_id: str, scheduled: list[Event]) -> list[_Task]:

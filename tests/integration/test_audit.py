@@ -3,9 +3,7 @@ action leaves none. On real workers."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from types import ModuleType
 
@@ -13,16 +11,9 @@ import pytest
 from celery import Celery
 
 from continuum_celery import Continuum, RunFinished, RunNotFound
-from tests.integration.checks import types
+from tests.integration.checks import types, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def awaiting(flows: ModuleType, run_id: str) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from continuum_celery import RunCancelled
-from tests.integration.checks import assert_sound
+from tests.integration.checks import assert_sound, wait_for
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory, WorkerProcess
 
@@ -42,13 +42,6 @@ def chains(chains_db: str, broker_url: str) -> ModuleType:
 def chain_worker(chains_db: str, broker_url: str, worker_factory: WorkerFactory) -> WorkerProcess:
     env = {"CHAINS_DATABASE_URL": chains_db, "CELERY_BROKER_URL": broker_url}
     return worker_factory(APP, concurrency=4, beat=True, queues=["chains"], env=env)
-
-
-def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def chain_of(chains: ModuleType, first: str) -> list[str]:

@@ -10,13 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 from celery import Celery
@@ -24,7 +22,7 @@ from celery import Celery
 from continuum_celery import Continuum, RunCancelled, RunTerminated
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
-from tests.integration.checks import types
+from tests.integration.checks import types, wait_for
 from tests.integration.conftest import FLOWS
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerProcess
@@ -34,13 +32,6 @@ PLUGIN = "continuum = continuum_celery.cli.celery_plugin:continuum"
 
 Done = subprocess.CompletedProcess[str]
 Cli = Callable[..., Done]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

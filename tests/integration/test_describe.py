@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import socket
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -13,16 +11,9 @@ from types import ModuleType
 import pytest
 
 from continuum_celery import RunNotFound
-from tests.integration.checks import types
+from tests.integration.checks import types, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def has(flows: ModuleType, run_id: str, event: str) -> bool:

@@ -19,7 +19,7 @@ from celery import Celery
 from continuum_celery import Continuum, RunFailed, workflow
 from continuum_celery.journal.db import JournalUnavailable
 from continuum_celery.journal.tasks import SHORT_DELAY
-from tests.integration.checks import assert_sound, types
+from tests.integration.checks import assert_sound, types, wait_for
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory
 from tests.integration.proxy import TcpProxy
@@ -44,13 +44,6 @@ def hardship(hardship_db: str, broker_url: str) -> ModuleType:
 
 def env(database: str, broker: str) -> dict[str, str]:
     return {"HARDSHIP_DATABASE_URL": database, "CELERY_BROKER_URL": broker}
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from continuum_celery import RunCancelled, RunFailed, RunTerminated
-from tests.integration.checks import assert_sound, types
+from tests.integration.checks import assert_sound, types, wait_for
 from tests.integration.harness import WorkerFactory
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def awaiting(flows: ModuleType, run_id: str) -> bool:

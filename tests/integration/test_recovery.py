@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from types import ModuleType
-from typing import Any
 
 import pytest
 import redis
 
 from continuum_celery import ResultTimeout
 from continuum_celery.journal.records import NewRun
-from tests.integration.checks import assert_sound, types
+from tests.integration.checks import assert_sound, types, wait_for
 from tests.integration.harness import WorkerProcess
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -47,7 +46,7 @@ def test_drift_blocks_the_run_and_a_fixed_deploy_resumes_it(  # type: ignore[no-
 ) -> None:
     key = uuid.uuid4().hex
     handle = flows.drifting.delay(key)
-    wait_until(lambda: "signal_awaited" in types(handle.history()))
+    wait_for(lambda: "signal_awaited" in types(handle.history()))
     before = handle.history()
     variant = state_dir / f"variant-{key}"
     variant.touch()  # "deploy" code that calls another activity
@@ -70,13 +69,6 @@ def test_drift_blocks_the_run_and_a_fixed_deploy_resumes_it(  # type: ignore[no-
     assert handle.result(timeout=30) == "done"
     assert flows.cx.get_run(handle.run_id).error is None
     assert_sound(handle.history())
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def test_a_restart_replays_a_gather_to_the_failure_the_run_saw_first(

@@ -18,20 +18,13 @@ from celery import Celery
 from sqlalchemy import text
 
 from continuum_celery import Continuum, ContinuumError, RunAlreadyExists, RunCancelled
-from tests.integration.checks import assert_sound, types
+from tests.integration.checks import assert_sound, types, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 FLOWS = "tests.integration.apps.flows"
 TABLES = ("cx_runs", "cx_events", "cx_tasks", "cx_signals", "cx_start_keys", "cx_waits")
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def business_ids(label: str) -> list[str]:
