@@ -34,6 +34,7 @@ from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
 from .listing import RunPage
+from .opsaudit import AuditFilters
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
 from .query import parse as parse_query
 from .runids import check_run_id
@@ -381,15 +382,17 @@ class Continuum:
 
     def audit_log(
         self,
+        query: str = "",
         *,
         since: datetime | None = None,
         action: str | None = None,
         actor: str | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        """The latest operator actions across runs, newest first, filtered as given."""
-        self.schema.check()
-        return ops.audit_log(self, since, action, actor, limit)
+        """The latest operator actions across runs, newest first. ``query`` selects
+        the runs they are about and may name the entries' own ``action``, ``actor``,
+        ``reason`` and ``at``: ``'workflow = "shop.order" AND action = "terminate"'``."""
+        return ops.audit_log(self, query, AuditFilters(since, action, actor), limit)
 
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""
