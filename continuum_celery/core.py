@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import checks, listing, ops, starting
+from . import checks, export, listing, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
@@ -25,6 +25,7 @@ from .definitions import (
 from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
+from .export import DEFAULT_PAGE
 from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
@@ -367,6 +368,13 @@ class Continuum:
         self.schema.check()
         with self.db.engine.connect() as conn:
             return journal_listing.count_runs(conn, node, groups)
+
+    def export_runs(
+        self, query: str = "", *, page: int = DEFAULT_PAGE, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Matching runs with their full histories, oldest first, streamed a page of
+        ``page`` runs at a time (constant memory): archive them before pruning."""
+        return export.export_runs(self, query, page, limit)
 
     # --- operations ---------------------------------------------------------------------
 
