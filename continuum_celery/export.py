@@ -33,10 +33,10 @@ def export_runs(
         _check_count(limit, "limit", None)
     node = parse(query)
     cx.schema.check()
-    return _items(cx, runs_with_history(cx.db, node, page, limit))
+    return _items(runs_with_history(cx.db, node, page, limit))
 
 
-def _items(cx: Continuum, found: Iterator[Any]) -> Iterator[dict[str, Any]]:
+def _items(found: Iterator[Any]) -> Iterator[dict[str, Any]]:
     for record, events in found:
         yield {**_shallow(public_run(record)), "events": [_shallow(event) for event in events]}
 
