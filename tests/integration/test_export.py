@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from continuum_celery import InvalidQuery
 from continuum_celery.cli.output import dumps
@@ -120,3 +121,23 @@ def test_celery_continuum_export_uses_the_apps_continuum(
     query, run_ids = batch
     lines = ok(celery_cli("export", "-q", query, "--limit", "1")).splitlines()
     assert [json.loads(line)["run_id"] for line in lines] == run_ids[:1]
+
+
+def test_each_page_reads_its_histories_in_one_statement(
+    flows: ModuleType, batch: tuple[str, list[str]]
+) -> None:
+    """No statement per run: a page of runs, then one read of all their events."""
+    query, run_ids = batch
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(flows.cx.db.engine, "before_cursor_execute", seen)
+    try:
+        assert len(list(flows.cx.export_runs(query, page=2))) == len(run_ids)
+    finally:
+        event.remove(flows.cx.db.engine, "before_cursor_execute", seen)
+    histories = [s for s in statements if "cx_events" in s]
+    pages = [s for s in statements if "FROM cx_runs" in s]
+    assert len(pages) == 3 and len(histories) == 3, statements
