@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import checks, listing, ops, starting
+from . import checks, export, listing, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
@@ -25,6 +25,7 @@ from .definitions import (
 from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
+from .export import DEFAULT_PAGE
 from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
@@ -34,6 +35,7 @@ from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
 from .listing import RunPage
+from .opsaudit import AuditFilters
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
 from .query import parse as parse_query
 from .runids import check_run_id
@@ -367,6 +369,13 @@ class Continuum:
         with self.db.engine.connect() as conn:
             return journal_listing.count_runs(conn, node, groups)
 
+    def export_runs(
+        self, query: str = "", *, page: int = DEFAULT_PAGE, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Matching runs with their full histories, oldest first, streamed a page of
+        ``page`` runs at a time (constant memory): archive them before pruning."""
+        return export.export_runs(self, query, page, limit)
+
     # --- operations ---------------------------------------------------------------------
 
     def describe(self, run_id: str) -> Description:
@@ -381,15 +390,17 @@ class Continuum:
 
     def audit_log(
         self,
+        query: str = "",
         *,
         since: datetime | None = None,
         action: str | None = None,
         actor: str | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        """The latest operator actions across runs, newest first, filtered as given."""
-        self.schema.check()
-        return ops.audit_log(self, since, action, actor, limit)
+        """The latest operator actions across runs, newest first. ``query`` selects
+        the runs they are about and may name the entries' own ``action``, ``actor``,
+        ``reason`` and ``at``: ``'workflow = "shop.order" AND action = "terminate"'``."""
+        return ops.audit_log(self, query, AuditFilters(since, action, actor), limit)
 
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""

@@ -12,7 +12,7 @@ import getpass
 import logging
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from .checks import age_seconds
@@ -24,6 +24,7 @@ from .journal import forks
 from .journal.audit import Actor
 from .journal.db import ConfigurationError
 from .journal.describe import describe as describe_run
+from .opsaudit import AuditFilters, audit_query
 from .payloads import check_text
 
 if TYPE_CHECKING:
@@ -136,15 +137,13 @@ def audit(cx: Continuum, run_id: str) -> list[AuditEntry]:
     return entries
 
 
-def audit_log(
-    cx: Continuum, since: datetime | None, action: str | None, actor: str | None, limit: int
-) -> list[AuditEntry]:
+def audit_log(cx: Continuum, query: str, filters: AuditFilters, limit: int) -> list[AuditEntry]:
     """The latest entries across runs, newest first."""
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_AUDIT_LOG:
         raise ValueError(f"limit must be an int from 1 to {MAX_AUDIT_LOG}, not {limit!r}")
-    if since is not None and (not isinstance(since, datetime) or since.tzinfo is None):
-        raise ValueError("since must be a timezone-aware datetime")
-    return audit_rows.latest(cx.db, since, action, actor, limit)
+    node = audit_query(query, filters)
+    cx.schema.check()
+    return audit_rows.latest(cx.db, node, limit)
 
 
 def _version(cx: Continuum, source: RunRecord) -> int:

@@ -3,6 +3,7 @@
 With a run id it reads that run's entries (``cx.audit``, oldest first); without,
 the latest across runs (``cx.audit_log``, newest first). The same filters apply
 to both, so a question asked of one run can be widened by dropping the id.
+``--query`` selects the runs (and entries) in the query language, across runs only.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from .output import cell, echo_records, echo_table, format_option
 
 HEADERS = ["created_at", "run_id", "action", "actor", "reason", "details"]
 LOG_LIMIT = 100
+QUERY_HELP = (
+    "Across runs: a query on the runs (workflow, state, attributes.<key>, ...) and the"
+    " entries (action, actor, reason, at), such as 'attributes.customer = \"c-42\"'."
+)
 
 
 @click.command("audit")
 @click.argument("run_id", required=False)
+@click.option("--query", "-q", default="", help=QUERY_HELP)
 @click.option("--action", help="Only this action: signal, cancel, terminate, fork, ...")
 @click.option("--actor", help="Only this actor (user@host unless set otherwise).")
 @click.option("--since", metavar="TIME", help="ISO-8601, or relative to now: -15m, -1h, -7d.")
@@ -34,6 +40,7 @@ LOG_LIMIT = 100
 @global_options
 def audit(
     run_id: str | None,
+    query: str,
     action: str | None,
     actor: str | None,
     since: str | None,
@@ -42,8 +49,10 @@ def audit(
 ) -> None:
     """Operator actions: on one run (oldest first), or across runs (newest first)."""
     after = since_time(since)
+    if run_id is not None and query:
+        raise UserError("--query selects runs across the log: drop RUN_ID, or query run_id")
     if run_id is None:
-        found = cx().audit_log(since=after, action=action, actor=actor,
+        found = cx().audit_log(query, since=after, action=action, actor=actor,
                                limit=LOG_LIMIT if limit is None else limit)  # fmt: skip
     else:
         found = _of_run(run_id, action, actor, after, limit)

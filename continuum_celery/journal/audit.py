@@ -3,12 +3,14 @@ transaction, so a refused action leaves none and no action happens without one."
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
+from ..query import ENTRY_FIELDS, Node, field_names
 from ..views import AuditEntry
+from .compiler import Compiler, run, where
 from .db import Database, Record, execute
 from .queries import q
 from .rows import dumps
@@ -21,14 +23,21 @@ RUN_AUDIT = q(
     "SELECT run_id, action, actor, reason, details, created_at FROM cx_audit"
     " WHERE run_id = :run_id ORDER BY id"
 )
-# The latest entries, newest first; each filter applies only when given.
-AUDIT_LOG = q(
-    "SELECT run_id, action, actor, reason, details, created_at FROM cx_audit"
-    " WHERE (CAST(:since AS timestamptz) IS NULL OR created_at >= :since)"
-    " AND (CAST(:action AS text) IS NULL OR action = :action)"
-    " AND (CAST(:actor AS text) IS NULL OR actor = :actor)"
-    " ORDER BY created_at DESC, id DESC LIMIT :limit"
-)
+# The audit log's query fields: the entry's own (``a``), else the run's (``r``).
+COLUMNS: Mapping[str, str] = {
+    "run_id": "a.run_id",
+    "action": "a.action",
+    "actor": "a.actor",
+    "reason": "a.reason",
+    "at": "a.created_at",
+    "workflow": "r.workflow",
+    "state": "r.state",
+    "namespace": "r.namespace",
+    "parent_run_id": "r.parent_run_id",
+    "created_at": "r.created_at",
+    "ended_at": "r.completed_at",
+    "updated_at": "GREATEST(r.created_at, r.cancel_requested_at, r.completed_at)",
+}
 
 
 class Actor:
@@ -52,13 +61,26 @@ def of_run(db: Database, run_id: str) -> list[AuditEntry]:
         return [_entry(row) for row in execute(conn, RUN_AUDIT, {"run_id": run_id})]
 
 
-def latest(
-    db: Database, since: datetime | None, action: str | None, actor: str | None, limit: int
-) -> list[AuditEntry]:
-    """The latest entries across runs, newest first."""
-    params = {"since": since, "action": action, "actor": actor, "limit": limit}
+def latest(db: Database, node: Node | None, limit: int) -> list[AuditEntry]:
+    """The latest entries matching ``node``, newest first."""
+    statement, params = log_statement(node, limit)
     with db.engine.connect() as conn:
-        return [_entry(row) for row in execute(conn, AUDIT_LOG, params)]
+        return [_entry(row) for row in run(conn, statement, params)]
+
+
+def log_statement(node: Node | None, limit: int) -> tuple[str, dict[str, Any]]:
+    """The SELECT for the audit log; it joins the runs only when the query asks
+    about them (an entry's own fields, ``run_id`` among them, need no join)."""
+    sql = Compiler(COLUMNS, "r.attributes")
+    conditions = [sql.condition(node)] if node is not None else []
+    about_runs = node is not None and bool(field_names(node) - ENTRY_FIELDS)
+    join = " JOIN cx_runs r ON r.id = a.run_id" if about_runs else ""
+    statement = (
+        "SELECT a.run_id, a.action, a.actor, a.reason, a.details, a.created_at"  # noqa: S608
+        f" FROM cx_audit a{join}{where(conditions)}"  # fixed text, every value bound
+        f" ORDER BY a.created_at DESC, a.id DESC LIMIT {sql.bind(limit)}"
+    )
+    return statement, sql.params
 
 
 def _entry(row: Record) -> AuditEntry:

@@ -529,3 +529,14 @@ HEALTH_LEADER = q(
     "SELECT owner, since, expires_at, extract(epoch FROM now() - expires_at) AS expired_for"
     " FROM cx_upkeep_leader WHERE id = 1"
 )
+
+# --- export -------------------------------------------------------------------------
+
+# A page of runs' histories in one statement, in the page's order, then by seq: the
+# reader streams it (a server-side cursor) and cuts it per run as it goes.
+EXPORT_EVENTS = q(
+    "SELECT page.at, e.seq, e.type, e.command_id, e.data, e.created_at"
+    " FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS page(run_id, at)"
+    ' JOIN cx_events e ON e.run_id = page.run_id COLLATE "C"'
+    " ORDER BY page.at, e.seq"
+)

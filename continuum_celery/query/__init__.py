@@ -5,11 +5,15 @@
 
 from .nodes import (
     ATTRIBUTES,
+    AUDIT_FIELDS,
+    ENTRY_FIELDS,
+    RUN_FIELDS,
     TEXT_FIELDS,
     TIME_FIELDS,
     And,
     Compare,
     Field,
+    Fields,
     In,
     IsNull,
     Node,
@@ -18,16 +22,21 @@ from .nodes import (
     RelativeTime,
     StartsWith,
     Value,
+    field_names,
 )
 from .parser import parse
 
 __all__ = [
     "ATTRIBUTES",
+    "AUDIT_FIELDS",
+    "ENTRY_FIELDS",
+    "RUN_FIELDS",
     "TEXT_FIELDS",
     "TIME_FIELDS",
     "And",
     "Compare",
     "Field",
+    "Fields",
     "In",
     "IsNull",
     "Node",
@@ -36,5 +45,6 @@ __all__ = [
     "RelativeTime",
     "StartsWith",
     "Value",
+    "field_names",
     "parse",
 ]

@@ -12,6 +12,29 @@ from datetime import datetime
 TEXT_FIELDS = frozenset({"workflow", "state", "namespace", "run_id", "parent_run_id"})
 TIME_FIELDS = frozenset({"created_at", "updated_at", "ended_at"})
 ATTRIBUTES = "attributes"
+ENTRY_TEXT_FIELDS = frozenset({"action", "actor", "reason"})
+ENTRY_TIME_FIELDS = frozenset({"at"})
+"""The audit log's own fields: an entry's action, actor, reason and time (``at``)."""
+ENTRY_FIELDS = ENTRY_TEXT_FIELDS | ENTRY_TIME_FIELDS | {"run_id"}
+"""Fields an audit entry answers by itself, without its run's row."""
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which fields a query may name. One language, two vocabularies: runs are
+    listed by their own fields; audit entries by those of the run they are about,
+    plus their own (``run_id`` is both, and means the same run)."""
+
+    text: frozenset[str]
+    time: frozenset[str]
+
+    @property
+    def names(self) -> list[str]:
+        return [*sorted(self.text | self.time), f"{ATTRIBUTES}.<key>"]
+
+
+RUN_FIELDS = Fields(TEXT_FIELDS, TIME_FIELDS)
+AUDIT_FIELDS = Fields(TEXT_FIELDS | ENTRY_TEXT_FIELDS, TIME_FIELDS | ENTRY_TIME_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -35,7 +58,7 @@ class Field:
 
     @property
     def is_time(self) -> bool:
-        return self.name in TIME_FIELDS
+        return self.name in TIME_FIELDS or self.name in ENTRY_TIME_FIELDS
 
 
 @dataclass(frozen=True)
@@ -80,3 +103,12 @@ class Not:
 
 
 Node = Compare | In | StartsWith | IsNull | And | Or | Not
+
+
+def field_names(node: Node) -> set[str]:
+    """Every field ``node`` names (``attributes`` for any attribute)."""
+    if isinstance(node, And | Or):
+        return set().union(*(field_names(item) for item in node.items))
+    if isinstance(node, Not):
+        return field_names(node.item)
+    return {node.field.name}

@@ -16,11 +16,11 @@ from __future__ import annotations
 from ..errors import InvalidQuery
 from .nodes import (
     ATTRIBUTES,
-    TEXT_FIELDS,
-    TIME_FIELDS,
+    RUN_FIELDS,
     And,
     Compare,
     Field,
+    Fields,
     In,
     IsNull,
     Node,
@@ -34,16 +34,18 @@ from .times import EXPECTED as EXPECTED_TIME
 from .times import parse_time
 from .tokens import Token, tokenize
 
-FIELDS = [*sorted(TEXT_FIELDS | TIME_FIELDS), "attributes.<key>"]
 MAX_DEPTH = 64
 """Nesting deeper than this is refused rather than risking Python's recursion limit."""
 
 
-def parse(source: str) -> Node | None:
-    """The AST of ``source``; ``None`` for an empty query (every run matches)."""
+def parse(source: str, fields: Fields = RUN_FIELDS) -> Node | None:
+    """The AST of ``source``; ``None`` for an empty query (everything matches).
+
+    ``fields`` is the vocabulary: a run listing's by default, ``AUDIT_FIELDS`` for
+    the audit log."""
     if not isinstance(source, str):
         raise TypeError(f"query must be a str, not {type(source).__name__}")
-    parser = _Parser(tokenize(source))
+    parser = _Parser(tokenize(source), fields)
     if parser.peek.kind == "end":
         return None
     node = parser.or_expr()
@@ -52,8 +54,9 @@ def parse(source: str) -> Node | None:
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], fields: Fields) -> None:
         self.tokens = tokens
+        self.fields = fields
         self.at = 0
         self.depth = 0
 
@@ -121,9 +124,9 @@ class _Parser:
         name, dot, key = str(token.value).partition(".")
         if name == ATTRIBUTES and dot and _valid_key(key):
             return Field(ATTRIBUTES, key)
-        if not dot and (name in TEXT_FIELDS or name in TIME_FIELDS):
+        if not dot and (name in self.fields.text or name in self.fields.time):
             return Field(name)
-        raise self.error(f"a field ({', '.join(FIELDS)})", token)
+        raise self.error(f"a field ({', '.join(self.fields.names)})", token)
 
     def predicate(self, field: Field) -> Node:
         if self.peek.kind == "op":

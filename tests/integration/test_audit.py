@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 from celery import Celery
 
-from continuum_celery import Continuum, RunFinished, RunNotFound
+from continuum_celery import Continuum, InvalidQuery, RunFinished, RunNotFound
 from tests.integration.checks import types, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -114,3 +114,36 @@ def test_the_engines_actor_setting_is_the_default_actor(
     ]
     with pytest.raises(TypeError, match="actor must be"):
         Continuum(app, database_url=database_url, actor="")
+
+
+def test_audit_log_query_selects_the_runs_the_entries_are_about(flows: ModuleType) -> None:
+    """The query language picks runs by their fields and attributes, and entries by
+    their own action, actor and time; the keyword filters still narrow it."""
+    customer, other = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    mine = [flows.signal_or_timeout.apply_async((60.0,), attributes={"customer": customer})
+            for _ in range(2)]  # fmt: skip
+    theirs = flows.signal_or_timeout.apply_async((60.0,), attributes={"customer": other})
+    for handle in [*mine, theirs]:
+        wait_for(lambda h=handle: awaiting(flows, h.run_id))
+    flows.cx.signal(mine[0].run_id, "note", 1, actor="ann", reason="checking")
+    flows.cx.terminate(mine[1].run_id, "duplicate", actor="ben")
+    flows.cx.terminate(theirs.run_id, "duplicate", actor="ann")
+    about = f'attributes.customer = "{customer}"'
+
+    def found(query: str, **filters: str) -> list[tuple[str, str]]:
+        return [(e.run_id, e.action) for e in flows.cx.audit_log(query, **filters)]  # type: ignore[arg-type]
+
+    both = [(mine[1].run_id, "terminate"), (mine[0].run_id, "signal")]
+    assert found(about) == both, "newest first, only the customer's runs"
+    assert found(f'workflow = "{flows.signal_or_timeout.name}" AND {about}') == both
+    assert found(about, action="terminate") == both[:1]
+    assert found(f'{about} AND actor = "ann"') == both[1:]
+    assert found(f'{about} AND reason STARTS_WITH "check" AND at > -1h') == both[1:]
+    assert found(f'{about} AND at > "2999-01-01"') == []
+    anns = found(f'actor = "ann" AND (attributes.customer IN ("{customer}", "{other}"))')
+    assert anns == [(theirs.run_id, "terminate"), (mine[0].run_id, "signal")]
+    assert found(f'run_id = "{theirs.run_id}"') == [(theirs.run_id, "terminate")]
+    assert found(f'{about} AND state = "terminated"') == both[:1], "the run's state now"
+    with pytest.raises(InvalidQuery, match="position 0"):
+        flows.cx.audit_log("colour = 1")
+    flows.cx.terminate(mine[0].run_id, "done", actor="ben")

@@ -142,3 +142,25 @@ def test_audit_of_a_run_and_across_runs(cli: Cli, flows: ModuleType, worker: Wor
     assert later.splitlines()[1:] == [], "nothing after --since"
     refused(cli("audit", "--since", "yesterday", *APP), "--since", "ISO-8601")
     refused(cli("audit", "--limit", "0", *APP), "limit")
+
+
+def test_audit_query_selects_runs_and_entries(
+    cli: Cli, flows: ModuleType, worker: WorkerProcess
+) -> None:
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    handle = flows.signal_or_timeout.apply_async((60.0,), attributes={"customer": customer})
+    bystander = flows.signal_or_timeout.delay(60.0)
+    flows.cx.signal(handle.run_id, "note", 1, actor="ops")
+    flows.cx.terminate(handle.run_id, "bad data", actor="ops")
+    flows.cx.terminate(bystander.run_id, "bad data", actor="ops")
+    about = f'attributes.customer = "{customer}"'
+    out = ok(cli("audit", "--query", about, "--format", "jsonl", *APP))
+    found = [json.loads(line) for line in out.splitlines()]
+    assert [(e["run_id"], e["action"]) for e in found] == [(handle.run_id, "terminate"),
+                                                           (handle.run_id, "signal")]  # fmt: skip
+    narrowed = ok(cli("audit", "-q", f'{about} AND action = "signal"', "--format", "json", *APP))
+    assert [e["action"] for e in json.loads(narrowed)] == ["signal"]
+    also = ok(cli("audit", "-q", about, "--action", "terminate", "--format", "json", *APP))
+    assert [e["action"] for e in json.loads(also)] == ["terminate"]
+    refused(cli("audit", "-q", "action = terminate", *APP), "invalid query at position 9")
+    refused(cli("audit", handle.run_id, "-q", about, *APP), "--query", "RUN_ID")
