@@ -72,7 +72,7 @@ def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     results["count_runs"] = measure_counts(cx, args.count_calls)
     log("draining expired runs with upkeep ticks")
     age = args.retention_days * 86400.0
-    results["retention"] = measure_retention(cx, age, args.max_ticks)
+    results["retention"] = measure_retention(cx, age, args.max_ticks, log)
     cx.db.dispose()
     return results
 

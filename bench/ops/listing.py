@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +20,9 @@ QUERIES = (
     'state = "failed" AND attributes.customer = "c-42"',
     'workflow = "flow.7" AND created_at > "-1h"',
 )
-COUNTS = (("", ("state",)), ('state = "failed"', ()))
+COUNTS: tuple[tuple[str, tuple[str, ...]], ...] = (("", ("state",)), ('state = "failed"', ()))
 LIMIT = 50
+EXECUTION = re.compile(r"Execution Time: ([0-9.]+) ms")
 
 
 def timed(call: Callable[[], object], calls: int) -> dict[str, Any]:
@@ -30,8 +33,12 @@ def timed(call: Callable[[], object], calls: int) -> dict[str, Any]:
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    return {"calls": calls, "p50_ms": round(percentile(samples, 50), 3),
-            "p99_ms": round(percentile(samples, 99), 3), "max_ms": round(max(samples), 3)}  # fmt: skip
+    return {
+        "calls": calls,
+        "p50_ms": round(percentile(samples, 50), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+        "max_ms": round(max(samples), 3),
+    }
 
 
 def explain(cx: Continuum, query: str, cursor: str | None) -> list[str]:
@@ -43,29 +50,37 @@ def explain(cx: Continuum, query: str, cursor: str | None) -> list[str]:
         return [str(row[0]) for row in rows]
 
 
+def server_ms(plan: list[str]) -> float:
+    """Postgres' own time for the statement, without the client round trip."""
+    found = [float(m.group(1)) for line in plan if (m := EXECUTION.search(line))]
+    return found[0] if found else float("nan")
+
+
+def page(cx: Continuum, query: str, cursor: str | None, calls: int) -> dict[str, Any]:
+    """One page: rows, API timings, and the plan with Postgres' execution time."""
+    runs = cx.list_runs(query, limit=LIMIT, cursor=cursor).runs
+    timing = timed(lambda: cx.list_runs(query, limit=LIMIT, cursor=cursor), calls)
+    plan = explain(cx, query, cursor)
+    return {"rows": len(runs), **timing, "server_ms": server_ms(plan), "plan": plan}
+
+
 def measure_query(cx: Continuum, query: str, calls: int) -> dict[str, Any]:
-    """Page 1 and (when there is one) page 2 of ``query``: rows, timings, plans."""
-    first = cx.list_runs(query, limit=LIMIT)
-    cursor = first.next_cursor
-    result: dict[str, Any] = {
-        "query": query,
-        "page1": {"rows": len(first.runs), **timed(lambda: cx.list_runs(query, limit=LIMIT), calls)},
-        "plan_page1": explain(cx, query, None),
-    }
+    """Page 1 and (when there is one) page 2 of ``query``, and the load they ran under."""
+    cursor = cx.list_runs(query, limit=LIMIT).next_cursor
+    result: dict[str, Any] = {"query": query, "load_average": os.getloadavg()[0],
+              "page1": page(cx, query, None, calls)}  # fmt: skip
     if cursor is not None:
-        second = cx.list_runs(query, limit=LIMIT, cursor=cursor)
-        page2 = timed(lambda: cx.list_runs(query, limit=LIMIT, cursor=cursor), calls)
-        result["page2"] = {"rows": len(second.runs), **page2}
-        result["plan_page2"] = explain(cx, query, cursor)
+        result["page2"] = page(cx, query, cursor, calls)
     return result
 
 
 def measure_counts(cx: Continuum, calls: int) -> list[dict[str, Any]]:
     """``count_runs``: the whole table by state, and one state."""
-    found = []
-    for query, groups in COUNTS:
-        counts = cx.count_runs(query, group_by=groups)
-        timing = timed(lambda q=query, g=groups: cx.count_runs(q, group_by=g), calls)
-        rows = {"/".join(map(str, key)) or "all": n for key, n in counts.items()}
-        found.append({"query": query, "group_by": list(groups), "counts": rows, **timing})
-    return found
+    return [count(cx, query, groups, calls) for query, groups in COUNTS]
+
+
+def count(cx: Continuum, query: str, groups: tuple[str, ...], calls: int) -> dict[str, Any]:
+    counts = cx.count_runs(query, group_by=groups)
+    timing = timed(lambda: cx.count_runs(query, group_by=groups), calls)
+    rows = {"/".join(map(str, key)) or "all": n for key, n in counts.items()}
+    return {"query": query, "group_by": list(groups), "counts": rows, **timing}

@@ -7,16 +7,15 @@ from typing import Any
 
 def _timing(name: str, page: dict[str, Any]) -> str:
     return (f"  {name}: {page['rows']} rows, p50 {page['p50_ms']:.2f} ms,"
-            f" p99 {page['p99_ms']:.2f} ms, max {page['max_ms']:.2f} ms")  # fmt: skip
+            f" p99 {page['p99_ms']:.2f} ms, max {page['max_ms']:.2f} ms;"
+            f" in Postgres {page['server_ms']:.2f} ms")  # fmt: skip
 
 
 def render_listing(entry: dict[str, Any]) -> list[str]:
-    lines = [f"list_runs({entry['query']!r}, limit=50)", _timing("page 1", entry["page1"])]
-    if "page2" in entry:
-        lines.append(_timing("page 2", entry["page2"]))
-    for key in ("plan_page1", "plan_page2"):
+    lines = [f"list_runs({entry['query']!r}, limit=50), load average {entry['load_average']:.1f}"]
+    for key in ("page1", "page2"):
         if key in entry:
-            lines += [f"  {key}:", *(f"    {line}" for line in entry[key])]
+            lines += [_timing(key, entry[key]), *(f"    {line}" for line in entry[key]["plan"])]
     return lines
 
 
@@ -35,7 +34,8 @@ def render_retention(r: dict[str, Any]) -> list[str]:
     return [*lines,
             f"  {r['ticks']} ticks deleted {r['runs_deleted']:,} runs in {r['elapsed_s']} s:"
             f" {r['runs_deleted_per_s']:,} runs/s",
-            f"  tick p50 {r['tick_p50_ms']} ms, p99 {r['tick_p99_ms']} ms, max {r['tick_max_ms']} ms;"
+            f"  tick p50 {r['tick_p50_ms']} ms, p99 {r['tick_p99_ms']} ms,"
+            f" max {r['tick_max_ms']} ms;"
             f" first 20 p50 {first['p50_ms']} ms, last 20 p50 {last['p50_ms']} ms",
             f"  tick p50 by tenth of the drain: {r['tick_ms_by_tenth']}",
             f"  rows deleted {r['rows_deleted']}, left {r['rows_left']}"]  # fmt: skip

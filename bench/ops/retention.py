@@ -7,7 +7,9 @@ real tick's. The drain stops at the first tick that deletes nothing.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from statistics import mean
 from typing import Any
 
@@ -30,7 +32,7 @@ def table_counts(cx: Continuum) -> dict[str, int]:
     return {"runs": runs, "events": events, "tasks": tasks, "attempts": attempts}
 
 
-def drain(cx: Continuum, max_ticks: int) -> list[tuple[float, int]]:
+def drain(cx: Continuum, max_ticks: int, log: Callable[[str], None]) -> list[tuple[float, int]]:
     """(seconds, runs deleted) per tick, until a tick deletes nothing."""
     ticks: list[tuple[float, int]] = []
     while len(ticks) < max_ticks:
@@ -39,6 +41,8 @@ def drain(cx: Continuum, max_ticks: int) -> list[tuple[float, int]]:
         if not deleted:
             break
         ticks.append((time.perf_counter() - started, deleted))
+        if len(ticks) % 100 == 0:
+            log(f"{len(ticks)} ticks, {sum(n for _, n in ticks):,} runs deleted")
     return ticks
 
 
@@ -65,13 +69,16 @@ def _tenths(ms: list[float]) -> list[float]:
     return [round(percentile(ms[i : i + size], 50), 2) for i in range(0, len(ms), size)][:10]
 
 
-def measure_retention(cx: Continuum, age: float, max_ticks: int) -> dict[str, Any]:
+def measure_retention(
+    cx: Continuum, age: float, max_ticks: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Drain, then check each run took exactly what it owns with it."""
     with cx.db.engine.connect() as conn:
         expired = int(conn.execute(EXPIRED, {"age": age}).scalar_one())
     before = table_counts(cx)
-    result = summarize(drain(cx, max_ticks)) if expired else {"ticks": 0, "runs_deleted": 0}
+    result = summarize(drain(cx, max_ticks, log)) if expired else {"ticks": 0, "runs_deleted": 0}
     after = table_counts(cx)
     gone = {table: before[table] - after[table] for table in before}
-    return {"retention_s": age, "expired_before": expired, "batch": cx.sweeper.settings.batch,
+    settings = {"retention_s": age, "batch": cx.sweeper.settings.batch}
+    return {**settings, "load_average": os.getloadavg()[0], "expired_before": expired,
             **result, "rows_deleted": gone, "rows_left": after}  # fmt: skip
