@@ -114,3 +114,38 @@ def test_parked_bench_reports_memory_upkeep_and_signal_throughput(
     assert parked["summary"]["memory_rss_ratio_n_vs_first"] > 0
     if elapsed > 40:
         pytest.fail(f"the parked bench took {elapsed:.1f}s, more than 40s")
+
+
+def test_ops_bench_times_listing_and_drains_expired_runs_with_what_they_own(
+    database_url: str, tmp_path: Path
+) -> None:
+    # 2,000 runs, batch 50: about twenty retention ticks; the bench makes and drops
+    # its own database.
+    output = tmp_path / "ops.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.ops", "--runs", "2000", "--calls", "5",
+         "--count-calls", "2", "--batch", "50", "--output", str(output)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "runs/s" in proc.stdout and "Index" in proc.stdout, proc.stdout
+    results = json.loads(output.read_text())
+    seeded = results["seed"]
+    assert (seeded["runs"], seeded["events"], seeded["tasks"]) == (2000, 8000, 2000)
+    for listing in results["list_runs"]:
+        assert listing["page1"]["calls"] == 5 and listing["page1"]["p50_ms"] > 0
+        assert not any("Seq Scan on cx_runs" in line for line in listing["page1"]["plan"])
+        assert listing["page1"]["server_ms"] > 0
+    by_state = results["count_runs"][0]["counts"]
+    assert sum(by_state.values()) == 2000 and by_state["failed"] == 60
+    retention = results["retention"]
+    deleted = retention["runs_deleted"]
+    # about half (15 of 30 days); a run may come of age between the count and the drain
+    assert 900 < retention["expired_before"] <= deleted <= retention["expired_before"] + 2
+    assert retention["ticks"] == -(-deleted // 50)
+    # every deleted run took its four events, its task and the task's attempt along
+    assert retention["rows_deleted"] == {
+        "runs": deleted, "events": 4 * deleted, "tasks": deleted, "attempts": deleted
+    }  # fmt: skip
+    assert retention["runs_deleted_per_s"] > 0
