@@ -178,19 +178,22 @@ class WhoOut(BaseModel):
     actions: list[str]
 
 
+REASON = Field(min_length=1, max_length=1000, description="why: kept in the audit trail")
+
+
 class SignalIn(BaseModel):
-    name: str
+    name: str = Field(min_length=1)
     payload: Any = None
-    reason: str | None = None
+    reason: str = REASON
 
 
 class ReasonIn(BaseModel):
-    reason: str | None = None
+    reason: str = REASON
 
 
 class ForkIn(BaseModel):
-    at_seq: int | None = None
-    reason: str | None = None
+    at_seq: int | None = Field(None, ge=1)
+    reason: str = REASON
 
 
 class ViewIn(BaseModel):

@@ -91,7 +91,9 @@ def test_an_operator_signals_and_cancels_and_the_audit_trail_says_so(
 
 def test_an_action_needs_a_reason(client: TestClient, flows: ModuleType) -> None:
     handle = waiting(flows, batch())
-    answer = client.post(f"{API}/runs/{handle.run_id}/cancel", json={}, headers=OPERATOR)
+    url = f"{API}/runs/{handle.run_id}/cancel"
+    assert client.post(url, json={}, headers=OPERATOR).status_code == 422
+    answer = client.post(url, json={"reason": "  "}, headers=OPERATOR)
     assert answer.status_code == 400 and "reason" in answer.json()["error"]
     assert flows.cx.audit(handle.run_id) == []
     flows.cx.terminate(handle.run_id, "test over")
