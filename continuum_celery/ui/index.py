@@ -16,6 +16,7 @@ from ..query import parse
 
 STATES = ("running", "blocked", "completed", "failed", "cancelled", "terminated", "continued")
 PAGE = 25
+MAX_PAGE = 200
 OVERVIEW = 5
 
 
@@ -33,28 +34,29 @@ def combine(q: str, state: str, workflow: str) -> str:
 
 
 def index_values(
-    cx: Continuum, q: str, state: str, workflow: str, view: str, cursor: str | None
-) -> dict[str, Any]:
+    cx: Continuum, q: str, state: str, workflow: str, view: str, cursor: str | None,
+    limit: int = PAGE,
+) -> dict[str, Any]:  # fmt: skip
     """Everything the index template shows; a bad query becomes ``query_error``."""
     if view and not q:
         q = saved.saved_view(cx, view).query
     values: dict[str, Any] = {"q": q, "state": state, "workflow": workflow, "view": view,
-                              "cursor": cursor, "states": STATES, "runs": [],
+                              "cursor": cursor, "limit": limit if limit != PAGE else None, "states": STATES, "runs": [],
                               "views": saved.saved_views_all(cx), "now": datetime.now(UTC)}  # fmt: skip
     try:
         parse(q)
     except InvalidQuery as error:
         return values | {"query_error": error, "count": {}, "total": 0}
     effective = combine(q, state, workflow)
-    values |= _page(cx, effective, cursor) | _counts(cx, combine(q, "", workflow), q, state)
+    values |= _page(cx, effective, cursor, limit) | _counts(cx, combine(q, "", workflow), q, state)
     if not (q or state or workflow or cursor):
         values["overview"] = {s: cx.list_runs(f"state = {quote(s)}", limit=OVERVIEW).runs
                               for s in ("blocked", "failed")}  # fmt: skip
     return values
 
 
-def _page(cx: Continuum, query: str, cursor: str | None) -> dict[str, Any]:
-    page = cx.list_runs(query, limit=PAGE, cursor=cursor)
+def _page(cx: Continuum, query: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    page = cx.list_runs(query, limit=limit, cursor=cursor)
     return {"effective": query, "runs": page.runs, "next_cursor": page.next_cursor}
 
 

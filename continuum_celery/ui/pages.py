@@ -19,7 +19,7 @@ from . import runpage
 from .actions import payload_of, perform
 from .auth import check_csrf, principal, require_action
 from .errors import message, status_of
-from .index import index_values
+from .index import MAX_PAGE, PAGE, index_values
 from .render import page, refusal
 from .settings import ACTIONS, UiSettings
 
@@ -29,8 +29,10 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
 
     @pages.get("/")
     def index(request: Request, q: str = "", state: str = "", workflow: str = "",
-              view: str = "", cursor: str = "") -> Response:  # fmt: skip
-        values = index_values(cx, q, state, workflow, view, cursor or None)
+              view: str = "", cursor: str = "", limit: int = PAGE) -> Response:  # fmt: skip
+        if not 1 <= limit <= MAX_PAGE:
+            return refusal(request, 400, f"limit must be from 1 to {MAX_PAGE}")
+        values = index_values(cx, q, state, workflow, view, cursor or None, limit)
         status = 400 if values.get("query_error") else 200
         return page(request, "index.html", status, settings=settings, **values)
 

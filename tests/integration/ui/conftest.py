@@ -17,6 +17,9 @@ from fastapi.testclient import TestClient
 
 from continuum_celery.ui import UiSettings, create_app
 from continuum_celery.ui.settings import Principal
+from tests.integration.ui.browser import chromium
+
+__all__ = ["chromium"]  # the session's browser, for test_browser.py
 
 PREFIX = "/continuum"
 OPERATOR_TOKEN = "operator-token-0123456789"
