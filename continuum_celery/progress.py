@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .errors import RunNotFound
 from .journal import progress
+from .journal.db import unavailable
 from .runids import check_run_id
 
 if TYPE_CHECKING:
@@ -32,3 +33,9 @@ def mark(cx: Continuum, run_id: str) -> RunMark:
     if found is None:
         raise RunNotFound(f"no run with id {run_id}")
     return found
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means Postgres could not be reached: a 503 to a web caller,
+    not a bug. (The journal's own test, for rooms that may not import it.)"""
+    return unavailable(error)

@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .context import cx
+from .context import cx, global_options
 from .errors import UserError
 
 if TYPE_CHECKING:
     from ..ui import UiSettings
 
 LOOPBACK_NAMES = ("localhost",)
+AUTH_HELP = "File with tokens=role:token,... and users=user:pass:role,... lines."
+DISABLE_HELP = "Switch an action off: signal, cancel, terminate, fork, retry_activity."
+EXTRA = "the UI needs its extra: pip install 'continuum-celery[ui]'"
 
 
 def is_loopback(host: str) -> bool:
@@ -32,14 +35,13 @@ def is_loopback(host: str) -> bool:
 
 
 @click.command()
+@global_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8070, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--prefix", default="", help="URL path to serve under, e.g. /continuum.")
-@click.option("--auth", "auth_file", type=click.Path(exists=True, dir_okay=False),
-              help="File with tokens=role:token,... and users=user:password:role,... lines.")  # fmt: skip
+@click.option("--auth", "auth_file", type=click.Path(exists=True, dir_okay=False), help=AUTH_HELP)
 @click.option("--flower-url", default=None, help="Flower's URL, to link each attempt's task.")
-@click.option("--disable", "disabled", multiple=True, metavar="ACTION",
-              help="Switch an action off (signal, cancel, terminate, fork, retry_activity).")  # fmt: skip
+@click.option("--disable", "disabled", multiple=True, metavar="ACTION", help=DISABLE_HELP)
 def ui(host: str, port: int, prefix: str, auth_file: str | None, flower_url: str | None,
        disabled: tuple[str, ...]) -> None:  # fmt: skip
     """Serve the web UI (needs `pip install continuum-celery[ui]`)."""
@@ -48,7 +50,7 @@ def ui(host: str, port: int, prefix: str, auth_file: str | None, flower_url: str
 
         from ..ui import create_app
     except ImportError as error:
-        raise UserError(f"the UI needs its extra: pip install 'continuum-celery[ui]' ({error})")
+        raise UserError(f"{EXTRA} ({error})") from None
     settings = _settings(auth_file, flower_url)
     if not settings.configured and not is_loopback(host):
         raise UserError(f"refusing to bind {host} without credentials: set CONTINUUM_UI_TOKENS"

@@ -11,13 +11,29 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from ..core import Continuum
 from .. import progress, saved
+from ..core import Continuum
 from .actions import perform
 from .auth import check_csrf, principal, require_action
-from .models import (ActionOut, AttemptOut, AuditOut, CountGroup, CountOut, DescribeOut,
-                     ErrorOut, EventOut, ForkIn, MarkOut, ReasonIn, RunOut, RunPageOut,
-                     SignalIn, ViewIn, ViewOut, WhoOut)  # fmt: skip
+from .models import (
+    ActionOut,
+    AttemptOut,
+    AuditOut,
+    CountGroup,
+    CountOut,
+    DescribeOut,
+    ErrorOut,
+    EventOut,
+    ForkIn,
+    MarkOut,
+    ReasonIn,
+    RunOut,
+    RunPageOut,
+    SignalIn,  # fmt: skip
+    ViewIn,
+    ViewOut,
+    WhoOut,
+)
 from .settings import ACTIONS, UiSettings
 
 ERRORS: dict[int | str, dict[str, Any]] = {

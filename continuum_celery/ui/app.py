@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 

@@ -26,8 +26,10 @@ CSRF_COOKIE = "cx_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-       " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -101,7 +103,9 @@ def middleware(
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Identify every request (static files excepted) and add the security headers."""
 
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         try:
             if not request.url.path.startswith(request.scope.get("root_path", "") + "/static/"):
                 request.state.principal, request.state.bearer = identify(request, settings)

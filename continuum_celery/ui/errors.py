@@ -6,12 +6,12 @@ JSON for the API (``{"error": ..., "position": ...}``), a page for the browser.
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.exceptions import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import ContinuumError, InvalidQuery, RunFinished, RunNotFound
-from ..journal.db import unavailable
+from ..progress import unreachable as unavailable
 from .render import refusal
 
 

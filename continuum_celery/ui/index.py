@@ -40,9 +40,11 @@ def index_values(
     """Everything the index template shows; a bad query becomes ``query_error``."""
     if view and not q:
         q = saved.saved_view(cx, view).query
-    values: dict[str, Any] = {"q": q, "state": state, "workflow": workflow, "view": view,
-                              "cursor": cursor, "limit": limit if limit != PAGE else None, "states": STATES, "runs": [],
-                              "views": saved.saved_views_all(cx), "now": datetime.now(UTC)}  # fmt: skip
+    values: dict[str, Any] = {
+        "q": q, "state": state, "workflow": workflow, "view": view, "cursor": cursor,
+        "limit": limit if limit != PAGE else None, "states": STATES, "runs": [],
+        "views": saved.saved_views_all(cx), "now": datetime.now(UTC),
+    }  # fmt: skip
     try:
         parse(q)
     except InvalidQuery as error:

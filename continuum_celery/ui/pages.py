@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from .. import saved
 from ..client import TERMINAL_STATES
 from ..core import Continuum
-from .. import saved
 from . import runpage
 from .actions import payload_of, perform
 from .auth import check_csrf, principal, require_action
@@ -89,5 +89,3 @@ def _run_page(
     values["terminal"] = values["run"].state in TERMINAL_STATES
     return page(request, "run.html", status, settings=settings, problem=problem,
                 notice=notice, **values)  # fmt: skip
-
-

@@ -88,7 +88,9 @@ def _file_lines(lines: Iterable[str]) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or key.strip() not in ("tokens", "users", "disabled_actions"):
-            raise ValueError(f"auth file: expected tokens=, users= or disabled_actions=, not {key!r}")
+            raise ValueError(
+                f"auth file: expected tokens=, users= or disabled_actions=, not {key!r}"
+            )
         found[key.strip()] = ",".join(filter(None, [found.get(key.strip(), ""), value.strip()]))
     return found
 

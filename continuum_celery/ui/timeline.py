@@ -82,8 +82,11 @@ def _wait(opened: Event, closed: Event | None, t0: datetime, span: float, until:
     left, width = _place(opened.created_at, end, t0, span)
     kind = WAITS[opened.type]
     seconds = opened.data.get("seconds")
-    name = opened.data.get("name") or opened.data.get("workflow") or (
-        f"{seconds:g}s" if isinstance(seconds, int | float) else opened.command_id)
+    name = (
+        opened.data.get("name")
+        or opened.data.get("workflow")
+        or (f"{seconds:g}s" if isinstance(seconds, int | float) else opened.command_id)
+    )
     outcome = ENDS[closed.type] if closed else "waiting"
     if closed and closed.type == "timer_fired" and kind == "signal":
         outcome = "timed out"

@@ -82,11 +82,15 @@ def test_an_operator_signals_and_cancels_and_the_audit_trail_says_so(
     sent = client.post(f"{API}/runs/{handle.run_id}/signal", json=body, headers=OPERATOR)
     assert sent.status_code == 200, sent.text
     cancel = {"reason": "testing cancel"}
-    assert client.post(f"{API}/runs/{handle.run_id}/cancel", json=cancel, headers=OPERATOR).is_success
+    assert client.post(
+        f"{API}/runs/{handle.run_id}/cancel", json=cancel, headers=OPERATOR
+    ).is_success
     wait_for(lambda: handle.state == "cancelled")
     audit = client.get(f"{API}/runs/{handle.run_id}/audit", headers=VIEWER).json()
     assert [(a["action"], a["actor"], a["reason"]) for a in audit] == [
-        ("signal", "ui:token-op", "testing signal"), ("cancel", "ui:token-op", "testing cancel")]  # fmt: skip
+        ("signal", "ui:token-op", "testing signal"),
+        ("cancel", "ui:token-op", "testing cancel"),
+    ]
 
 
 def test_an_action_needs_a_reason(client: TestClient, flows: ModuleType) -> None:

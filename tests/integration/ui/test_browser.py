@@ -88,16 +88,18 @@ def test_paging_walks_every_run_once(viewer: Any, served: str, flows: ModuleType
     assert len(seen) == 5 and set(seen) == started
 
 
-def test_a_run_page_timeline_shows_the_retries(
-    viewer: Any, served: str, flows: ModuleType
-) -> None:
+def test_a_run_page_timeline_shows_the_retries(viewer: Any, served: str, flows: ModuleType) -> None:
     handle = retried(flows, batch())
     page = viewer.new_page()
     page.goto(f"{served}/runs/{handle.run_id}")
     bars = page.locator("#timeline .bar-row.kind-activity")
     assert bars.count() == 3
     assert page.locator("#timeline .bar-row.retry").count() == 2
-    assert [b.get_attribute("data-outcome") for b in bars.all()] == ["failed", "failed", "completed"]
+    assert [b.get_attribute("data-outcome") for b in bars.all()] == [
+        "failed",
+        "failed",
+        "completed",
+    ]
     widths = [float(r.get_attribute("width")) for r in page.locator("#timeline rect").all()]
     assert all(w > 0 for w in widths)
     page.locator("#history details").first.click()
@@ -156,9 +158,7 @@ def test_a_viewer_sees_no_actions_and_an_operator_does(
     flows.cx.terminate(handle.run_id, "test over")
 
 
-def test_a_hostile_payload_is_rendered_as_text(
-    viewer: Any, served: str, flows: ModuleType
-) -> None:
+def test_a_hostile_payload_is_rendered_as_text(viewer: Any, served: str, flows: ModuleType) -> None:
     handle = flows.cx.start(flows.wait_for_signals, 1, attributes={"batch": HOSTILE})
     flows.cx.signal(handle.run_id, HOSTILE, {"x": HOSTILE}, reason=HOSTILE)
     flows.cx.signal(handle.run_id, "item", HOSTILE)

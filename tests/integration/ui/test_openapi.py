@@ -9,7 +9,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from continuum_celery.ui import create_app
@@ -25,7 +24,9 @@ def test_the_schema_is_served_and_lists_the_api(client: object) -> None:
     from fastapi.testclient import TestClient
 
     assert isinstance(client, TestClient)
-    schema = client.get(f"{PREFIX}/openapi.json", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}).json()
+    schema = client.get(
+        f"{PREFIX}/openapi.json", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    ).json()
     paths = set(schema["paths"])
     assert {"/api/runs", "/api/count", "/api/runs/{run_id}", "/api/runs/{run_id}/history",
             "/api/runs/{run_id}/audit", "/api/runs/{run_id}/signal"} <= paths  # fmt: skip
