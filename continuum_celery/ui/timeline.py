@@ -59,7 +59,7 @@ def _place(start: datetime, end: datetime, t0: datetime, span: float) -> tuple[f
 def _attempt(a: Attempt, t0: datetime, span: float, now: datetime) -> Bar:
     end = a.finished_at or now
     left, width = _place(a.started_at, end, t0, span)
-    label = f"{a.activity} #{a.attempt}"
+    label = f"{a.activity.rsplit('.', 1)[-1]} #{a.attempt}"  # the attempt stays visible
     return Bar("activity", label, a.outcome or "running", a.started_at, end, left, width,
                retry=a.attempt > 1, task_id=a.celery_task_id, error=a.error)  # fmt: skip
 
