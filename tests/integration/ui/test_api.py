@@ -174,3 +174,20 @@ def test_saved_views_are_shared_by_name(client: TestClient, flows: ModuleType) -
     assert client.post(f"{API}/views", json=bad, headers=OPERATOR).status_code == 400
     names = [v["name"] for v in client.get(f"{API}/views", headers=VIEWER).json()]
     assert view["name"] in names and "broken" not in names
+
+
+def test_a_switched_off_action_is_hidden_and_refused(flows: ModuleType) -> None:
+    from continuum_celery.ui import create_app
+    from tests.integration.ui.conftest import secured
+
+    app = create_app(flows.cx, prefix=PREFIX, settings=secured(), disabled_actions=("terminate",))
+    handle = waiting(flows, batch())
+    with TestClient(app) as c:
+        answer = c.post(f"{API}/runs/{handle.run_id}/terminate", json={"reason": "x"},
+                        headers=OPERATOR)  # fmt: skip
+        assert answer.status_code == 403 and "switched off" in answer.json()["error"]
+        page = c.get(f"{PREFIX}/runs/{handle.run_id}", headers=OPERATOR).text
+        assert 'id="cancel-form"' in page and 'id="terminate-form"' not in page
+        assert "terminate" not in c.get(f"{API}/whoami", headers=OPERATOR).json()["actions"]
+    assert flows.cx.get_run(handle.run_id).state == "running"
+    flows.cx.terminate(handle.run_id, "test over")

@@ -72,6 +72,22 @@ def test_the_index_filters_and_shows_a_query_error(
     flows.cx.terminate(live.run_id, "test over")
 
 
+def test_the_index_shows_a_new_run_live(viewer: Any, served: str, flows: ModuleType) -> None:
+    tag = batch()
+    first = waiting(flows, tag)
+    page = viewer.new_page()
+    page.goto(f"{served}/?q=attributes.batch+%3D+%22{tag}%22")
+    page.wait_for_selector(f'tr[data-run-id="{first.run_id}"]')
+    page.wait_for_timeout(1200)  # the page has polled once and knows the counts
+    second = waiting(flows, tag)
+    page.wait_for_selector(f'tr[data-run-id="{second.run_id}"]', timeout=5000)
+    flows.cx.terminate(first.run_id, "live index seen")
+    page.wait_for_selector(f'tr[data-run-id="{first.run_id}"][data-state="terminated"]',
+                           timeout=5000)  # fmt: skip
+    assert page.url.endswith(f"%22{tag}%22")  # updated in place, not navigated
+    flows.cx.terminate(second.run_id, "test over")
+
+
 def test_paging_walks_every_run_once(viewer: Any, served: str, flows: ModuleType) -> None:
     tag = batch()
     started = {flows.cx.start(flows.chain, 1, attributes={"batch": tag}).run_id for _ in range(5)}
