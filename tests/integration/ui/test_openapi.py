@@ -15,7 +15,7 @@ from continuum_celery.ui import create_app
 from tests.integration.ui.conftest import OPERATOR_TOKEN, PREFIX, secured
 
 pytestmark = pytest.mark.usefixtures("worker")
-EXAMPLES = 12
+EXAMPLES = 8
 # Left out: "schema-valid data is accepted". A query string, a run id or a reason can
 # be well-formed JSON yet mean nothing (``q="x"``), and the API says so with a 400.
 
