@@ -20,7 +20,7 @@ from .actions import payload_of, perform
 from .auth import check_csrf, principal, require_action
 from .errors import message, status_of
 from .index import MAX_PAGE, PAGE, index_values
-from .render import page, refusal
+from .render import page, pathpart, refusal
 from .settings import ACTIONS, UiSettings
 
 
@@ -52,9 +52,14 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
             if status_of(error) >= 500:
                 raise
             return _run_page(request, cx, settings, run_id, status_of(error), message(error))
-        target = request.scope.get("root_path", "") + f"/runs/{run_id}?done={action}"
+        target = request.scope.get("root_path", "") + f"/runs/{pathpart(run_id)}?done={action}"
         return RedirectResponse(target, 303)
 
+    _views(pages, cx, settings)
+    return pages
+
+
+def _views(pages: APIRouter, cx: Continuum, settings: UiSettings) -> None:
     @pages.post("/views", dependencies=[Depends(check_csrf)])
     async def save_view(request: Request) -> Response:
         form = dict(await request.form())
@@ -64,8 +69,6 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
         saved.save_view(cx, name, str(form.get("q", "")), actor=f"ui:{principal(request).name}")
         root = request.scope.get("root_path", "")
         return RedirectResponse(f"{root}/?{urlencode({'view': name})}", 303)
-
-    return pages
 
 
 def _fields(form: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,6 +26,11 @@ def compact(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
+def pathpart(value: str) -> str:
+    """A run id as one URL path segment: everything but unreserved characters quoted."""
+    return quote(str(value), safe="")
+
+
 def seconds(value: float | None) -> str:
     """``1.204s``-style, readable from milliseconds to hours."""
     if value is None:
@@ -42,7 +47,7 @@ def when(value: datetime | None) -> str:
 
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)  # fmt: skip
-ENV.filters.update(pretty=pretty, compact=compact, when=when, seconds=seconds)
+ENV.filters.update(pretty=pretty, compact=compact, when=when, seconds=seconds, pathpart=pathpart)
 
 
 def page(request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:

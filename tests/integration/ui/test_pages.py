@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -96,3 +97,17 @@ def test_a_query_error_points_at_its_position(client: TestClient) -> None:
     answer = client.get(PREFIX + "/", params={"q": 'state = "x" AND AND'}, headers=VIEWER)
     assert answer.status_code == 400
     assert 'data-position="16"' in answer.text and "<mark>A</mark>" in answer.text
+
+
+def test_a_run_id_with_url_characters_links_to_its_page(
+    client: TestClient, flows: ModuleType
+) -> None:
+    run_id = f"order #7?a b&c=ö {batch()}"
+    flows.cx.start(flows.chain, 1, run_id=run_id, attributes={"batch": run_id[-12:]})
+    page = client.get(PREFIX + "/", params={"q": f'run_id = "{run_id}"'}, headers=VIEWER).text
+    href = f"{PREFIX}/runs/{quote(run_id, safe='')}"
+    assert f'href="{href}"' in page
+    answer = client.get(href, headers=VIEWER)
+    assert answer.status_code == 200 and f'id="run-id">{run_id}<' in answer.text.replace(
+        "&amp;", "&"
+    )
