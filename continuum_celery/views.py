@@ -92,3 +92,46 @@ class Description:
     forked_from: RunLink | None
     forks: list[RunLink]
     """Forks of this run, each with the seq its copy stopped at."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of an activity: when it ran and how it ended (None while it runs).
+
+    The Celery task id of the attempt's message is ``f"{task_id}-{attempt}"``.
+    """
+
+    task_id: str
+    command_id: str
+    activity: str
+    kind: str
+    attempt: int
+    outcome: str | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def celery_task_id(self) -> str:
+        return f"{self.task_id}-{self.attempt}"
+
+
+@dataclass(frozen=True)
+class RunMark:
+    """What changes whenever anything about a run changes: cheap to poll for."""
+
+    run_id: str
+    state: str
+    last_seq: int
+    attempts: int
+    audits: int
+
+
+@dataclass(frozen=True)
+class SavedView:
+    """A named runs query, shared by URL."""
+
+    name: str
+    query: str
+    created_by: str
+    created_at: datetime

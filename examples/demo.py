@@ -89,9 +89,22 @@ def print_timeline(shop: ModuleType, run_id: str) -> None:
     print(f"\nresult: {run.result}")
 
 
+def serve_ui(shop: ModuleType, run_id: str) -> None:
+    """The run in the web UI, while the demo's servers are still up (needs [ui])."""
+    import uvicorn
+
+    from continuum_celery.ui import UiSettings, create_app
+
+    print(f"\nweb UI (read-only): http://127.0.0.1:8070/runs/{run_id}  (Ctrl-C to stop)")
+    app = create_app(shop.cx, prefix="", settings=UiSettings())
+    uvicorn.run(app, host="127.0.0.1", port=8070, log_level="warning")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".demo")
+    parser.add_argument("--ui", action="store_true",
+                        help="then serve the web UI (read-only) until Ctrl-C")  # fmt: skip
     args = parser.parse_args()
     args.state_dir.mkdir(parents=True, exist_ok=True)
     with servers(args.state_dir) as (db_url, broker):
@@ -109,6 +122,8 @@ def main() -> int:
             handle.signal("review", "approved")
             handle.result(timeout=60)
             print_timeline(shop, handle.run_id)
+        if args.ui:
+            serve_ui(shop, handle.run_id)
         shop.cx.db.dispose()
     return 0
 

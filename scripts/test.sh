@@ -38,6 +38,23 @@ start_redis() {
 }
 start_rabbit() { rabbitmq-server -detached; }
 
+# The UI's browser tests drive Debian's Chromium (playwright cannot download one
+# here). Installed only when missing, and only as root; without it those tests skip
+# on a laptop and fail under CI.
+ensure_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        echo "chromium: present"
+        return 0
+    fi
+    if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        warn "/usr/bin/chromium is missing (apt-get install -y chromium); browser tests will skip"
+        return 0
+    fi
+    echo "chromium: installing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+        || warn "installing chromium failed; browser tests will fail under CI"
+}
+
 # ensure_service NAME CHECK START: start only if CHECK fails, then wait up to 30 s.
 ensure_service() {
     local name=$1 check=$2 start=$3
@@ -66,6 +83,7 @@ section "services"
 services_ok=1
 ensure_service postgres pg_up start_pg || { warn "Postgres is not answering on 127.0.0.1:5432"; services_ok=0; }
 ensure_service redis redis_up start_redis || { warn "Redis is not answering on 127.0.0.1:6379"; services_ok=0; }
+ensure_chromium
 ensure_service rabbitmq rabbit_up start_rabbit || warn "RabbitMQ is not answering on 127.0.0.1:5672; tests that need it will skip"
 if ((!services_ok)); then
     if in_ci; then

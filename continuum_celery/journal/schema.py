@@ -90,6 +90,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
     "cx_upkeep_leader": frozenset({"id", "owner", "since", "expires_at"}),
     "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
+    "cx_saved_views": frozenset({"name", "query", "created_by", "created_at"}),
 }
 
 EXPECTED_VIEWS: Mapping[str, tuple[str, ...]] = {

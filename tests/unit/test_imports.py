@@ -25,7 +25,13 @@ FORBIDDEN = {
     "continuum_celery.journal": ("continuum_celery.runtime", "continuum_celery.celery_app",
                                  "celery"),
     "continuum_celery.runtime": ("continuum_celery.celery_app", "celery"),
+    # The web UI reads and acts through Continuum and the operator modules only.
+    "continuum_celery.ui": ("continuum_celery.journal", "continuum_celery.runtime",
+                            "continuum_celery.celery_app", "continuum_celery.cli",
+                            "sqlalchemy", "psycopg"),
 }  # fmt: skip
+# Only the UI (and the ``ui`` command, when it runs) may import the ``[ui]`` extra.
+UI_ONLY = ("fastapi", "starlette", "jinja2", "uvicorn", "pydantic")
 
 
 def module_name(path: Path) -> str:
@@ -104,3 +110,40 @@ def test_each_room_imports_only_inward(room: str) -> None:
         if any(target == f or target.startswith(f + ".") for f in FORBIDDEN[room])
     ]
     assert offending == []
+
+
+def test_only_the_ui_imports_the_ui_extra() -> None:
+    """A core install has none of these: nothing outside ``ui`` imports them (the
+    ``ui`` command imports them inside its function, when it runs)."""
+    offending = [
+        f"{name} imports {target}"
+        for name in MODULES
+        if not (name == "continuum_celery.ui" or name.startswith("continuum_celery.ui."))
+        for target in _top_level_imports(name)
+        if any(target == m or target.startswith(m + ".") for m in UI_ONLY)
+        or target == "continuum_celery.ui"
+        or target.startswith("continuum_celery.ui.")
+    ]
+    assert offending == []
+
+
+def _top_level_imports(name: str) -> Iterator[str]:
+    """Imports run at import time: module level and class bodies, not functions."""
+    path = MODULES[name]
+    for node in _module_level(ast.parse(path.read_text()).body):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield from _from_targets(name, path, node)
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    for node in body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            yield from _module_level(node.orelse)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.ClassDef):
+            yield from _module_level(
+                [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)]
+            )

@@ -1,0 +1,146 @@
+"""The JSON API: what the pages show, as documented endpoints under ``/api``.
+
+Reads go through ``Continuum``'s public methods and the operator modules
+(``progress``, ``saved``); actions through ``ui.actions``, the same calls as the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from .. import progress, saved
+from ..core import Continuum
+from .actions import perform
+from .auth import check_csrf, principal, require_action
+from .models import (
+    ActionOut,
+    AttemptOut,
+    AuditOut,
+    CountGroup,
+    CountOut,
+    DescribeOut,
+    ErrorOut,
+    EventOut,
+    ForkIn,
+    MarkOut,
+    ReasonIn,
+    RunOut,
+    RunPageOut,
+    SignalIn,  # fmt: skip
+    ViewIn,
+    ViewOut,
+    WhoOut,
+)
+from .settings import ACTIONS, UiSettings
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409)
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def router(cx: Continuum, settings: UiSettings) -> APIRouter:
+    api = APIRouter(prefix="/api", responses=ERRORS)
+    _reads(api, cx)
+    _runs(api, cx)
+    _actions(api, cx, settings)
+    _views(api, cx, settings)
+
+    @api.get("/whoami", response_model=WhoOut)
+    def whoami(request: Request) -> WhoOut:
+        who = principal(request)
+        allowed = [a for a in ACTIONS if who.operator and settings.allows(a)]
+        return WhoOut(name=who.name, role=who.role, actions=allowed)
+
+    return api
+
+
+def _reads(api: APIRouter, cx: Continuum) -> None:
+    @api.get("/runs", response_model=RunPageOut)
+    def list_runs(
+        q: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        cursor: str | None = None, order: str = "-created_at",
+    ) -> RunPageOut:  # fmt: skip
+        page = cx.list_runs(q, limit=limit, cursor=cursor, order=order)
+        moment = now()
+        return RunPageOut(runs=[RunOut.of(r, moment) for r in page.runs],
+                          next_cursor=page.next_cursor)  # fmt: skip
+
+    @api.get("/count", response_model=CountOut)
+    def count_runs(q: str = "", group_by: Annotated[list[str], Query()] = []) -> CountOut:  # noqa: B006
+        found = cx.count_runs(q, group_by=tuple(group_by))
+        groups = [CountGroup(key=dict(zip(group_by, key, strict=True)), count=n)
+                  for key, n in sorted(found.items(), key=lambda kv: str(kv[0]))]  # fmt: skip
+        return CountOut(total=sum(found.values()), groups=groups)
+
+
+def _runs(api: APIRouter, cx: Continuum) -> None:
+    @api.get("/runs/{run_id}", response_model=DescribeOut)
+    def describe(run_id: str) -> DescribeOut:
+        return DescribeOut.of(cx.describe(run_id), now())
+
+    @api.get("/runs/{run_id}/history", response_model=list[EventOut])
+    def history(run_id: str) -> list[EventOut]:
+        return [EventOut.of(e) for e in cx.history(run_id)]
+
+    @api.get("/runs/{run_id}/attempts", response_model=list[AttemptOut])
+    def attempts(run_id: str) -> list[AttemptOut]:
+        return [AttemptOut.of(a) for a in progress.attempts(cx, run_id)]
+
+    @api.get("/runs/{run_id}/audit", response_model=list[AuditOut])
+    def audit(run_id: str) -> list[AuditOut]:
+        return [AuditOut.of(a) for a in cx.audit(run_id)]
+
+    @api.get("/runs/{run_id}/mark", response_model=MarkOut)
+    def mark(run_id: str) -> MarkOut:
+        """Changes whenever the run does: poll this, reload the rest on a change."""
+        return MarkOut.of(progress.mark(cx, run_id))
+
+
+def _actions(api: APIRouter, cx: Continuum, settings: UiSettings) -> None:
+    csrf = [Depends(check_csrf)]
+
+    def act(request: Request, action: str, run_id: str, fields: dict[str, Any]) -> ActionOut:
+        who = require_action(request, settings, action)
+        return ActionOut(run_id=run_id, action=action,
+                         detail=perform(cx, who, action, run_id, fields))  # fmt: skip
+
+    @api.post("/runs/{run_id}/signal", response_model=ActionOut, dependencies=csrf)
+    def signal(run_id: str, body: SignalIn, request: Request) -> ActionOut:
+        return act(request, "signal", run_id, body.model_dump())
+
+    @api.post("/runs/{run_id}/cancel", response_model=ActionOut, dependencies=csrf)
+    def cancel(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
+        return act(request, "cancel", run_id, body.model_dump())
+
+    @api.post("/runs/{run_id}/terminate", response_model=ActionOut, dependencies=csrf)
+    def terminate(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
+        return act(request, "terminate", run_id, body.model_dump())
+
+    @api.post("/runs/{run_id}/retry-activity", response_model=ActionOut, dependencies=csrf)
+    def retry_activity(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
+        return act(request, "retry_activity", run_id, body.model_dump())
+
+    @api.post("/runs/{run_id}/fork", response_model=ActionOut, dependencies=csrf)
+    def fork(run_id: str, body: ForkIn, request: Request) -> ActionOut:
+        return act(request, "fork", run_id, body.model_dump())
+
+
+def _views(api: APIRouter, cx: Continuum, settings: UiSettings) -> None:
+    @api.get("/views", response_model=list[ViewOut])
+    def views() -> list[ViewOut]:
+        return [ViewOut(**vars(v)) for v in saved.saved_views_all(cx)]
+
+    @api.post("/views", response_model=ViewOut, dependencies=[Depends(check_csrf)])
+    def save_view(body: ViewIn, request: Request) -> ViewOut:
+        """Any signed-in user may save a view (it changes no run); not a read-only UI."""
+        if not settings.configured:
+            raise HTTPException(403, "read-only: no credentials are configured for this UI")
+        saved.save_view(cx, body.name, body.query, actor=f"ui:{principal(request).name}")
+        return ViewOut(**vars(saved.saved_view(cx, body.name)))
