@@ -21,7 +21,7 @@ from .timeline import seconds
 @global_options
 def health(fmt: str, grace: float) -> None:
     """Schema, blocked runs, late timers, dead claims, stale wakes, upkeep leader."""
-    report = checks.check(cx().db, grace)
+    report = checks.check(cx().db, grace, cx().scope)
     problems = report.problems()
     if fmt == "json":
         echo_json({**asdict(report), "problems": problems, "ok": not problems})
