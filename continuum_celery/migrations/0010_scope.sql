@@ -25,6 +25,8 @@ CREATE INDEX cx_waits_due ON cx_waits (scope, fires_at) WHERE NOT resolved AND f
 DROP INDEX cx_runs_finished;
 CREATE INDEX cx_runs_finished ON cx_runs (scope, completed_at)
     WHERE state IN ('completed', 'failed', 'cancelled', 'terminated', 'continued');
+-- Blocked runs, offered again per scope when a worker starts (and counted by health).
+CREATE INDEX cx_runs_blocked ON cx_runs (scope) WHERE state = 'blocked';
 
 -- One upkeep leader per scope: the row is keyed by the scope now.
 ALTER TABLE cx_upkeep_leader ADD COLUMN scope text NOT NULL DEFAULT 'default';
