@@ -19,8 +19,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import text
 
-from continuum_celery import Continuum
+from continuum_celery import Continuum, health
 from continuum_celery.journal.db import Database
+from continuum_celery.journal.migrate import migrate
 from tests.conftest import claimed_redis_db
 from tests.integration.checks import wait_for
 from tests.integration.databases import fresh_database
@@ -40,8 +41,6 @@ def broker() -> Iterator[str]:
 def shared_db(database_url: str) -> Iterator[str]:
     with fresh_database(database_url, "cx_scopes") as url:
         db = Database(url, pool_size=1)
-        from continuum_celery.journal.migrate import migrate
-
         migrate(db)
         db.dispose()
         yield url
@@ -142,3 +141,41 @@ def test_two_apps_share_a_database_and_each_keeps_up_its_own_runs(
     assert lost.result(timeout=30) == "rested in a"
     wait_for(lambda: not exists(db, done_a.run_id), 30, "a's retention")
     db.dispose()
+
+
+def test_scope_must_be_a_short_non_empty_string(shared_db: str, broker: str) -> None:
+    app = Celery("scoped-bad", broker=broker, set_as_current=False)
+    with pytest.raises(TypeError):
+        Continuum(app, database_url=shared_db, worker_upkeep=False, scope=7)  # type: ignore[arg-type]
+    for bad in ("", "x" * 256, "nul\x00"):
+        with pytest.raises(ValueError):
+            Continuum(app, database_url=shared_db, worker_upkeep=False, scope=bad)
+
+
+def test_operator_passes_stay_in_their_scope(shared_db: str, broker: str) -> None:
+    """Prune, upkeep, the offer of blocked runs and health count one scope's runs;
+    a fork stays in its source run's scope, whoever asks for it."""
+    cx_x = client(shared_db, broker, "x", queue="scoped-nowhere")
+    cx_y = client(shared_db, broker, "y", queue="scoped-nowhere")
+    x_run, y_run = cx_x.start("scoped.nap", 1.0), cx_y.start("scoped.nap", 1.0)
+    x_old, y_old = cx_x.start("scoped.nap", 1.0), cx_y.start("scoped.nap", 1.0)
+    with cx_x.db.engine.begin() as conn:
+        conn.execute(text("UPDATE cx_runs SET state = 'blocked' WHERE id = ANY(:ids)"),
+                     {"ids": [x_run.run_id, y_run.run_id]})  # fmt: skip
+    cx_x.terminate(x_old.run_id, "done with it")
+    cx_y.terminate(y_old.run_id, "done with it")
+    time.sleep(0.3)
+
+    assert cx_y.prune(older_than=0.2) == 1
+    assert exists(cx_x.db, x_old.run_id) and not exists(cx_x.db, y_old.run_id)
+    assert cx_x.sweeper.wake_blocked() == 1
+    assert cx_y.sweeper.wake_blocked() == 1
+    assert health.check(cx_x.db, 60.0, "x").blocked_runs == 1
+    assert health.check(cx_x.db, 60.0, "nobody").blocked_runs == 0
+    fork = cx_y.fork(x_old.run_id, 1)
+    with cx_x.db.engine.connect() as conn:
+        scope = conn.execute(text("SELECT scope FROM cx_runs WHERE id = :id"),
+                             {"id": fork.run_id}).scalar_one()  # fmt: skip
+    assert scope == "x"
+    for cx in (cx_x, cx_y):
+        cx.db.dispose()
