@@ -38,6 +38,8 @@ class Health:
     stale_wakes: int = 0
     leader: Leader | None = None
     grace: float = 0.0
+    scope: str = "default"
+    """Whose runs and upkeep leader these are (``Continuum(scope=)``)."""
 
     def problems(self) -> list[str]:
         """What needs a human; empty when upkeep has everything in hand."""
@@ -64,9 +66,10 @@ def check(db: Database, grace: float, scope: str = "default") -> Health:
     shipped = max(m.version for m in available())
     applied = max((v for v in range(shipped + 1) if v not in missing), default=0)
     if missing:
-        return Health(applied, shipped, missing, grace=grace)
+        return Health(applied, shipped, missing, grace=grace, scope=scope)
     with db.engine.connect() as conn:
-        return Health(applied, shipped, [], grace=grace, **_measures(conn, grace, scope))
+        measures = _measures(conn, grace, scope)
+        return Health(applied, shipped, [], grace=grace, scope=scope, **measures)
 
 
 def _measures(conn: Connection, grace: float, scope: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ run), even when handed a wakeup for one. ``a``'s next worker then finishes them 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,12 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from continuum_celery import Continuum, health
+from continuum_celery.cli.context import Settings
+from continuum_celery.cli.root import cli
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
 from tests.conftest import claimed_redis_db
@@ -179,3 +183,24 @@ def test_operator_passes_stay_in_their_scope(shared_db: str, broker: str) -> Non
     assert scope == "x"
     for cx in (cx_x, cx_y):
         cx.db.dispose()
+
+
+def test_the_command_line_looks_at_one_scope(shared_db: str, broker: str) -> None:
+    cx_x = client(shared_db, broker, "x", queue="scoped-nowhere")
+    old = cx_x.start("scoped.nap", 1.0)
+    cx_x.terminate(old.run_id, "done with it")
+    time.sleep(1.2)
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--database-url", shared_db, *args], obj=Settings())
+
+    report = json.loads(run("--scope", "x", "health", "--format", "json").output)
+    assert report["scope"] == "x" and report["schema_version"] > 0
+    assert run("prune", "--older-than", "1s").output.strip() == "deleted 0 runs"
+    assert exists(cx_x.db, old.run_id)
+    assert run("--scope", "x", "prune", "--older-than", "1s").output.strip() == "deleted 1 run"
+    assert not exists(cx_x.db, old.run_id)
+    refused = run("--scope", "", "health")
+    assert refused.exit_code == 2 and "scope" in refused.output
+    assert "Traceback" not in refused.output
+    cx_x.db.dispose()
