@@ -45,7 +45,7 @@ class Settings:
             self._refuse_overrides("--app brings its own database")
             return continuum_of(load(self.app), self.app)
         url = self.database_url or os.environ.get("CONTINUUM_DATABASE_URL")
-        return minimal(url, self.scope or DEFAULT_SCOPE)
+        return minimal(url, DEFAULT_SCOPE if self.scope is None else self.scope)
 
     def _refuse_overrides(self, why: str) -> None:
         if self.database_url is not None:
