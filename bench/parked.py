@@ -64,12 +64,15 @@ STALL_SECONDS = 120.0
 
 _UPKEEP_LINE = re.compile(rb"Task continuum\.upkeep\[[^\]]+\] succeeded in ([0-9.eE+-]+)s")
 
+SCOPE = {"scope": "default"}
+"""The bench app's scope (``Continuum(scope=)`` unset): upkeep reads that scope only."""
 UPKEEP_QUERIES: dict[str, tuple[Any, dict[str, Any]]] = {
-    "due_waits": (Q.DUE_WAITS, {"limit": 500}),
-    "expired_claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500}),
-    "tasks_to_publish": (Q.TASKS_TO_PUBLISH, {"stale": 30.0, "cap": 300.0, "limit": 500}),
-    "runs_to_wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500}),
-}
+    "due_waits": (Q.DUE_WAITS, {"limit": 500, **SCOPE}),
+    "expired_claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
+    "tasks_to_publish": (Q.TASKS_TO_PUBLISH,
+                         {"stale": 30.0, "cap": 300.0, "limit": 500, **SCOPE}),
+    "runs_to_wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
+}  # fmt: skip
 
 
 def checkpoints(n: int, given: str | None) -> list[int]:

@@ -40,6 +40,15 @@ def age_seconds(age: timedelta | float | None) -> float | None:
     return value
 
 
+def check_scope(scope: object) -> str:
+    """An app's scope names its runs in a shared database: a short, non-empty str."""
+    if not isinstance(scope, str):
+        raise TypeError(f"scope must be a str, not {scope!r}")
+    if not scope or len(scope) > 255:
+        raise ValueError(f"scope must be a non-empty str of at most 255 characters, not {scope!r}")
+    return check_text(scope, "scope")
+
+
 def wakeup_time_limit(seconds: float) -> float:
     """The wakeup's hard limit must leave room for the grace before the kill."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):

@@ -30,7 +30,7 @@ from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
-from .journal.records import TaskStatus
+from .journal.records import DEFAULT_SCOPE, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
@@ -77,11 +77,15 @@ class Continuum:
         upkeep_beat: bool = False,
         actor: str | None = None,
         retention: timedelta | float | None = None,
+        scope: str = DEFAULT_SCOPE,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
             raise ConfigurationError("pass database_url= or set CONTINUUM_DATABASE_URL")
         self.app = app
+        self.scope = checks.check_scope(scope)
+        """The runs this app starts, replays, runs activities for and keeps up:
+        apps sharing a database each name their own (docs/operations.md)."""
         self.actor = ops.who(actor)
         """Who operator actions from this process are audited as, unless they say."""
         self.max_payload_bytes = max_payload_bytes
@@ -90,8 +94,8 @@ class Continuum:
         """Client calls check once per process that the database is migrated."""
         self.registry = Registry()
         histories = HistoryCache()
-        self.runs = RunStore(self.db, lease_ttl, histories)
-        self.tasks = TaskStore(self.db, claim_ttl, histories)
+        self.runs = RunStore(self.db, lease_ttl, histories, self.scope)
+        self.tasks = TaskStore(self.db, claim_ttl, histories, self.scope)
         self.resident_runs = checks.at_least_zero(resident_runs, "resident_runs")
         checks.at_least_zero(inline_budget, "inline_budget")
         self.wakeup_time_limit = checks.wakeup_time_limit(wakeup_time_limit)
@@ -162,7 +166,8 @@ class Continuum:
         self.advancer.run_inline = self.performer.run_claimed
         self.performer.owner = lambda: self.advancer.owner
         self.advancer.eager_wake = eager
-        self.sweeper = Sweeper(SweepStore(self.db), self.tasks, outbox, self.performer, upkeep)
+        sweep = SweepStore(self.db, self.scope)
+        self.sweeper = Sweeper(sweep, self.tasks, outbox, self.performer, upkeep)
 
     # --- declaring --------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ class Health:
     stale_wakes: int = 0
     leader: Leader | None = None
     grace: float = 0.0
+    scope: str = "default"
+    """Whose runs and upkeep leader these are (``Continuum(scope=)``)."""
 
     def problems(self) -> list[str]:
         """What needs a human; empty when upkeep has everything in hand."""
@@ -57,32 +59,35 @@ class Health:
         return [f"no upkeep leader for {self.leader.expired_for:.0f}s"]
 
 
-def check(db: Database, grace: float) -> Health:
-    """The deployment's health; problems older than ``grace`` seconds count."""
+def check(db: Database, grace: float, scope: str = "default") -> Health:
+    """One scope's health (an app's, ``Continuum(scope=)``); problems older than
+    ``grace`` seconds count."""
     missing = missing_versions(db)
     shipped = max(m.version for m in available())
     applied = max((v for v in range(shipped + 1) if v not in missing), default=0)
     if missing:
-        return Health(applied, shipped, missing, grace=grace)
+        return Health(applied, shipped, missing, grace=grace, scope=scope)
     with db.engine.connect() as conn:
-        return Health(applied, shipped, [], grace=grace, **_measures(conn, grace))
+        measures = _measures(conn, grace, scope)
+        return Health(applied, shipped, [], grace=grace, scope=scope, **measures)
 
 
-def _measures(conn: Connection, grace: float) -> dict[str, Any]:
-    timer = execute(conn, Q.HEALTH_OLDEST_DUE_TIMER).one()
-    grace_param = {"grace": grace}
+def _measures(conn: Connection, grace: float, scope: str) -> dict[str, Any]:
+    in_scope = {"scope": scope}
+    timer = execute(conn, Q.HEALTH_OLDEST_DUE_TIMER, in_scope).one()
+    grace_param = {"grace": grace, **in_scope}
     return {
-        "blocked_runs": execute(conn, Q.HEALTH_BLOCKED).scalar_one(),
+        "blocked_runs": execute(conn, Q.HEALTH_BLOCKED, in_scope).scalar_one(),
         "oldest_due_timer": timer.due,
         "timer_lag": float(timer.lag or 0.0),
         "expired_claims": execute(conn, Q.HEALTH_EXPIRED_CLAIMS, grace_param).scalar_one(),
         "stale_wakes": execute(conn, Q.HEALTH_STALE_WAKES, grace_param).scalar_one(),
-        "leader": _leader(conn),
+        "leader": _leader(conn, scope),
     }
 
 
-def _leader(conn: Connection) -> Leader | None:
-    row = execute(conn, Q.HEALTH_LEADER).first()
+def _leader(conn: Connection, scope: str) -> Leader | None:
+    row = execute(conn, Q.HEALTH_LEADER, {"scope": scope}).first()
     if row is None:
         return None
     return Leader(row.owner, row.since, row.expires_at, float(row.expired_for))

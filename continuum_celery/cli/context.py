@@ -13,6 +13,7 @@ import click
 from celery import Celery
 
 from ..core import Continuum
+from ..journal.records import DEFAULT_SCOPE
 from .errors import UserError, translate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,6 +25,8 @@ class Settings:
 
     database_url: str | None = None
     app: str | None = None
+    scope: str | None = None
+    """Whose runs ``health`` and ``prune`` look at, without an app (``Continuum(scope=)``)."""
     celery_app: Any = None
     """Set under ``celery -A app continuum``: its ``Continuum`` is used."""
     built: Continuum | None = None
@@ -41,11 +44,14 @@ class Settings:
         if self.app is not None:
             self._refuse_overrides("--app brings its own database")
             return continuum_of(load(self.app), self.app)
-        return minimal(self.database_url or os.environ.get("CONTINUUM_DATABASE_URL"))
+        url = self.database_url or os.environ.get("CONTINUUM_DATABASE_URL")
+        return minimal(url, DEFAULT_SCOPE if self.scope is None else self.scope)
 
     def _refuse_overrides(self, why: str) -> None:
         if self.database_url is not None:
             raise UserError(f"--database-url cannot be combined with the app: {why}")
+        if self.scope is not None:
+            raise UserError(f"--scope cannot be combined with the app: {why}")
         if self.app is not None and self.celery_app is not None:
             raise UserError(f"--app cannot be used here: {why}")
 
@@ -56,12 +62,12 @@ class Settings:
         return self.database_url or os.environ.get("CONTINUUM_DATABASE_URL")
 
 
-def minimal(url: str | None) -> Continuum:
+def minimal(url: str | None, scope: str = DEFAULT_SCOPE) -> Continuum:
     """A client-only ``Continuum``: publishes to ``$CELERY_BROKER_URL``, runs no code."""
     if not url:
         raise UserError("no database: pass --database-url or set CONTINUUM_DATABASE_URL")
     app = Celery("continuum-cli", broker=os.environ.get("CELERY_BROKER_URL"), set_as_current=False)
-    return Continuum(app, url, worker_upkeep=False)
+    return Continuum(app, url, worker_upkeep=False, scope=scope)
 
 
 def load(spec: str) -> Any:
@@ -109,7 +115,11 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def global_options(command: F) -> F:
-    """``--database-url`` and ``--app``, accepted on the group and on every command."""
+    """``--database-url``, ``--scope`` and ``--app``, on the group and every command."""
+    command = click.option(
+        "--scope", metavar="NAME", expose_value=False, callback=_store("scope"),
+        help="Without --app: the app scope health and prune look at (default: default).",
+    )(command)  # fmt: skip
     command = click.option(
         "--app", metavar="MODULE:OBJ", expose_value=False, callback=_store("app"),
         help="Your Continuum object (or its Celery app): its database and broker.",

@@ -21,7 +21,7 @@ from .timeline import seconds
 @global_options
 def health(fmt: str, grace: float) -> None:
     """Schema, blocked runs, late timers, dead claims, stale wakes, upkeep leader."""
-    report = checks.check(cx().db, grace)
+    report = checks.check(cx().db, grace, cx().scope)
     problems = report.problems()
     if fmt == "json":
         echo_json({**asdict(report), "problems": problems, "ok": not problems})
@@ -32,6 +32,7 @@ def health(fmt: str, grace: float) -> None:
 
 def _text(report: checks.Health, problems: list[str]) -> None:
     click.echo(f"schema          {report.schema_version} of {report.shipped_version}")
+    click.echo(f"scope           {report.scope}")
     click.echo(f"blocked runs    {report.blocked_runs}")
     click.echo(f"oldest due timer {_timer(report)}")
     click.echo(f"expired claims  {report.expired_claims}")

@@ -366,5 +366,6 @@ class DecisionWriter:
                 "depth": depth,
                 "continued_from": continued_from,
                 "correlation_id": correlation_id,
+                "from_run": self.run_id,  # the child or successor joins its scope
             },
         )

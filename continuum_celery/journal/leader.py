@@ -1,7 +1,8 @@
 """Upkeep leadership, and the listener that tells the leader a wait fires soon.
 
-Upkeep runs inside every worker; the one holding the leader row does each tick's
-work, so a hundred workers cost the database what one does. The row is a lease
+Upkeep runs inside every worker; the one holding its scope's leader row does each
+tick's work, so a hundred workers cost the database what one does, and each app
+sharing the database (each scope) has a leader of its own. The row is a lease
 with an expiry on the database clock: a leader that dies, freezes or loses the
 network stops renewing it, and another worker takes over once it expires.
 """
@@ -17,6 +18,7 @@ from sqlalchemy import Connection
 
 from . import queries as Q
 from .db import Database, JournalUnavailable, execute
+from .records import DEFAULT_SCOPE
 
 
 @dataclass(frozen=True)
@@ -27,29 +29,32 @@ class Leadership:
 
 
 class UpkeepLeader:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, scope: str = DEFAULT_SCOPE) -> None:
         self.db = db
+        self.scope = scope
 
     def lead(self, owner: str, ttl: float) -> bool:
-        """Take or renew the leader row; True while ``owner`` holds it."""
+        """Take or renew the scope's leader row; True while ``owner`` holds it."""
+        params = {"owner": owner, "ttl": ttl, "scope": self.scope}
         with self.db.engine.begin() as conn:
-            row = execute(conn, Q.LEAD_UPKEEP, {"owner": owner, "ttl": ttl}).first()
+            row = execute(conn, Q.LEAD_UPKEEP, params).first()
         return row is not None
 
     def resign(self, owner: str) -> None:
         """Let the next worker take over at once instead of after the expiry."""
         with self.db.engine.begin() as conn:
-            execute(conn, Q.RESIGN_UPKEEP, {"owner": owner})
+            execute(conn, Q.RESIGN_UPKEEP, {"owner": owner, "scope": self.scope})
 
     def current(self) -> Leadership | None:
         with self.db.engine.connect() as conn:
-            row = execute(conn, Q.UPKEEP_LEADER).first()
+            row = execute(conn, Q.UPKEEP_LEADER, {"scope": self.scope}).first()
         return None if row is None else Leadership(row.owner, row.since, bool(row.live))
 
     def next_wait_in(self) -> float | None:
-        """Seconds until the earliest unresolved wait fires; None when none has a time."""
+        """Seconds until the scope's earliest unresolved wait fires; None when none has
+        a time (another app's overdue waits never keep this leader awake)."""
         with self.db.engine.connect() as conn:
-            seconds = execute(conn, Q.NEXT_WAIT_DUE_IN).scalar()
+            seconds = execute(conn, Q.NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
         return None if seconds is None else float(seconds)
 
 

@@ -29,12 +29,13 @@ GET_START_KEY = q(
 # wakeup was published for it, so upkeep publishes one as soon as it is due.
 INSERT_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
-    " idempotency_key, parent_run_id, wake_at, wake_nudges)"
+    " idempotency_key, parent_run_id, wake_at, wake_nudges, scope)"
     " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :key, :parent_run_id,"
     " COALESCE(CAST(:eta AS timestamptz), clock_timestamp()),"
     " CASE WHEN CAST(:eta AS timestamptz)"
-    " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END)"
+    " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END,"
+    " :scope)"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 # A start whose run id is taken: the same run only if workflow and input match,
@@ -59,7 +60,7 @@ ACQUIRE_LEASE = q(
     "UPDATE cx_runs SET lease_owner = :owner, lease_token = nextval('cx_token_seq'),"
     " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl),"
     " error = CASE WHEN state = 'blocked' THEN NULL ELSE error END, state = 'running'"
-    " WHERE id = :id AND state IN ('running', 'blocked')"
+    " WHERE id = :id AND scope = :scope AND state IN ('running', 'blocked')"
     " AND wake_at IS NOT NULL AND wake_at <= clock_timestamp()"
     " AND (lease_owner IS NULL OR lease_expires_at <= clock_timestamp())"
     " RETURNING lease_token, workflow, version, namespace, args, kwargs, attributes,"
@@ -77,7 +78,7 @@ LOCK_RUN = q(
     " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
     " parent_run_id, parent_command_id, correlation_id, next_run_id,"
-    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason"
+    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope"
     " FROM cx_runs WHERE id = :id FOR UPDATE"
 )
 RUN_INPUTS = q(
@@ -101,10 +102,12 @@ LOCK_LIVE_CHILDREN = q(
 )
 INSERT_SPAWNED_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
-    " parent_run_id, parent_command_id, depth, continued_from, correlation_id, wake_at)"
+    " parent_run_id, parent_command_id, depth, continued_from, correlation_id, wake_at,"
+    " scope)"
     " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :parent_run_id,"
-    " :parent_command_id, :depth, :continued_from, :correlation_id, clock_timestamp())"
+    " :parent_command_id, :depth, :continued_from, :correlation_id, clock_timestamp(),"
+    " (SELECT scope FROM cx_runs WHERE id = :from_run))"
     " ON CONFLICT (id) DO NOTHING"
 )
 # --- forks ---------------------------------------------------------------------------
@@ -113,9 +116,9 @@ INSERT_SPAWNED_RUN = q(
 # second fork at the same point find the first (nothing is inserted then).
 INSERT_FORK = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
-    " forked_from, fork_seq, last_seq, wake_at)"
+    " forked_from, fork_seq, last_seq, wake_at, scope)"
     " SELECT :id, workflow, :version, namespace, args, kwargs, attributes, id, :at_seq,"
-    " :last_seq, clock_timestamp() FROM cx_runs WHERE id = :source"
+    " :last_seq, clock_timestamp(), scope FROM cx_runs WHERE id = :source"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 COPY_EVENTS = q(
@@ -128,10 +131,10 @@ COPY_EVENTS = q(
 # An activity task to run again, ready and published at once (the caller publishes).
 INSERT_READY_TASK = q(
     "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
-    " timeout, retry, kind, idempotency_key, published_at)"
+    " timeout, retry, kind, idempotency_key, published_at, scope)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp())"
+    " :idempotency_key, clock_timestamp(), (SELECT scope FROM cx_runs WHERE id = :run_id))"
 )
 # A workflow's own upsert: top-level keys replaced, removed keys dropped.
 UPSERT_ATTRIBUTES = q(
@@ -188,7 +191,7 @@ BLOCK_RUN = q(
 # have arrived with it).
 WAKE_BLOCKED = q(
     "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = 0"
-    " WHERE state = 'blocked' RETURNING id"
+    " WHERE state = 'blocked' AND scope = :scope RETURNING id"
 )
 # A cancel request: recorded once (a second request is a no-op); the workflow
 # gets workflow.Cancelled at its wait, so the waits it had open are closed.
@@ -234,7 +237,7 @@ SCHEDULE_TASK = q(
     " RETURNING seq, type, command_id, data, created_at),"
     " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
     " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
-    " claim_token, claim_expires_at, deadline_at, claimed_by)"
+    " claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
     " :idempotency_key, clock_timestamp(),"
@@ -243,7 +246,8 @@ SCHEDULE_TASK = q(
     " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl))"
     " END,"
     " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => :timeout) END,"
-    " CASE WHEN :claim THEN CAST(:owner AS text) END)"
+    " CASE WHEN :claim THEN CAST(:owner AS text) END,"
+    " (SELECT scope FROM cx_runs WHERE id = :run_id))"
     " RETURNING id, claim_token),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, 1, claim_token FROM task WHERE claim_token IS NOT NULL),"
@@ -280,7 +284,7 @@ CLAIM_TASK = q(
     " FROM cx_runs r"
     " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
-    " AND r.id = t.run_id AND r.state IN ('running', 'blocked')"
+    " AND r.id = t.run_id AND r.state IN ('running', 'blocked') AND t.scope = :scope"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
     " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key, t.queue),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
@@ -291,7 +295,7 @@ RUN_TASKS = q(
     "SELECT id, command_id, activity, kind, attempt, state, heartbeat_at, heartbeat_details,"
     " created_at FROM cx_tasks WHERE run_id = :run_id ORDER BY created_at, command_id"
 )
-DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id FROM cx_tasks WHERE id = :id")
+DESCRIBE_TASK = q("SELECT state, attempt, activity, run_id, scope FROM cx_tasks WHERE id = :id")
 LOCK_TASK = q(
     "SELECT run_id, command_id, activity, attempt, state, claim_token, retry, timeout,"
     " queue, priority, kind, idempotency_key, claim_expires_at > clock_timestamp() AS live,"
@@ -375,8 +379,9 @@ RETRY_TASK = q(
 # so a short timer fires on time without anyone polling; later ones are found by the
 # leader's regular look at the earliest unresolved wait (``NEXT_WAIT_DUE_IN``).
 INSERT_WAIT = q(
-    "WITH inserted AS (INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at)"
-    " VALUES (:run_id, :command_id, :kind, :name, :fires_at) RETURNING fires_at)"
+    "WITH inserted AS (INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at, scope)"
+    " VALUES (:run_id, :command_id, :kind, :name, :fires_at,"
+    " (SELECT scope FROM cx_runs WHERE id = :run_id)) RETURNING fires_at)"
     " SELECT pg_notify('cx_waits', '') FROM inserted"
     " WHERE fires_at < clock_timestamp() + make_interval(secs => 2)"
 )
@@ -406,13 +411,15 @@ TAKE_BUFFERED_SIGNAL = q(
 
 DUE_WAITS = q(
     "SELECT run_id, command_id FROM cx_waits"
-    " WHERE NOT resolved AND fires_at <= now() ORDER BY fires_at LIMIT :limit"
+    " WHERE scope = :scope AND NOT resolved AND fires_at <= now()"
+    " ORDER BY fires_at LIMIT :limit"
 )
 # Claims past their attempt's deadline, or not renewed for a whole grace period
 # after lapsing (a live worker cut off by a database outage revives its claim
 # within one TTL once the database is back; a dead one never does).
 EXPIRED_CLAIMS = q(
-    "SELECT id FROM cx_tasks WHERE state = 'claimed' AND claim_expires_at <= now()"
+    "SELECT id FROM cx_tasks WHERE scope = :scope AND state = 'claimed'"
+    " AND claim_expires_at <= now()"
     " AND (deadline_at <= now()"
     " OR claim_expires_at <= now() - make_interval(secs => :grace))"
     " ORDER BY claim_expires_at LIMIT :limit"
@@ -423,7 +430,8 @@ EXPIRED_CLAIMS = q(
 TASKS_TO_PUBLISH = q(
     "UPDATE cx_tasks SET published_at = clock_timestamp(), publish_count = publish_count + 1"
     " WHERE id = ANY(ARRAY("
-    " SELECT id FROM cx_tasks WHERE state = 'ready' AND available_at <= now()"
+    " SELECT id FROM cx_tasks WHERE scope = :scope AND state = 'ready'"
+    " AND available_at <= now()"
     " AND (published_at IS NULL OR published_at < available_at"
     " OR published_at <= now() - make_interval(secs =>"
     " LEAST(:stale * power(2, GREATEST(publish_count - 1, 0)), :cap)))"
@@ -438,7 +446,7 @@ TASKS_TO_PUBLISH = q(
 RUNS_TO_WAKE = q(
     "UPDATE cx_runs SET wake_at = clock_timestamp(), wake_nudges = wake_nudges + 1"
     " WHERE id = ANY(ARRAY("
-    " SELECT id FROM cx_runs WHERE wake_at <= now()"
+    " SELECT id FROM cx_runs WHERE scope = :scope AND wake_at <= now()"
     " AND wake_at <= now() - make_interval(secs => CASE WHEN wake_nudges < 0 THEN 0"
     " ELSE LEAST(:stale * power(2, wake_nudges), :cap) END)"
     " AND state IN ('running', 'blocked')"
@@ -455,7 +463,8 @@ RUNS_TO_WAKE = q(
 # its run-id index, never hashed whole.
 DELETE_FINISHED_RUNS = q(
     "WITH doomed AS (SELECT r.id FROM cx_runs r"
-    " WHERE r.state IN ('completed', 'failed', 'cancelled', 'terminated', 'continued')"
+    " WHERE r.scope = :scope"
+    " AND r.state IN ('completed', 'failed', 'cancelled', 'terminated', 'continued')"
     " AND r.completed_at < now() - make_interval(secs => :age)"
     " AND NOT EXISTS (SELECT 1 FROM cx_runs p WHERE p.id = r.parent_run_id"
     " AND p.state IN ('running', 'blocked'))"
@@ -479,28 +488,32 @@ DELETE_FINISHED_RUNS = q(
 )
 
 # --- upkeep leadership (runtime/upkeep_loop.py) -------------------------------------
-# One worker leads upkeep by holding the single leader row: taking it when it is free
-# or expired, renewing it while it is its own. Expiry is judged by the database clock.
+# One worker per scope leads that scope's upkeep by holding the scope's leader row:
+# taking it when it is free or expired, renewing it while it is its own. Expiry is
+# judged by the database clock. (``id`` is always 1: a relic of the single row.)
 
 LEAD_UPKEEP = q(
-    "INSERT INTO cx_upkeep_leader AS l (id, owner, expires_at)"
-    " VALUES (1, :owner, clock_timestamp() + make_interval(secs => :ttl))"
-    " ON CONFLICT (id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,"
+    "INSERT INTO cx_upkeep_leader AS l (id, scope, owner, expires_at)"
+    " VALUES (1, :scope, :owner, clock_timestamp() + make_interval(secs => :ttl))"
+    " ON CONFLICT (scope) DO UPDATE SET owner = EXCLUDED.owner,"
+    " expires_at = EXCLUDED.expires_at,"
     " since = CASE WHEN l.owner = EXCLUDED.owner THEN l.since ELSE clock_timestamp() END"
     " WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()"
     " RETURNING owner"
 )
 RESIGN_UPKEEP = q(
-    "UPDATE cx_upkeep_leader SET expires_at = clock_timestamp() WHERE id = 1 AND owner = :owner"
+    "UPDATE cx_upkeep_leader SET expires_at = clock_timestamp()"
+    " WHERE scope = :scope AND owner = :owner"
 )
 UPKEEP_LEADER = q(
-    "SELECT owner, since, expires_at > clock_timestamp() AS live FROM cx_upkeep_leader WHERE id = 1"
+    "SELECT owner, since, expires_at > clock_timestamp() AS live FROM cx_upkeep_leader"
+    " WHERE scope = :scope"
 )
 # Seconds until the earliest unresolved wait fires (negative: overdue), on the
 # database clock; a min() over the partial index of due waits.
 NEXT_WAIT_DUE_IN = q(
     "SELECT EXTRACT(EPOCH FROM (min(fires_at) - clock_timestamp()))::float8 AS seconds"
-    " FROM cx_waits WHERE NOT resolved AND fires_at IS NOT NULL"
+    " FROM cx_waits WHERE scope = :scope AND NOT resolved AND fires_at IS NOT NULL"
 )
 LISTEN_WAITS = q("LISTEN cx_waits")
 
@@ -511,23 +524,24 @@ APPLIED_MIGRATIONS = q("SELECT version FROM cx_schema_migrations")
 
 # --- health (read-only, for `continuum-celery health`) ----------------------------------
 
-HEALTH_BLOCKED = q("SELECT count(*) FROM cx_runs WHERE state = 'blocked'")
+# Each measure is the scope's, so it is read from the same scope-led indexes upkeep uses.
+HEALTH_BLOCKED = q("SELECT count(*) FROM cx_runs WHERE state = 'blocked' AND scope = :scope")
 HEALTH_OLDEST_DUE_TIMER = q(
     "SELECT min(fires_at) AS due, extract(epoch FROM now() - min(fires_at)) AS lag"
-    " FROM cx_waits WHERE NOT resolved AND fires_at <= now()"
+    " FROM cx_waits WHERE scope = :scope AND NOT resolved AND fires_at <= now()"
 )
 HEALTH_EXPIRED_CLAIMS = q(
-    "SELECT count(*) FROM cx_tasks WHERE state = 'claimed'"
+    "SELECT count(*) FROM cx_tasks WHERE scope = :scope AND state = 'claimed'"
     " AND claim_expires_at <= now() - make_interval(secs => :grace)"
 )
 HEALTH_STALE_WAKES = q(
-    "SELECT count(*) FROM cx_runs WHERE state = 'running'"
+    "SELECT count(*) FROM cx_runs WHERE scope = :scope AND state = 'running'"
     " AND wake_at <= now() - make_interval(secs => :grace)"
     " AND (lease_owner IS NULL OR lease_expires_at <= now())"
 )
 HEALTH_LEADER = q(
     "SELECT owner, since, expires_at, extract(epoch FROM now() - expires_at) AS expired_for"
-    " FROM cx_upkeep_leader WHERE id = 1"
+    " FROM cx_upkeep_leader WHERE scope = :scope"
 )
 
 # --- export -------------------------------------------------------------------------

@@ -9,6 +9,10 @@ from typing import Any
 
 from ..engine.events import Event
 
+DEFAULT_SCOPE = "default"
+"""The scope of runs started before scopes existed, and of an app that names none:
+one app per database needs no configuration (see ``Continuum(scope=)``)."""
+
 
 @dataclass(frozen=True)
 class NewRun:

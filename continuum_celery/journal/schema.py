@@ -43,6 +43,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "traceback",
             "forked_from",
             "fork_seq",
+            "scope",
         }
     ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
@@ -72,13 +73,14 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "idempotency_key",
             "publish_count",
             "claimed_by",
+            "scope",
         }
     ),
     "cx_attempts": frozenset(
         {"task_id", "attempt", "claim_token", "outcome", "error", "started_at", "finished_at"}
     ),
     "cx_waits": frozenset(
-        {"run_id", "command_id", "kind", "name", "fires_at", "resolved", "created_at"}
+        {"run_id", "command_id", "kind", "name", "fires_at", "resolved", "created_at", "scope"}
     ),
     "cx_signals": frozenset({"id", "run_id", "name", "payload", "consumed", "created_at"}),
     "cx_start_keys": frozenset(
@@ -88,7 +90,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
         {"activity", "idempotency_key", "result", "run_id", "created_at"}
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
-    "cx_upkeep_leader": frozenset({"id", "owner", "since", "expires_at"}),
+    "cx_upkeep_leader": frozenset({"id", "scope", "owner", "since", "expires_at"}),
     "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
     "cx_saved_views": frozenset({"name", "query", "created_by", "created_at"}),
 }
@@ -110,7 +112,7 @@ EXPECTED_INDEXES = frozenset(
      "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
      "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created",
      "cx_runs_finished", "cx_runs_chain_live", "cx_signals_run", "cx_start_keys_run",
-     "cx_activity_results_run"}
+     "cx_activity_results_run", "cx_runs_blocked"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})

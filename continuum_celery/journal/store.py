@@ -23,7 +23,7 @@ from .decisions import commit
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .lifecycle import chain_tip, request_cancel_tree, terminate_tree
-from .records import CommitResult, InlineOffer, Lease, NewRun, RunRecord
+from .records import DEFAULT_SCOPE, CommitResult, InlineOffer, Lease, NewRun, RunRecord
 from .rows import ACTIVE, append_event, dumps, lock_run, mark_wake, to_event
 from .tasks import SHORT_DELAY
 
@@ -37,11 +37,17 @@ class RunStore:
     """Starting, replay leases and decisions, signals and cancellation."""
 
     def __init__(
-        self, db: Database, lease_ttl: float = 30.0, histories: HistoryCache | None = None
+        self,
+        db: Database,
+        lease_ttl: float = 30.0,
+        histories: HistoryCache | None = None,
+        scope: str = DEFAULT_SCOPE,
     ) -> None:
         self.db = db
         self.lease_ttl = lease_ttl
         self.histories = histories or HistoryCache()
+        self.scope = scope
+        """Runs start in this scope; only runs of this scope are replayed here."""
 
     # --- start ------------------------------------------------------------------------
 
@@ -83,8 +89,7 @@ class RunStore:
             raise RunAlreadyExists(run.run_id, f"other arguments for {run.workflow}")
         return run.run_id
 
-    @staticmethod
-    def _run_params(run: NewRun) -> dict[str, Any]:
+    def _run_params(self, run: NewRun) -> dict[str, Any]:
         return {
             "id": run.run_id,
             "workflow": run.workflow,
@@ -97,6 +102,7 @@ class RunStore:
             "parent_run_id": run.parent_run_id,
             "eta": run.eta,
             "publish_within": SHORT_DELAY,
+            "scope": self.scope,
         }
 
     # --- replay lease -------------------------------------------------------------
@@ -105,7 +111,9 @@ class RunStore:
         """Lease a run that has unseen input, and load its history in the same snapshot."""
         with self.db.engine.begin() as conn:
             row = execute(
-                conn, Q.ACQUIRE_LEASE, {"id": run_id, "owner": owner, "ttl": self.lease_ttl}
+                conn,
+                Q.ACQUIRE_LEASE,
+                {"id": run_id, "owner": owner, "ttl": self.lease_ttl, "scope": self.scope},
             ).first()
             if row is None:
                 return None
@@ -125,8 +133,8 @@ class RunStore:
         """
         with self.db.transaction() as conn:
             run = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
-            if run is None or run.state not in ACTIVE or not run.due:
-                return True
+            if run is None or run.state not in ACTIVE or not run.due or run.scope != self.scope:
+                return True  # nothing to do here (another app's run is never touched)
             if run.state == "blocked":  # its replay may be long: take the lease path
                 return False
             if run.lease_owner is not None and run.live:

@@ -22,7 +22,15 @@ from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
-from .records import ClaimedTask, InlineOffer, LostAttempt, Settled, TaskMessage, TaskStatus
+from .records import (
+    DEFAULT_SCOPE,
+    ClaimedTask,
+    InlineOffer,
+    LostAttempt,
+    Settled,
+    TaskMessage,
+    TaskStatus,
+)
 from .rows import ACTIVE, append_event, dumps, lock_active_run, lock_run, mark_wake, to_event
 
 SHORT_DELAY = 10.0
@@ -52,11 +60,17 @@ class AttemptError:
 
 class TaskStore:
     def __init__(
-        self, db: Database, claim_ttl: float = 30.0, histories: HistoryCache | None = None
+        self,
+        db: Database,
+        claim_ttl: float = 30.0,
+        histories: HistoryCache | None = None,
+        scope: str = DEFAULT_SCOPE,
     ) -> None:
         self.db = db
         self.claim_ttl = claim_ttl
         self.histories = histories or HistoryCache()
+        self.scope = scope
+        """Only attempts of runs in this scope are claimed here."""
 
     def claim(
         self, task_id: str, attempt: int, activity: str, owner: str | None = None
@@ -64,11 +78,11 @@ class TaskStore:
         """Claim one attempt, or return why the message must be ignored; ``owner``
         (worker host and pid) is kept with the claim for operators."""
         params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl,
-                  "owner": owner}  # fmt: skip
+                  "owner": owner, "scope": self.scope}  # fmt: skip
         with self.db.engine.begin() as conn:
             row = execute(conn, Q.CLAIM_TASK, params).first()
             if row is None:
-                return _refusal(conn, task_id, attempt, activity)
+                return _refusal(conn, task_id, attempt, activity, self.scope)
         return ClaimedTask(
             task_id=str(row.id),
             run_id=str(row.run_id),
@@ -374,10 +388,12 @@ def _finish_attempt(
     )
 
 
-def _refusal(conn: Connection, task_id: str, attempt: int, activity: str) -> str:
+def _refusal(conn: Connection, task_id: str, attempt: int, activity: str, scope: str) -> str:
     row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
     if row is None:
         return f"no task {task_id} exists (forged or garbled message)"
+    if row.scope != scope:
+        return f"task {task_id} belongs to scope {row.scope!r}, not {scope!r} (another app's)"
     if row.activity != activity:
         return f"task {task_id} belongs to {row.activity}, not {activity} (forged message)"
     if row.attempt != attempt:

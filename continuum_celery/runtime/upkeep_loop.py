@@ -226,12 +226,13 @@ def build_upkeep_loop(
     """A worker's upkeep loop, on a database engine of its own: the worker's pool
     processes are forked from this process and must never share its connections."""
     db = Database(database_url, pool_size=2)
-    tasks = TaskStore(db, claim_ttl)
+    scope = performer.tasks.scope
+    tasks = TaskStore(db, claim_ttl, scope=scope)
     publisher = AfterCommit(transport)
     # Publishes what expiry settles, and reports lost attempts as the pool processes do.
     settler = Performer(tasks, performer.registry, publisher, observer=performer.observer)
-    sweeper = Sweeper(SweepStore(db), tasks, publisher, settler, settings)
-    leader, listener = UpkeepLeader(db), WaitListener(db)
+    sweeper = Sweeper(SweepStore(db, scope), tasks, publisher, settler, settings)
+    leader, listener = UpkeepLeader(db, scope), WaitListener(db)
     return UpkeepLoop(
         sweeper, leader, listener, lambda: require_schema(db), owner, interval, publisher
     )

@@ -3,7 +3,8 @@
 Fills a database of its own with parked runs (waiting on a signal, on a far timer,
 or finished) and checks that every upkeep query is planned on a partial index,
 never as a sequential scan of the big tables, and that the index scan is bounded by
-the time condition itself: no parked row is read only to be filtered out.
+the time condition itself: no parked row is read only to be filtered out. Another
+app's rows (another scope), due or not, are never read either.
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ from tests.integration.databases import fresh_database
 
 PARKED = 20_000
 
+SCOPE = {"scope": "default"}
 UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
-    "due waits": (Q.DUE_WAITS, {"limit": 500}),
-    "expired claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500}),
-    "tasks to publish": (Q.TASKS_TO_PUBLISH, {"stale": 30.0, "cap": 300.0, "limit": 500}),
-    "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500}),
-    "finished runs to delete": (Q.DELETE_FINISHED_RUNS, {"age": 30 * 86400.0, "limit": 500}),
-}
+    "due waits": (Q.DUE_WAITS, {"limit": 500, **SCOPE}),
+    "expired claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
+    "tasks to publish": (Q.TASKS_TO_PUBLISH,
+                         {"stale": 30.0, "cap": 300.0, "limit": 500, **SCOPE}),
+    "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
+    "finished runs to delete": (Q.DELETE_FINISHED_RUNS,
+                                {"age": 30 * 86400.0, "limit": 500, **SCOPE}),
+    "next wait": (Q.NEXT_WAIT_DUE_IN, SCOPE),
+    "blocked runs": (Q.WAKE_BLOCKED, SCOPE),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,11 @@ def parked_db(database_url: str) -> Iterator[Database]:
 # Parked runs: a third wait on a signal, a third on a timer a year out, a third done
 # (finished a week ago: inside any retention); the running third that waits on a timer
 # was also started with a start time a day out; each has one completed activity task.
-# Nothing is due.
+# Nothing of the default scope is due. Another app (scope 'other') has the same
+# number of runs with everything overdue: a timer, an expired claim, a ready task
+# never published, a stale wake marker, a finished run long past any retention;
+# its upkeep is down, so they stay due, and the default scope's upkeep must not
+# read them.
 _FILL = """
 INSERT INTO cx_runs (id, workflow, state, last_seq, wake_at, completed_at)
 SELECT gen_random_uuid(), 'parked', CASE WHEN mod(g, 3) = 0 THEN 'completed' ELSE 'running' END, 3,
@@ -59,6 +69,23 @@ SELECT id, 'w:0', CASE WHEN random() < 0.5 THEN 'signal' ELSE 'timer' END, 'go',
 FROM cx_runs;
 INSERT INTO cx_tasks (id, run_id, command_id, activity, timeout, retry, state, attempt)
 SELECT gen_random_uuid(), id, 'a:0', 'parked.step', 60, '{{}}', 'completed', 1 FROM cx_runs;
+INSERT INTO cx_runs (id, workflow, state, last_seq, wake_at, completed_at, scope)
+SELECT 'other-' || g, 'overdue', CASE WHEN mod(g, 2) = 0 THEN 'completed' ELSE 'running' END, 3,
+       CASE WHEN mod(g, 2) = 1 THEN now() - interval '1 hour' END,
+       CASE WHEN mod(g, 2) = 0 THEN now() - interval '400 days' END, 'other'
+FROM generate_series(1, {n}) g;
+INSERT INTO cx_waits (run_id, command_id, kind, name, fires_at, scope)
+SELECT id, 'w:0', 'timer', 't', now() - interval '1 hour', 'other'
+FROM cx_runs WHERE scope = 'other' AND state = 'running';
+INSERT INTO cx_tasks (id, run_id, command_id, activity, timeout, retry, state, attempt,
+                      claim_expires_at, deadline_at, scope)
+SELECT gen_random_uuid(), id, 'a:' || k, 'overdue.step', 60, '{{}}',
+       CASE WHEN k = 0 THEN 'claimed' ELSE 'ready' END, 1,
+       CASE WHEN k = 0 THEN now() - interval '1 hour' END,
+       CASE WHEN k = 0 THEN now() - interval '1 hour' END, 'other'
+FROM cx_runs, generate_series(0, 1) k WHERE scope = 'other' AND state = 'running';
+UPDATE cx_runs SET state = 'blocked'
+WHERE scope = 'other' AND state = 'running' AND mod(substr(id, 7)::int, 10) = 1;
 """
 
 
@@ -111,7 +138,7 @@ def index_names(node: dict[str, Any]) -> set[str]:
 
 def test_retention_finds_finished_runs_through_their_index(parked_db: Database) -> None:
     """Only finished runs past the age are read, oldest first, from the partial index."""
-    params = {"age": 86400.0, "limit": 500}
+    params = {"age": 86400.0, "limit": 500, **SCOPE}
     with parked_db.engine.connect() as conn:
         sql = text("EXPLAIN (ANALYZE, FORMAT JSON) " + Q.DELETE_FINISHED_RUNS.text)
         tree = conn.execute(sql, params).scalar_one()[0]["Plan"]
