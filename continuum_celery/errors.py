@@ -236,3 +236,15 @@ class InvalidQuery(ContinuumError, ValueError):
         super().__init__(f"invalid query{where}: {message}")
         self.position = position
         self.reason = message
+
+
+# --- schedules ------------------------------------------------------------------------
+
+
+class InvalidSchedule(ContinuumError, ValueError):
+    """A schedule's spec, time zone, policy or window that cannot be used: refused
+    before anything is written, with what was wrong and where."""
+
+
+class ScheduleNotFound(ContinuumError, LookupError):
+    """No schedule has that id."""
