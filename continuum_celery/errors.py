@@ -248,3 +248,7 @@ class InvalidSchedule(ContinuumError, ValueError):
 
 class ScheduleNotFound(ContinuumError, LookupError):
     """No schedule has that id."""
+
+
+class ScheduleExists(ContinuumError, ValueError):
+    """``create`` named a schedule id that is taken: ``update`` changes a schedule."""
