@@ -90,7 +90,7 @@ class Applied:
     """What applying steps did: counts and actions for the row, runs to wake."""
 
     last_run_id: str | None
-    started: int = 0
+    created: list[str] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
     woken: list[str] = field(default_factory=list)
 
@@ -132,7 +132,7 @@ class ScheduleFiring:
         via: str,
     ) -> tuple[list[str], list[str]]:  # fmt: skip
         """Trigger or backfill: ``ticks`` through the policy now, on the locked row.
-        Returns (run ids started or found for the ticks, runs to wake)."""
+        Returns (run ids started, runs to wake); a tick whose run exists starts none."""
         with self.db.transaction() as conn:
             row = execute(conn, LOCK_SCHEDULE, {"id": schedule_id}).first()
             if row is None:
@@ -144,8 +144,7 @@ class ScheduleFiring:
             p = Plan([], outcome.buffered, outcome.skipped, outcome.dropped, 0, s.next_tick,
                      s.next_fire_at)  # fmt: skip
             _save(conn, s, applied, p, (s.next_tick, s.next_fire_at))
-        started = [run_id(st.tick) for st in outcome.steps if st.kind == "start" and st.tick]
-        return started, applied.woken
+        return applied.created, applied.woken
 
 
 def _tick_id(schedule_id: str) -> Callable[[datetime], str]:
@@ -194,7 +193,7 @@ def _start(conn: Connection, s: ScheduleRecord, tick: datetime, run_id: str, now
                  attributes=attributes)  # fmt: skip
     applied.last_run_id = run_id
     if insert_run(conn, run):
-        applied.started += 1
+        applied.created.append(run_id)
         applied.woken.append(run_id)
         applied.recent.append({"scheduled_time": iso(tick), "started_at": iso(now),
                                "run_id": run_id, "via": via})  # fmt: skip
@@ -217,7 +216,7 @@ def _save(conn: Connection, s: ScheduleRecord, applied: Applied, p: Plan,
     recent = (s.recent_actions + applied.recent)[-RECENT_ACTIONS:]
     params = {"id": s.id, "next_tick": cursor[0], "next_fire_at": cursor[1],
               "buffered": dumps([iso(t) for t in p.buffered]),
-              "last_run_id": applied.last_run_id, "actions": applied.started,
+              "last_run_id": applied.last_run_id, "actions": len(applied.created),
               "missed": p.missed, "skipped": p.skipped, "dropped": p.dropped,
               "recent": dumps(recent)}  # fmt: skip
     execute(conn, SAVE_FIRING, params)
