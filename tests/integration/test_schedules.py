@@ -33,7 +33,7 @@ MINUTE = timedelta(minutes=1)
 WF = "scheduled.report"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cx(database_url: str, broker_url: str) -> Iterator[Continuum]:
     with fresh_database(database_url, "cx_schedules") as url:
         app = Celery("schedules", broker=broker_url, set_as_current=False)
@@ -58,6 +58,14 @@ def count(cx: Continuum, sql: str, **params: Any) -> Any:
         return conn.execute(text(sql), params).scalar_one()
 
 
+def fired(cx: Continuum, schedule_id: str, now: datetime) -> int:
+    """One upkeep pass at ``now``: how many runs it started for this schedule (other
+    tests' schedules share the database, and the pass fires theirs too)."""
+    before = len(runs_of(cx, schedule_id))
+    cx.schedules.fire(now)
+    return len(runs_of(cx, schedule_id)) - before
+
+
 def every_minute(cx: Continuum, schedule_id: str, overlap: str, **options: Any) -> datetime:
     cx.schedules.create(schedule_id, WF, "@every 1m", overlap=overlap, **options)
     return first_tick(cx, schedule_id)
@@ -80,11 +88,13 @@ def test_three_racing_upkeeps_start_each_tick_exactly_once(cx: Continuum) -> Non
 
     with ThreadPoolExecutor(3) as pool:
         started = list(pool.map(race, racers))
-    assert sum(started) == 12 * 5, started
-    assert count(cx, "SELECT count(*) FROM cx_runs") == 60
-    assert count(cx, "SELECT count(DISTINCT attributes) FROM cx_runs") == 60
+    assert sum(started) >= 12 * 5, started
+    racing = "SELECT count({}) FROM cx_runs WHERE attributes ->> 'schedule_id' LIKE 'race-%'"
+    assert count(cx, racing.format("*")) == 60
+    assert count(cx, racing.format("DISTINCT attributes")) == 60
     assert all(cx.schedules.describe(f"race-{i}").actions == 5 for i in range(12))
-    assert cx.schedules.fire(now) == 0, "a later pass finds nothing due"
+    cx.schedules.fire(now)
+    assert count(cx, racing.format("*")) == 60, "a later pass finds nothing due"
     for db in racers:
         db.dispose()
 
@@ -92,10 +102,13 @@ def test_three_racing_upkeeps_start_each_tick_exactly_once(cx: Continuum) -> Non
 def test_a_stale_cursor_cannot_start_a_tick_twice(cx: Continuum) -> None:
     """The second lock: a tick's run id is derived, so replaying a cursor is harmless."""
     first = every_minute(cx, "stale", "allow_all")
-    assert cx.schedules.fire(first + MINUTE) == 2
+    assert fired(cx, "stale", first + MINUTE) == 2
     with cx.db.engine.begin() as conn:
-        conn.execute(text("UPDATE cx_schedules SET next_tick = :t, next_fire_at = :t"), {"t": first})
-    assert cx.schedules.fire(first + MINUTE) == 0
+        conn.execute(
+            text("UPDATE cx_schedules SET next_tick = :t, next_fire_at = :t WHERE id = 'stale'"),
+            {"t": first},
+        )
+    assert fired(cx, "stale", first + MINUTE) == 0
     assert len(runs_of(cx, "stale")) == 2 and cx.schedules.describe("stale").actions == 2
 
 
@@ -216,7 +229,7 @@ def test_backfill_runs_each_tick_of_the_range_once(cx: Continuum) -> None:
     assert cx.schedules.backfill("bf", start, stop) == [], "a tick that ran does not run again"
     assert cx.schedules.backfill("bf", start, first + MINUTE) == [
         tick_run_id("bf", first - 5 * MINUTE + i * MINUTE) for i in range(6)]  # fmt: skip
-    assert cx.schedules.fire(first) == 0, "the tick backfilled is the tick upkeep would start"
+    assert fired(cx, "bf", first) == 0, "the tick backfilled is the tick upkeep would start"
     assert len(runs_of(cx, "bf")) == 11
 
 
@@ -241,12 +254,12 @@ def test_pause_and_unpause(cx: Continuum) -> None:
     cx.schedules.pause("p", "database maintenance")
     d = cx.schedules.describe("p")
     assert d.schedule.paused and d.schedule.note == "database maintenance"
-    assert cx.schedules.fire(first + 3 * MINUTE) == 0
+    assert fired(cx, "p", first + 3 * MINUTE) == 0
     cx.schedules.unpause("p", "maintenance over")
     d = cx.schedules.describe("p")
     assert not d.schedule.paused and d.schedule.note == "maintenance over"
     assert d.next_fire_times[0] == first, "ticks while paused are not run, nor counted missed"
-    assert cx.schedules.fire(first) == 1
+    assert fired(cx, "p", first) == 1
     assert cx.schedules.describe("p").missed_catchup == 0
 
 
@@ -269,8 +282,8 @@ def test_a_malformed_schedule_is_refused_and_nothing_written(
 ) -> None:
     with pytest.raises(error, match=says):
         cx.schedules.create("bad", WF, spec, **options)
-    assert cx.schedules.list() == []
-    assert count(cx, "SELECT count(*) FROM cx_schedules") == 0
+    assert "bad" not in [s.schedule_id for s in cx.schedules.list()]
+    assert count(cx, "SELECT count(*) FROM cx_schedules WHERE id = 'bad'") == 0
 
 
 def test_create_update_delete(cx: Continuum) -> None:
@@ -301,4 +314,4 @@ def test_a_declared_schedule_keeps_its_cursor_across_worker_starts(cx: Continuum
     first = first_tick(cx, "declared")
     cx.schedules.apply_declared()  # a second worker starts, later
     assert first_tick(cx, "declared") == first
-    assert cx.schedules.fire(first + 2 * MINUTE) == 3, "ticks due while down are not lost"
+    assert fired(cx, "declared", first + 2 * MINUTE) == 3, "ticks due while down are not lost"

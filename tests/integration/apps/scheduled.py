@@ -25,11 +25,10 @@ app.conf.update(
 cx = Continuum(app, database_url=os.environ.get("SCHEDULED_DATABASE_URL"), upkeep_interval=0.2)
 
 
-@cx.schedule("@every 1s", args=("tick",), catchup_window=60)
+@cx.schedule("@every 1s", args=("tick",), catchup_window=60, overlap="allow_all")
 @cx.workflow(name="scheduled.heartbeat")
 def heartbeat(label: str) -> dict[str, Any]:
-    info = workflow.info()
-    return {"label": label, "run_id": info.run_id}
+    return {"label": label, "scheduled_time": workflow.info().attributes.get("scheduled_time")}
 
 
 @cx.workflow(name="scheduled.report")
