@@ -103,8 +103,8 @@ def test_ticks_due_while_every_worker_was_down_run_on_recovery(
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CONTINUUM_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "continuum_celery.cli", "schedules", *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    command = [sys.executable, "-m", "continuum_celery.cli", "schedules", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_the_schedules_command_line(scheduled: ModuleType, scheduled_db: str) -> None:

@@ -118,8 +118,8 @@ def test_started_runs_carry_their_schedule_and_tick(cx: Continuum) -> None:
     cx.schedules.fire(first)
     (run,) = runs_of(cx, "attrs")
     assert run.run_id == tick_run_id("attrs", first)
-    assert run.attributes == {"schedule_id": "attrs",
-                              "scheduled_time": first.isoformat().replace("+00:00", "Z")}  # fmt: skip
+    tick = first.isoformat().replace("+00:00", "Z")
+    assert run.attributes == {"schedule_id": "attrs", "scheduled_time": tick}
     assert run.workflow == WF and run.args == ["2026-01-01"]
     recent = cx.schedules.describe("attrs").recent_actions
     assert [a["run_id"] for a in recent] == [run.run_id]
@@ -308,7 +308,7 @@ def test_a_declared_schedule_keeps_its_cursor_across_worker_starts(cx: Continuum
     @cx.workflow(name="scheduled.declared")
     def declared() -> None: ...
 
-    with pytest.raises(TypeError, match="goes above @cx.workflow"):
+    with pytest.raises(TypeError, match=r"goes above @cx\.workflow"):
         cx.schedule("@hourly")(lambda: None)  # type: ignore[arg-type]
     cx.schedules.apply_declared()
     first = first_tick(cx, "declared")
