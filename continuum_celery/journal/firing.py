@@ -57,6 +57,7 @@ LOCK_SCHEDULE = q(
 )
 # A schedule that could not fire is looked at again later, not in a tight loop.
 DEFER_SCHEDULE = q("UPDATE cx_schedules SET next_fire_at = :at WHERE id = :id")
+DB_NOW = q("SELECT clock_timestamp()")
 RUN_STATE = q("SELECT state FROM cx_runs WHERE id = :id")
 SAVE_FIRING = q(
     "UPDATE cx_schedules SET next_tick = :next_tick, next_fire_at = :next_fire_at,"
@@ -99,10 +100,12 @@ class ScheduleFiring:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def fire_due(self, now: datetime, batch: int) -> list[str]:
-        """One pass over the due schedules; returns the runs to wake after commit."""
+    def fire_due(self, now: datetime | None, batch: int) -> list[str]:
+        """One pass over the due schedules at ``now`` (default: the database clock,
+        which also times the upkeep leader's sleep); returns the runs to wake."""
         woken: list[str] = []
         with self.db.transaction() as conn:
+            now = now or execute(conn, DB_NOW).scalar_one()
             rows = execute(conn, DUE_SCHEDULES, {"now": now, "limit": batch}).all()
             seen = {row.id for row in rows}
             buffered = execute(conn, BUFFERED_SCHEDULES, {"limit": batch})
@@ -118,7 +121,8 @@ class ScheduleFiring:
             with conn.begin_nested():
                 p = plan(_due(conn, s, s.overlap), now)
                 applied = _apply(conn, s, p.steps, now, _tick_id(s.id), "tick")
-                _save(conn, s, applied, p, (p.next_tick, p.next_fire_at))
+                if _changed(s, p):  # a buffered schedule whose run is still open: no write
+                    _save(conn, s, applied, p, (p.next_tick, p.next_fire_at))
                 return applied.woken
         except JournalUnavailable:
             raise
@@ -209,6 +213,13 @@ def _end_open(conn: Connection, s: ScheduleRecord, kind: str, run_id: str) -> li
         return terminate_tree(conn, tip, f"overlap policy {s.overlap}: a new tick", by)
     except RunFinished:
         return []
+
+
+def _changed(s: ScheduleRecord, p: Plan) -> bool:
+    counters = (p.skipped, p.dropped, p.missed)
+    cursor = (p.next_tick, p.next_fire_at) != (s.next_tick, s.next_fire_at)
+    buffered = [iso(t) for t in p.buffered] != s.buffered
+    return bool(p.steps) or any(counters) or cursor or buffered
 
 
 def _save(conn: Connection, s: ScheduleRecord, applied: Applied, p: Plan,

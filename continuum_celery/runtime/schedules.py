@@ -8,7 +8,7 @@ at once is safe, only wasteful.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ..journal.firing import ScheduleFiring
 from .transport import Publisher
@@ -20,9 +20,10 @@ BATCH = 500
 def fire_schedules(
     firing: ScheduleFiring, publisher: Publisher, now: datetime | None = None, batch: int = BATCH
 ) -> int:
-    """Start every due tick's run (and buffered ones whose turn came); returns how
-    many runs were started or woken. Wakeups go out after the commit."""
-    woken = firing.fire_due(now or datetime.now(UTC), batch)
+    """Start every due tick's run (and buffered ones whose turn came) as of ``now``
+    (default: the database clock); returns how many runs were started or woken.
+    Wakeups go out after the commit."""
+    woken = firing.fire_due(now, batch)
     for run_id in woken:
         publisher.publish_advance(run_id)
     return len(woken)
