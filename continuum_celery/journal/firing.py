@@ -102,7 +102,21 @@ class ScheduleFiring:
 
     def fire_due(self, now: datetime | None, batch: int) -> list[str]:
         """One pass over the due schedules at ``now`` (default: the database clock,
-        which also times the upkeep leader's sleep); returns the runs to wake."""
+        which also times the upkeep leader's sleep); returns the runs to wake.
+
+        A schedule that cannot fire (a stored spec this code refuses, a value
+        Postgres refuses) spoils its batch: the batch is then done again with a
+        savepoint per schedule, and that one is deferred. Savepoints cost two round
+        trips a schedule, so the usual pass goes without them.
+        """
+        try:
+            return self._pass(now, batch, careful=False)
+        except JournalUnavailable:
+            raise
+        except ContinuumError:
+            return self._pass(now, batch, careful=True)
+
+    def _pass(self, now: datetime | None, batch: int, careful: bool) -> list[str]:
         woken: list[str] = []
         with self.db.transaction() as conn:
             now = now or execute(conn, DB_NOW).scalar_one()
@@ -111,19 +125,16 @@ class ScheduleFiring:
             buffered = execute(conn, BUFFERED_SCHEDULES, {"limit": batch})
             rows += [row for row in buffered if row.id not in seen]
             for row in rows:
-                woken += self._fire_one(conn, schedule_record(row), now)
+                s = schedule_record(row)
+                woken += self._fire_apart(conn, s, now) if careful else _fire(conn, s, now)
         return woken
 
-    def _fire_one(self, conn: Connection, s: ScheduleRecord, now: datetime) -> list[str]:
-        """Plan and apply one schedule inside a savepoint: a schedule that cannot
-        fire (its row refused by Postgres) is logged and left for the next pass."""
+    def _fire_apart(self, conn: Connection, s: ScheduleRecord, now: datetime) -> list[str]:
+        """``_fire`` inside a savepoint: a schedule that cannot fire is logged and
+        looked at again ``RETRY_IN`` seconds later."""
         try:
             with conn.begin_nested():
-                p = plan(_due(conn, s, s.overlap), now)
-                applied = _apply(conn, s, p.steps, now, _tick_id(s.id), "tick")
-                if _changed(s, p):  # a buffered schedule whose run is still open: no write
-                    _save(conn, s, applied, p, (p.next_tick, p.next_fire_at))
-                return applied.woken
+                return _fire(conn, s, now)
         except JournalUnavailable:
             raise
         except ContinuumError as error:
@@ -151,6 +162,15 @@ class ScheduleFiring:
         return applied.created, applied.woken
 
 
+def _fire(conn: Connection, s: ScheduleRecord, now: datetime) -> list[str]:
+    """Plan one schedule, start its runs, move its cursor; returns runs to wake."""
+    p = plan(_due(conn, s, s.overlap), now)
+    applied = _apply(conn, s, p.steps, now, _tick_id(s.id), "tick")
+    if _changed(s, p):  # a buffered schedule whose run is still open: no write
+        _save(conn, s, applied, p, (p.next_tick, p.next_fire_at))
+    return applied.woken
+
+
 def _tick_id(schedule_id: str) -> Callable[[datetime], str]:
     return lambda tick: tick_run_id(schedule_id, tick)
 
@@ -161,7 +181,8 @@ def _trigger_id(schedule_id: str, now: datetime) -> Callable[[datetime], str]:
 
 def _due(conn: Connection, s: ScheduleRecord, overlap: str) -> Due:
     buffered = tuple(datetime.fromisoformat(t) for t in s.buffered)
-    return Due(timing_of(s), overlap, s.next_tick, buffered, _running(conn, s.last_run_id))
+    running = overlap != "allow_all" and _running(conn, s.last_run_id)  # allow_all: moot
+    return Due(timing_of(s), overlap, s.next_tick, buffered, running)
 
 
 def _running(conn: Connection, run_id: str | None) -> bool:

@@ -112,6 +112,20 @@ def test_a_stale_cursor_cannot_start_a_tick_twice(cx: Continuum) -> None:
     assert len(runs_of(cx, "stale")) == 2 and cx.schedules.describe("stale").actions == 2
 
 
+def test_a_schedule_that_cannot_fire_is_deferred_and_the_rest_fire(cx: Continuum) -> None:
+    """A row this code cannot read (say, written by a newer version) spoils only itself."""
+    first = every_minute(cx, "healthy", "allow_all")
+    with cx.db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO cx_schedules (id, workflow, specs, catchup_window, next_tick,"
+                 " next_fire_at) VALUES ('poison', :wf, '[\"@fortnightly\"]', 60, :t, :t)"),
+            {"wf": WF, "t": first},
+        )  # fmt: skip
+    assert fired(cx, "healthy", first) == 1
+    deferred = count(cx, "SELECT next_fire_at FROM cx_schedules WHERE id = 'poison'")
+    assert deferred >= first + timedelta(seconds=29) and runs_of(cx, "poison") == []
+
+
 def test_started_runs_carry_their_schedule_and_tick(cx: Continuum) -> None:
     first = every_minute(cx, "attrs", "skip")
     cx.schedules.update("attrs", args=["2026-01-01"])
