@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from continuum_celery.errors import (
 )
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.firing import ScheduleFiring, tick_run_id
+from continuum_celery.journal.leader import UpkeepLeader
 from continuum_celery.runtime.schedules import fire_schedules
 from tests.integration.databases import fresh_database
 
@@ -124,6 +125,13 @@ def test_a_schedule_that_cannot_fire_is_deferred_and_the_rest_fire(cx: Continuum
     assert fired(cx, "healthy", first) == 1
     deferred = count(cx, "SELECT next_fire_at FROM cx_schedules WHERE id = 'poison'")
     assert deferred >= first + timedelta(seconds=29) and runs_of(cx, "poison") == []
+
+
+def test_the_upkeep_leader_sleeps_only_until_the_next_fire_time(cx: Continuum) -> None:
+    first = every_minute(cx, "wake", "skip")
+    due_in = UpkeepLeader(cx.db).next_wait_in()  # no timers here: only schedules count
+    assert due_in is not None
+    assert due_in <= (first - datetime.now(UTC)).total_seconds() + 0.5
 
 
 def test_started_runs_carry_their_schedule_and_tick(cx: Continuum) -> None:
