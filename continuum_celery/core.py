@@ -45,6 +45,7 @@ from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
 from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
+from .scheduling import Schedules
 from .views import AuditEntry, Description
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,6 +109,8 @@ class Continuum:
         )
         self._wire_runtime(eager, settings)
         self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
+        self.schedules = Schedules(self)
+        """Durable cron and interval starts: ``cx.schedules.create(...)`` and friends."""
         self._register(upkeep_interval if upkeep_beat else None)
 
     def _register(self, beat_interval: float | None) -> None:
@@ -119,6 +122,7 @@ class Continuum:
             celery_tasks.register_upkeep(app, self.sweeper.run_once, beat_interval)
         # New code may have come with this worker: blocked runs get a chance at once.
         celery_tasks.on_worker_ready(app, self.sweeper.wake_blocked)
+        celery_tasks.on_worker_ready(app, self.schedules.apply_declared)  # @cx.schedule
         # Found here by `celery -A app continuum ...` (the command line's Celery plugin).
         app.continuum = self
 
@@ -221,6 +225,16 @@ class Continuum:
             return wf
 
         return declare(fn) if fn is not None else declare
+
+    def schedule(
+        self, spec: str | Sequence[str], *, schedule_id: str | None = None, **options: Any
+    ) -> Callable[[Workflow], Workflow]:
+        """Put above ``@cx.workflow()``: a schedule declared with the code, created or
+        updated at worker start. Options as for ``cx.schedules.create``."""
+        attach: Callable[[Workflow], Workflow] = self.schedules.declare(
+            spec, schedule_id, **options
+        )
+        return attach
 
     # --- client -------------------------------------------------------------------------
 

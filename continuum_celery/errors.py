@@ -236,3 +236,19 @@ class InvalidQuery(ContinuumError, ValueError):
         super().__init__(f"invalid query{where}: {message}")
         self.position = position
         self.reason = message
+
+
+# --- schedules ------------------------------------------------------------------------
+
+
+class InvalidSchedule(ContinuumError, ValueError):
+    """A schedule's spec, time zone, policy or window that cannot be used: refused
+    before anything is written, with what was wrong and where."""
+
+
+class ScheduleNotFound(ContinuumError, LookupError):
+    """No schedule has that id."""
+
+
+class ScheduleExists(ContinuumError, ValueError):
+    """``create`` named a schedule id that is taken: ``update`` changes a schedule."""

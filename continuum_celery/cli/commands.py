@@ -13,6 +13,7 @@ from .listing import count_runs, list_runs
 from .migrate import migrate
 from .prune import prune
 from .runs import history, runs, show
+from .schedules import schedules
 from .ui import ui
 
 for reader in [list_runs, count_runs, describe]:
@@ -22,7 +23,7 @@ for reader in [list_runs, count_runs, describe]:
 def add_all(group: click.Group) -> None:
     """The same commands under both entry points; ``show`` and ``history`` also at
     the top level, as they were before the ``runs`` group."""
-    for command in [migrate, runs, *actions.COMMANDS, audit, health, prune, export, ui]:
+    for command in [migrate, runs, *actions.COMMANDS, audit, health, prune, export, ui, schedules]:
         group.add_command(command)
     group.add_command(show, "show")
     group.add_command(history, "history")

@@ -46,6 +46,35 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "scope",
         }
     ),
+    "cx_schedules": frozenset(
+        {
+            "id",
+            "workflow",
+            "specs",
+            "tz",
+            "dst_gap",
+            "dst_fold",
+            "args",
+            "kwargs",
+            "overlap",
+            "catchup_window",
+            "jitter",
+            "paused",
+            "note",
+            "next_tick",
+            "next_fire_at",
+            "last_run_id",
+            "buffered",
+            "actions",
+            "missed_catchup",
+            "overlap_skipped",
+            "buffer_dropped",
+            "recent_actions",
+            "created_at",
+            "updated_at",
+            "scope",
+        }
+    ),
     "cx_events": frozenset({"run_id", "seq", "type", "command_id", "data", "created_at"}),
     "cx_tasks": frozenset(
         {
@@ -112,13 +141,14 @@ EXPECTED_INDEXES = frozenset(
      "cx_signals_pending", "cx_runs_created", "cx_runs_state_created",
      "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created",
      "cx_runs_finished", "cx_runs_chain_live", "cx_signals_run", "cx_start_keys_run",
-     "cx_activity_results_run", "cx_runs_blocked"}
+     "cx_activity_results_run", "cx_runs_blocked", "cx_schedules_due", "cx_schedules_buffered"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
 
 RUN_ID_COLUMNS = frozenset(
-    {("cx_runs", c) for c in ("id", "parent_run_id", "continued_from", "next_run_id",
+    {("cx_schedules", "last_run_id")}
+    | {("cx_runs", c) for c in ("id", "parent_run_id", "continued_from", "next_run_id",
                               "correlation_id")}
     | {(t, "run_id") for t in ("cx_events", "cx_tasks", "cx_waits", "cx_signals",
                                "cx_start_keys", "cx_activity_results", "cx_audit")}

@@ -62,8 +62,7 @@ class RunStore:
                 existing = self._claim_start_key(conn, run)
                 if existing is not None:
                     return existing, False
-            inserted = execute(conn, Q.INSERT_RUN, self._run_params(run)).first()
-            if inserted is None:
+            if not insert_run(conn, run, self.scope):
                 return self._existing_run_id(conn, run), False
         return run.run_id, True
 
@@ -82,28 +81,12 @@ class RunStore:
     def _existing_run_id(self, conn: Connection, run: NewRun) -> str:
         """The run this id names, if it is the one asked for (a retried start);
         raising rolls back the start key claimed in the same transaction."""
-        row = execute(conn, Q.SAME_START, self._run_params(run)).one()
+        row = execute(conn, Q.SAME_START, run_params(run)).one()
         if not row.same_workflow:
             raise RunAlreadyExists(run.run_id, f"another workflow ({row.workflow})")
         if not row.same_input:
             raise RunAlreadyExists(run.run_id, f"other arguments for {run.workflow}")
         return run.run_id
-
-    def _run_params(self, run: NewRun) -> dict[str, Any]:
-        return {
-            "id": run.run_id,
-            "workflow": run.workflow,
-            "version": run.version,
-            "namespace": run.namespace,
-            "args": dumps(run.args),
-            "kwargs": dumps(run.kwargs),
-            "attributes": dumps(run.attributes),
-            "key": run.idempotency_key,
-            "parent_run_id": run.parent_run_id,
-            "eta": run.eta,
-            "publish_within": SHORT_DELAY,
-            "scope": self.scope,
-        }
 
     # --- replay lease -------------------------------------------------------------
 
@@ -247,6 +230,29 @@ class RunStore:
         with self.db.engine.connect() as conn:
             rows = execute(conn, Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
             return [to_event(r) for r in rows]
+
+
+def insert_run(conn: Connection, run: NewRun, scope: str) -> bool:
+    """Insert the run in the caller's transaction; False when its id is taken (the
+    caller decides whether that is the same start, retried, or a conflict)."""
+    return execute(conn, Q.INSERT_RUN, run_params(run, scope)).first() is not None
+
+
+def run_params(run: NewRun, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
+    return {
+        "id": run.run_id,
+        "workflow": run.workflow,
+        "version": run.version,
+        "namespace": run.namespace,
+        "args": dumps(run.args),
+        "kwargs": dumps(run.kwargs),
+        "attributes": dumps(run.attributes),
+        "key": run.idempotency_key,
+        "parent_run_id": run.parent_run_id,
+        "eta": run.eta,
+        "publish_within": SHORT_DELAY,
+        "scope": scope,
+    }
 
 
 def at_chain_tip(db: Database, run_id: str, write: Callable[[Connection, str], T]) -> T:

@@ -13,11 +13,13 @@ import random
 from dataclasses import dataclass
 
 from ..errors import FencingError
+from ..journal.firing import ScheduleFiring
 from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
 from .attempts import log_lost
 from .perform import Performer
+from .schedules import ScheduleUpkeep
 from .transport import Publisher
 
 log = logging.getLogger("continuum_celery.upkeep")
@@ -65,6 +67,8 @@ class Sweeper:
         self.publisher = publisher
         self.performer = performer
         self.settings = settings
+        firing = ScheduleFiring(sweep.db, sweep.scope)
+        self.schedules = ScheduleUpkeep(firing, publisher, settings.batch)
 
     def run_once(self) -> UpkeepReport:
         report = UpkeepReport()
@@ -82,6 +86,7 @@ class Sweeper:
             if self.sweep.fire_wait(run_id, command_id):
                 fired += 1
                 self.publisher.publish_advance(run_id)
+        self.schedules.fire_schedules()
         return fired
 
     def _expire_claims(self) -> int:
