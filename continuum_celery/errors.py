@@ -155,8 +155,8 @@ class NondeterminismError(ContinuumError):
 
     def __init__(self, call: str, replacement: str, where: str) -> None:
         super().__init__(
-            f"{call} called from workflow code at {where}: it differs between replays;"
-            f" use {replacement} instead"
+            f"{call} called from workflow code at {where}: workflow code must be"
+            f" deterministic; use {replacement} instead"
         )
         self.call = call
         self.replacement = replacement

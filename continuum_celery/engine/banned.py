@@ -15,8 +15,8 @@ NOW = "workflow.now()"
 RANDOM = "workflow.random()"
 UUID = "workflow.uuid4()"
 SLEEP = "workflow.sleep()"
-SECRET = "workflow.side_effect() (or workflow.uuid4())"
-IO = "an activity (I/O belongs in activities)"
+SECRET = "workflow.side_effect()"
+IO = "an activity"
 
 _CLOCK = ["time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"]
 _RANDOM = sorted(
