@@ -212,3 +212,24 @@ def test_library_files_are_not_workflow_code_unless_they_declare_a_workflow(
     exec(code, namespace)
     guard.declare_workflow_code(namespace["flow"])  # an app installed in site-packages
     assert guard.is_workflow_code(pytest.__file__)
+
+
+def test_guard_is_on_by_default_and_off_per_workflow_or_per_continuum() -> None:
+    from celery import Celery
+
+    from continuum_celery import Continuum
+
+    def make(**options: Any) -> Continuum:
+        app = Celery("guard-options", set_as_current=False)
+        return Continuum(app, "postgresql://127.0.0.1:1/none", worker_upkeep=False, **options)
+
+    cx, lax = make(), make(determinism_guard=False)
+    assert cx.workflow(name="a")(lambda: None).guarded is True
+    assert cx.workflow(name="b", guard=False)(lambda: None).guarded is False
+    assert lax.workflow(name="c")(lambda: None).guarded is False
+    assert lax.workflow(name="d", guard=True)(lambda: None).guarded is True
+    with pytest.raises(TypeError, match="guard must be True or False"):
+        cx.workflow(name="e", guard="no")(lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="determinism_guard must be True or False"):
+        make(determinism_guard=1)
+    assert "e" not in cx.registry.workflows  # refused before it was registered
