@@ -124,12 +124,13 @@ def test_effects_after_a_caught_violation_raise_it_again() -> None:
 def test_deterministic_replacements_and_libraries_are_allowed() -> None:
     def flow() -> dict[str, Any]:
         logging.getLogger("tests.guard").warning("logging reads the clock: %s", "fine")
+        workflow.logger.info("so does the replay-safe logger")
         seeded = random.Random(7)  # an instance of one's own, seeded: deterministic
         return {
             "now": workflow.now().isoformat(),
             "roll": workflow.random(),
             "id": str(workflow.uuid4()),
-            "stamp": workflow.side_effect(time.time) > 0,  # a side effect may read it
+            "stamp": workflow.side_effect(lambda: time.time()) > 0,  # its purpose
             "seeded": [seeded.random(), seeded.randint(1, 6)],
             "parsed": dt.datetime.fromisoformat("2024-01-01T00:00:00").year,
         }
