@@ -48,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 PLAIN_APP = "bench.apps.plain"
 DURABLE_APP = "bench.apps.durable"
+OPTIONS_ENV = "BENCH_CONTINUUM_OPTIONS"  # read by bench/apps/durable.py in the workers
 # The key format the test suite uses to claim a Redis db number, so a bench run and a
 # test session on the same server never flush each other's queues.
 REDIS_CLAIM_KEY = "continuum-test:claimed-db:{}"
@@ -174,6 +175,7 @@ class Workers:
         concurrency: int,
         beat: bool,
         events: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.env = env
         self.probe = probe
@@ -183,7 +185,7 @@ class Workers:
                 concurrency=concurrency,
                 pool="prefork",
                 beat=beat and i == 0,
-                env=env.worker_env(),
+                env={**env.worker_env(), **(extra_env or {})},
                 log_dir=env.log_dir,
                 name=f"{app.rsplit('.', 1)[-1]}{i + 1}-{os.getpid()}",
                 extra_args=["-E"] if events else [],
@@ -519,14 +521,23 @@ class DurableDriver:
 
 
 def bench_continuum(
-    env: Env, probe: Probe, args: argparse.Namespace, workflows: int, steps: int
+    env: Env,
+    probe: Probe,
+    args: argparse.Namespace,
+    workflows: int,
+    steps: int,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    log(f"continuum: starting {args.workers} worker(s) -c {args.concurrency} (first with -B)")
+    """``options`` are ``Continuum`` keyword arguments for the workers, on top of
+    ``$BENCH_CONTINUUM_OPTIONS`` (how ``--guard-off`` measures the guard's cost)."""
+    log(f"continuum: starting {args.workers} worker(s) -c {args.concurrency} {options or ''}")
     driver = DurableDriver(env)
     profiles: list[str] = []
+    merged = json.loads(os.environ.get(OPTIONS_ENV) or "{}") | (options or {})
+    extra = {OPTIONS_ENV: json.dumps(merged)} if options else None
     try:
         with Workers(
-            env, probe, DURABLE_APP, args.workers, args.concurrency, False, args.events
+            env, probe, DURABLE_APP, args.workers, args.concurrency, False, args.events, extra
         ) as w:
             driver.wait(driver.submit(args.warmup, steps), args.warmup * steps)  # warm-up
             log(f"continuum: {workflows} workflows x {steps} steps, all at once")
@@ -687,7 +698,12 @@ def bench_growth(env: Env, probe: Probe, args: argparse.Namespace) -> dict[str, 
 # --- reporting ------------------------------------------------------------------------
 
 
-SYSTEMS = (("celery_chain", "plain celery chain"), ("continuum", "continuum"), ("dbos", "dbos"))
+SYSTEMS = (
+    ("celery_chain", "plain celery chain"),
+    ("continuum", "continuum"),
+    ("continuum_guard_off", "continuum, guard off"),
+    ("dbos", "dbos"),
+)
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -813,6 +829,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny sizes (5 x 3), no DBOS")
     p.add_argument("--no-dbos", action="store_true", help="skip the DBOS peer")
     p.add_argument("--events", action="store_true", help="workers send task events (-E)")
+    p.add_argument(
+        "--guard-off", action="store_true",
+        help="also measure continuum with the determinism guard off, in the same run",
+    )  # fmt: skip
     p.add_argument("--growth", help="replay growth mode: comma-separated step counts")
     p.add_argument("--growth-reps", type=int, default=5, help="repetitions for sizes <= 100")
     p.add_argument(
@@ -894,6 +914,9 @@ def main(argv: list[str] | None = None) -> int:
             systems: dict[str, Any] = {}
             systems["celery_chain"] = bench_plain(env, probe, args, w, s)
             systems["continuum"] = bench_continuum(env, probe, args, w, s)
+            if args.guard_off:
+                off = {"determinism_guard": False}
+                systems["continuum_guard_off"] = bench_continuum(env, probe, args, w, s, off)
             if args.no_dbos:
                 systems["dbos"] = {"skipped": "--no-dbos" if not args.quick else "--quick"}
             else:
@@ -908,8 +931,8 @@ def main(argv: list[str] | None = None) -> int:
                         strict=True,
                     )
                 }
-                for key in ("continuum", "dbos")
-                if "skipped" not in systems[key]
+                for key in ("continuum", "continuum_guard_off", "dbos")
+                if key in systems and "skipped" not in systems[key]
             }
             output = args.output or RESULTS_DIR / "latest.json"
         succeeded = True
@@ -984,6 +1007,7 @@ def _print_notes(results: dict[str, Any]) -> None:
                     f"    note: other processes used {cpu['other_processes']:.2f} of"
                     f" {cpu['machine']:.2f} CPU ms/step on this machine: numbers are noisy"
                 )
+    _print_guard_cost(systems)
     for key, label in SYSTEMS:
         r = systems.get(key)
         if r is not None and "disturbed" in r:
@@ -996,6 +1020,20 @@ def _print_notes(results: dict[str, Any]) -> None:
                 " messages this run published: another client pushed to the same Redis"
                 " server during the window (msgs/step uses the exact count)."
             )
+
+
+def _print_guard_cost(systems: dict[str, Any]) -> None:
+    """``--guard-off``: the determinism guard's cost, from two continuum windows."""
+    on, off = systems.get("continuum"), systems.get("continuum_guard_off")
+    if on is None or off is None:
+        return
+    p50_on, p50_off = on["latency"]["p50_ms"], off["latency"]["p50_ms"]
+    cpu_on, cpu_off = on["cpu_ms_per_step"]["workers"], off["cpu_ms_per_step"]["workers"]
+    print(
+        f"  determinism guard: steps/s on/off {on['steps_per_s'] / off['steps_per_s']:.3f}x;"
+        f" p50 ms/step {p50_on:.3f} on, {p50_off:.3f} off ({p50_on - p50_off:+.3f});"
+        f" worker CPU ms/step {cpu_on:.2f} on, {cpu_off:.2f} off"
+    )
 
 
 if __name__ == "__main__":

@@ -77,3 +77,10 @@ def at_least_zero(value: N, name: str) -> N:
     if value < 0:
         raise ConfigurationError(f"{name} must be >= 0, not {value!r}")
     return value
+
+
+def flag(value: object, what: str) -> bool:
+    """A setting that is on or off: exactly True or False (not 0 / "no")."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, not {value!r}")
+    return value

@@ -79,6 +79,7 @@ class Continuum:
         actor: str | None = None,
         retention: timedelta | float | None = None,
         scope: str = DEFAULT_SCOPE,
+        determinism_guard: bool = True,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
@@ -90,6 +91,8 @@ class Continuum:
         self.actor = ops.who(actor)
         """Who operator actions from this process are audited as, unless they say."""
         self.max_payload_bytes = max_payload_bytes
+        self.determinism_guard = checks.flag(determinism_guard, "determinism_guard")
+        """The default of ``@cx.workflow(guard=...)``."""
         self.db = Database(url)
         self.schema = SchemaGate(self.db)
         """Client calls check once per process that the database is migrated."""
@@ -208,19 +211,31 @@ class Continuum:
 
     @overload
     def workflow(
-        self, fn: None = None, *, name: str | None = None, version: int = 1
+        self,
+        fn: None = None,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        guard: bool | None = None,
     ) -> Callable[[F], Workflow]: ...
 
     def workflow(
-        self, fn: F | None = None, *, name: str | None = None, version: int = 1
+        self,
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        guard: bool | None = None,
     ) -> Workflow | Callable[[F], Workflow]:
         r"""Declare a workflow. Several ``version``\ s of one name may be registered:
         new runs start on the newest, and each run replays with the version it
-        started on."""
+        started on. ``guard=False`` lets its code call the clock, randomness and I/O
+        directly (the determinism guard is on by default, see ``determinism_guard``)."""
+        guarded = self.determinism_guard if guard is None else guard
 
         def declare(func: F) -> Workflow:
             wf_name = name or celery_tasks.task_name(self.app, func)
-            wf = Workflow(func, wf_name, self._start, version, self.max_payload_bytes)
+            wf = Workflow(func, wf_name, self._start, version, self.max_payload_bytes, guarded)
             self.registry.add_workflow(wf)
             return wf
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import context, effects
 from .engine.effects import ActivityHandle
+from .engine.guard import declare_workflow_code, engine_side
 from .engine.retry import RetryPolicy
 from .errors import DuplicateRegistration, UnknownActivity, UnknownWorkflow
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, normalize_args
@@ -118,9 +119,11 @@ class Activity:
         self.__name__ = getattr(fn, "__name__", name)
         self.__wrapped__ = fn
 
+    @engine_side
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return ActivityCall(self, self.defaults)(*args, **kwargs)
 
+    @engine_side
     def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
         return ActivityCall(self, self.defaults).start(*args, **kwargs)
 
@@ -182,11 +185,13 @@ class ActivityCall:
         self.activity = activity
         self.opts = options
 
+    @engine_side
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if context.current() is None:
             return self.activity.fn(*args, **kwargs)
         return self.start(*args, **kwargs).result()
 
+    @engine_side
     def start(self, *args: Any, **kwargs: Any) -> ActivityHandle:
         """Schedule without waiting; collect with ``handle.result()`` or ``workflow.gather``."""
         state = context.require(f"{self.activity.name}.start")
@@ -212,10 +217,17 @@ class Workflow:
         starter: Starter,
         version: int = 1,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        guarded: bool = True,
     ) -> None:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValueError(f"workflow version must be an int >= 1, not {version!r}")
+        if not isinstance(guarded, bool):
+            raise TypeError(f"guard must be True or False, not {guarded!r}")
         self.fn = fn
+        self.guarded = guarded
+        """Whether the determinism guard watches this workflow's code."""
+        if guarded:
+            declare_workflow_code(fn)
         self.name = check_text(name, "workflow name")
         self.version = version
         self.max_payload_bytes = max_payload_bytes

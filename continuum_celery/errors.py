@@ -144,6 +144,25 @@ class SuspendSwallowed(ContinuumError):
     """
 
 
+class NondeterminismError(ContinuumError):
+    """Workflow code called something that differs between replays.
+
+    Raised by the determinism guard at the call itself (``time.time()``,
+    ``random.random()``, opening a file or socket, ...), naming it and its
+    deterministic replacement. A violation is a bug in the code, so the run is held
+    ``blocked`` with this text, as for drift, until fixed code is deployed.
+    """
+
+    def __init__(self, call: str, replacement: str, where: str) -> None:
+        super().__init__(
+            f"{call} called from workflow code at {where}: workflow code must be"
+            f" deterministic; use {replacement} instead"
+        )
+        self.call = call
+        self.replacement = replacement
+        self.where = where
+
+
 class ChildDepthExceeded(ContinuumError):
     """Starting this child would nest workflows deeper than the engine allows."""
 

@@ -103,7 +103,9 @@ def replay_recorded(recorded: RecordedRun, fn: Callable[..., Any]) -> Decision:
     """Replay a recorded run against ``fn`` (a workflow or its function); no I/O."""
     function = getattr(fn, "fn", fn)
     info = WorkflowInfo(recorded.run_id, recorded.workflow, version=recorded.version)
-    return replay(function, recorded.args, recorded.kwargs, recorded.events, info, _ReplayOnly())
+    guarded = getattr(fn, "guarded", True)
+    return replay(function, recorded.args, recorded.kwargs, recorded.events, info, _ReplayOnly(),
+                  guarded=guarded)  # fmt: skip
 
 
 def assert_replays(source: RecordedRun | str | Path, fn: Callable[..., Any]) -> Decision:

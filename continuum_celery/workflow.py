@@ -20,8 +20,16 @@ from .engine import attributes, composition, effects
 from .engine.composition import ChildHandle, CompensationOutcome
 from .engine.context import WorkflowInfo, require
 from .engine.effects import ActivityHandle
+from .engine.guard import engine_side
 from .engine.retry import MAX_SECONDS
-from .errors import ActivityFailed, Cancelled, RunCancelled, RunFailed, SignalTimeout
+from .errors import (
+    ActivityFailed,
+    Cancelled,
+    NondeterminismError,
+    RunCancelled,
+    RunFailed,
+    SignalTimeout,
+)
 from .payloads import check_text, normalize_args, private_copy, storable
 
 if TYPE_CHECKING:
@@ -33,6 +41,7 @@ __all__ = [
     "Cancelled",
     "ChildHandle",
     "CompensationOutcome",
+    "NondeterminismError",
     "RunCancelled",
     "RunFailed",
     "SignalTimeout",
@@ -67,11 +76,13 @@ def _seconds(value: float | None, what: str) -> float | None:
     return float(value)
 
 
+@engine_side
 def sleep(seconds: float) -> None:
     """Durable sleep: the timer lives in Postgres, so it survives restarts."""
     effects.sleep(require("workflow.sleep"), _seconds(seconds, "sleep") or 0.0)
 
 
+@engine_side
 def wait_signal(name: str, timeout: float | None = None) -> Any:
     """Wait for the next signal called ``name`` and return its payload.
 
@@ -85,6 +96,7 @@ def wait_signal(name: str, timeout: float | None = None) -> Any:
     return effects.wait_signal(require("workflow.wait_signal"), name, _seconds(timeout, "timeout"))
 
 
+@engine_side
 def gather(*handles: ActivityHandle) -> list[Any]:
     """Wait for several activities started with ``.start()``; results in order."""
     for handle in handles:
@@ -94,19 +106,23 @@ def gather(*handles: ActivityHandle) -> list[Any]:
     return effects.wait_all(handles)
 
 
+@engine_side
 def now() -> datetime:
     """The current time (aware UTC), journaled the first time it is read."""
     return effects.now(require("workflow.now"))
 
 
+@engine_side
 def uuid4() -> _uuid.UUID:
     return effects.uuid4(require("workflow.uuid4"))
 
 
+@engine_side
 def random() -> float:
     return effects.random(require("workflow.random"))
 
 
+@engine_side
 def side_effect(fn: Callable[[], Any], name: str | None = None) -> Any:
     """Run ``fn`` once, journal its JSON result, and return that result on replay."""
     kind = name or getattr(fn, "__qualname__", None) or "side_effect"
@@ -114,6 +130,7 @@ def side_effect(fn: Callable[[], Any], name: str | None = None) -> Any:
     return effects.side_effect(require("workflow.side_effect"), kind, fn)
 
 
+@engine_side
 def patched(patch_id: str) -> bool:
     """True for runs that reach this point running the patched code."""
     if not isinstance(patch_id, str) or not patch_id:
@@ -122,12 +139,14 @@ def patched(patch_id: str) -> bool:
     return effects.patched(require("workflow.patched"), patch_id)
 
 
+@engine_side
 def info() -> WorkflowInfo:
     """The run's identity, with its search attributes as upserted so far."""
     state = require("workflow.info")
     return dataclasses.replace(state.info, attributes=private_copy(state.attributes))
 
 
+@engine_side
 def upsert_attributes(changes: dict[str, Any]) -> None:
     """Merge search attributes into this run's, for ``list_runs`` to query.
 
@@ -138,6 +157,7 @@ def upsert_attributes(changes: dict[str, Any]) -> None:
     effects.upsert_attributes(require("workflow.upsert_attributes"), checked)
 
 
+@engine_side
 def start_child(child: Workflow | str, *args: Any, **kwargs: Any) -> ChildHandle:
     """Start a child workflow; ``.result()`` on the handle waits for it.
 
@@ -151,11 +171,13 @@ def start_child(child: Workflow | str, *args: Any, **kwargs: Any) -> ChildHandle
     return composition.start_child(state, name, arg_list, kw)
 
 
+@engine_side
 def run_child(child: Workflow | str, *args: Any, **kwargs: Any) -> Any:
     """Start a child workflow and wait for its result."""
     return start_child(child, *args, **kwargs).result()
 
 
+@engine_side
 def continue_as_new(*args: Any, **kwargs: Any) -> NoReturn:
     """End this run and start it afresh with new arguments and an empty history.
 
@@ -168,6 +190,7 @@ def continue_as_new(*args: Any, **kwargs: Any) -> NoReturn:
     raise composition.continue_as_new(state, arg_list, kw)
 
 
+@engine_side
 def compensate_all(parallel: bool = False) -> list[CompensationOutcome]:
     """Run the registered compensations, newest first (or all at once with ``parallel``).
 
@@ -190,6 +213,7 @@ class _ReplaySafeLogger:
     def __init__(self, name: str) -> None:
         self._logger = logging.getLogger(name)
 
+    @engine_side
     def _log(self, level: int, message: str, *args: Any) -> None:
         state = require("workflow.logger")
         text = storable(message % args if args else str(message))

@@ -9,6 +9,7 @@ from .audit import audit
 from .describe import describe
 from .export import export
 from .health import health
+from .lint import lint_command
 from .listing import count_runs, list_runs
 from .migrate import migrate
 from .prune import prune
@@ -23,7 +24,8 @@ for reader in [list_runs, count_runs, describe]:
 def add_all(group: click.Group) -> None:
     """The same commands under both entry points; ``show`` and ``history`` also at
     the top level, as they were before the ``runs`` group."""
-    for command in [migrate, runs, *actions.COMMANDS, audit, health, prune, export, ui, schedules]:
+    commands = [migrate, runs, *actions.COMMANDS, audit, health, prune, export, ui, schedules]
+    for command in [*commands, lint_command]:
         group.add_command(command)
     group.add_command(show, "show")
     group.add_command(history, "history")

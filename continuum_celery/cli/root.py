@@ -13,7 +13,8 @@ from .context import Group, Settings, global_options
 @click.group(cls=Group)
 @global_options
 def cli() -> None:
-    """Operate continuum_celery runs: migrate, list, inspect, act on them, audit, health."""
+    """Operate continuum_celery runs: migrate, list, inspect, act on them, audit, health;
+    lint workflow code."""
 
 
 add_all(cli)

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import ChildDepthExceeded, RunCancelled, RunFailed
 from ..payloads import private_copy
 from .context import Compensable, ReplayState
+from .guard import engine_side
 
 MAX_CHILD_DEPTH = 10
 """Children of children ... at most this deep; cancellation cascades as far."""
@@ -34,6 +35,7 @@ class ChildHandle:
         self.run_id = run_id
         self.workflow = workflow
 
+    @engine_side
     def result(self) -> Any:
         """The child's result; raises RunFailed or RunCancelled as the child ended."""
         self._state.guard()

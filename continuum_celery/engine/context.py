@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import Cancelled, NotInWorkflow, ReplayDriftError, SuspendSwallowed
+from ..errors import (
+    Cancelled,
+    NondeterminismError,
+    NotInWorkflow,
+    ReplayDriftError,
+    SuspendSwallowed,
+)
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .attributes import starting
 from .commands import Command
@@ -78,8 +84,12 @@ class ReplayState:
         info: WorkflowInfo,
         live: LiveSources,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        guarded: bool = True,
     ) -> None:
         self.info = info
+        self.guarded = guarded
+        """Whether the determinism guard watches this pass (``guard.py``)."""
+        self.violation: NondeterminismError | None = None
         self.live = live
         self.max_payload_bytes = max_payload_bytes
         self.decisions = [e for e in history if e.type in DECISION_TYPES]
@@ -112,6 +122,8 @@ class ReplayState:
     def guard(self) -> None:
         if self.drift is not None:
             raise self.drift
+        if self.violation is not None:
+            raise self.violation
         if self.suspended_on is not None:
             if isinstance(sys.exc_info()[1], Suspend):
                 # Still unwinding (a ``finally`` or ``__exit__`` asked for an effect):
@@ -253,6 +265,12 @@ class ReplayState:
         event = self.unreplayed()
         if event is not None:
             raise self.drifted(event, actual)
+
+    def violated(self, error: NondeterminismError) -> None:
+        """Remember the first nondeterministic call: the pass ends blocked with it,
+        even if the code caught the error and went on."""
+        if self.violation is None:
+            self.violation = error
 
     def drifted(self, event: Event, actual: str) -> ReplayDriftError:
         """Remember the first drift, so code that catches it can neither carry on nor

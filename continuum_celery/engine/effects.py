@@ -16,6 +16,7 @@ from ..payloads import as_journaled, encode, private_copy, storable
 from . import attributes
 from .context import Compensable, ReplayState
 from .events import Event
+from .guard import engine_side
 
 
 class ActivityHandle:
@@ -33,6 +34,7 @@ class ActivityHandle:
         self.activity = activity
         self.compensate = compensate
 
+    @engine_side
     def result(self) -> Any:
         """The activity's result; suspends the workflow until there is one."""
         return wait_all([self])[0]

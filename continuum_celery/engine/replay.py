@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import Cancelled, PayloadError, ReplayDriftError, SuspendSwallowed
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode, private_copy, storable
+from . import guard
 from .commands import (
     Blocked,
     CancelledOutcome,
@@ -41,8 +42,9 @@ def replay(
     info: WorkflowInfo,
     live: LiveSources,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    guarded: bool = True,
 ) -> Decision:
-    state = ReplayState(history, info, live, max_payload_bytes)
+    state = ReplayState(history, info, live, max_payload_bytes, guarded)
     # Workflow code gets its own copy of the inputs: they stay as journaled.
     args, kwargs = private_copy(list(args)), private_copy(kwargs)
     return conclude(state, run_workflow(state, lambda: fn(*args, **kwargs)))
@@ -52,8 +54,11 @@ def conclude(state: ReplayState, outcome: Outcome) -> Decision:
     """The decision of one pass: its new commands and outcome, unless it drifted.
 
     Drift blocks the run rather than failing it: the history stays exactly as
-    recorded, and a deploy of fitting code (or a ``patched()`` edit) resumes it.
+    recorded, and a deploy of fitting code (or a ``patched()`` edit) resumes it. A
+    nondeterministic call is a bug of the same kind, and is held the same way.
     """
+    if state.violation is not None:  # the cause of any drift that followed it
+        return Decision([], Blocked(describe_error(state.violation)))
     if state.drift is not None:
         return Decision([], Blocked(describe_error(state.drift)))
     return Decision(state.commands, outcome)
@@ -62,7 +67,7 @@ def conclude(state: ReplayState, outcome: Outcome) -> Decision:
 def run_workflow(state: ReplayState, body: Callable[[], Any]) -> Outcome:
     """Run ``body`` against ``state`` until it returns, raises or suspends."""
     try:
-        result = run_with(state, body)
+        result = guard.run_guarded(state.guarded, run_with, state, body)
     except Suspend:
         return suspended(state)
     except ContinueAsNew as handover:

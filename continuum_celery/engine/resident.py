@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import dataclasses
 import functools
 import json
 import threading
@@ -33,6 +34,7 @@ from typing import Any, cast
 
 import greenlet  # type: ignore[import-untyped, unused-ignore]
 
+from . import guard
 from .commands import Command, Decision, Outcome
 from .context import LiveSources, ReplayState, Suspend, WorkflowInfo
 from .events import DECISION_TYPES, Event
@@ -52,6 +54,7 @@ class Call:
     info: WorkflowInfo
     live: LiveSources
     max_payload_bytes: int
+    guarded: bool = True
 
 
 def thread_root() -> Any:
@@ -74,8 +77,10 @@ class Resident:
         # compared with the next call's, and a replay of them sees them unchanged.
         self.inputs = copy.deepcopy((list(call.args), call.kwargs, call.info))
         args, kwargs, info = copy.deepcopy(self.inputs)
-        call = self.call = Call(call.fn, args, kwargs, info, call.live, call.max_payload_bytes)
-        self.state = ReplayState(history, call.info, call.live, call.max_payload_bytes)
+        call = self.call = dataclasses.replace(call, args=args, kwargs=kwargs, info=info)
+        self.state = ReplayState(
+            history, call.info, call.live, call.max_payload_bytes, call.guarded
+        )
         self.parking = self.state.parker = _Parking()
         self.glet = greenlet.greenlet(functools.partial(_main, self.state, call))
         self.glet.gr_context = contextvars.copy_context()
@@ -157,8 +162,8 @@ class Resident:
             if isinstance(result, BaseException):  # a GreenletExit the code raised itself
                 raise result
             return conclude(self.state, cast(Outcome, result))
-        if self.state.unreplayed() is not None:
-            self.close()  # history goes on past the wait: unwind first, then report drift
+        if self.state.unreplayed() is not None or self.state.violation is not None:
+            self.close()  # drift or a violation: unwind first, then report it
         decision = conclude(self.state, suspended(self.state))
         self.made = list(decision.commands)
         return decision
@@ -166,7 +171,7 @@ class Resident:
     def _same_call(self, call: Call) -> bool:
         """The same code, sources and inputs; a redeployed function is another object."""
         mine = self.call
-        if call.fn is not mine.fn or call.live is not mine.live:
+        if call.fn is not mine.fn or call.live is not mine.live or call.guarded != mine.guarded:
             return False
         inputs = (list(call.args), call.kwargs, call.info)
         return call.max_payload_bytes == mine.max_payload_bytes and self.inputs == inputs
@@ -192,10 +197,13 @@ class _Parking:
         """Runs in the greenlet; returns when switched back in with news."""
         if self.closing:  # unwinding already: never park again
             raise Suspend(command_id)
+        guarded = guard.pause()  # the caller's thread is not workflow code
         try:
             greenlet.getcurrent().parent.switch(_PARKED)
         except greenlet.GreenletExit:
             raise Suspend(command_id) from None
+        finally:
+            guard.resume(guarded)
 
 
 def _main(state: ReplayState, call: Call) -> Outcome:

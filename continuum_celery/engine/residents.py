@@ -50,12 +50,13 @@ class ResidentCache:
         info: WorkflowInfo,
         live: LiveSources,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        guarded: bool = True,
     ) -> Decision:
         """What ``replay`` would decide, resuming the run's instance when it fits."""
         if self.capacity <= 0:
-            return replay(fn, args, kwargs, history, info, live, max_payload_bytes)
+            return replay(fn, args, kwargs, history, info, live, max_payload_bytes, guarded)
         self._unwind_orphans()
-        call = Call(fn, args, kwargs, info, live, max_payload_bytes)
+        call = Call(fn, args, kwargs, info, live, max_payload_bytes, guarded)
         resident, decision = self._resume_or_start(call, history)
         if resident.parked:
             self._keep(info.run_id, resident)

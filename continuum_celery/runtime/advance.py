@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
 from ..definitions import Registry, Workflow
 from ..engine.attributes import starting
@@ -133,7 +132,7 @@ class Advancer:
             return False
         ticket = KEEPER.hold(lambda: self.runs.renew(lease), self.runs.lease_ttl)
         try:
-            self._replay_until_settled(lease, workflow.fn, offer, claimed)
+            self._replay_until_settled(lease, workflow, offer, claimed)
         except FencingError as error:
             log.info("run %s: replay fenced out: %s", run_id, error)
         finally:
@@ -163,17 +162,18 @@ class Advancer:
             workflow = self.registry.workflow(lease.workflow, lease.version)
         except UnknownWorkflow:
             return None
-        return self._decide(lease, workflow.fn)
+        return self._decide(lease, workflow)
 
-    def _decide(self, lease: Lease, fn: Callable[..., Any]) -> Decision:
+    def _decide(self, lease: Lease, workflow: Workflow) -> Decision:
         decision = self.residents.decide(
-            fn,
+            workflow.fn,
             lease.args,
             lease.kwargs,
             lease.history,
             self._info(lease),
             self.live,
             self.max_payload_bytes,
+            workflow.guarded,
         )
         self._stamp_versions(lease, decision)
         return decision
@@ -195,13 +195,13 @@ class Advancer:
     def _replay_until_settled(
         self,
         lease: Lease,
-        fn: Callable[..., Any],
+        workflow: Workflow,
         offer: InlineOffer | None = None,
         claimed: list[ClaimedTask] | None = None,
     ) -> None:
         """Replay and commit until the run waits; ``claimed`` collects inline claims."""
         for _ in range(MAX_ROUNDS):
-            decision = self._decide(lease, fn)
+            decision = self._decide(lease, workflow)
             result = self._commit(lease, decision, None if claimed else offer)
             if result.inline is not None and claimed is not None:
                 claimed.append(result.inline)

@@ -9,6 +9,7 @@ test can count how often a body really ran, across processes.
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,18 @@ def drifting(key: str) -> str:
         counted(key, 1)
     workflow.wait_signal("go")
     return "done"
+
+
+@cx.workflow()
+def rolls_dice(key: str) -> float:
+    """Calls ``random.random()`` in workflow code: the determinism guard holds the run."""
+    return add(1, 2) + random.random()
+
+
+@cx.workflow(guard=False)
+def rolls_dice_unguarded(key: str) -> float:
+    """The same, with the guard switched off for this workflow."""
+    return add(1, 2) + random.random()
 
 
 @cx.activity(timeout=20.0)
