@@ -68,10 +68,7 @@ def seq_scanned(tree: dict[str, object]) -> set[str]:
 
 
 CASES = {
-    'state = "failed" AND attributes.customer = "c-42"': {
-        "cx_runs_attributes",
-        "cx_runs_state_created",
-    },
+    'state = "failed" AND attributes.customer = "c-42"': {"cx_runs_attention_attributes"},
     'workflow = "flow.7" AND created_at > "-1h"': {"cx_runs_workflow_created"},
     'workflow = "flow.7" AND created_at > -1h': {"cx_runs_workflow_created"},
     'attributes.customer = "c-42"': {"cx_runs_attributes"},
