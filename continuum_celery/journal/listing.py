@@ -108,6 +108,17 @@ def count_runs(
     return counts if columns or counts else {(): 0}
 
 
+def freeze(conn: Connection, node: Node, job_id: str) -> int:
+    """Copy the ids of the runs matching ``node`` into the job's items, in the
+    caller's transaction; how many. The one statement that selects a job's runs
+    (a scope filter, say the workflows an app registers, belongs here)."""
+    sql = _Compiler()
+    where = _where([sql.condition(node)])
+    job = sql.bind(job_id)
+    statement = f"INSERT INTO cx_job_items (job_id, run_id) SELECT {job}, id FROM cx_runs{where}"  # noqa: S608 (fixed text)
+    return conn.execute(text(statement), sql.params).rowcount
+
+
 def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
