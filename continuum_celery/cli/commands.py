@@ -6,6 +6,7 @@ import click
 
 from . import actions
 from .audit import audit
+from .bulk import bulk, jobs
 from .describe import describe
 from .health import health
 from .listing import count_runs, list_runs
@@ -20,7 +21,7 @@ for reader in [list_runs, count_runs, describe]:
 def add_all(group: click.Group) -> None:
     """The same commands under both entry points; ``show`` and ``history`` also at
     the top level, as they were before the ``runs`` group."""
-    for command in [migrate, runs, *actions.COMMANDS, audit, health, prune]:
+    for command in [migrate, runs, *actions.COMMANDS, bulk, jobs, audit, health, prune]:
         group.add_command(command)
     group.add_command(show, "show")
     group.add_command(history, "history")
