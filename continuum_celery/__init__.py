@@ -43,13 +43,14 @@ from .errors import (
     UnknownWorkflow,
 )
 from .listing import RunPage
-from .views import AuditEntry, Description
+from .views import AuditEntry, BulkPreview, Description, Job, JobItem
 
 __all__ = [
     "Activity",
     "ActivityCancelled",
     "ActivityFailed",
     "AuditEntry",
+    "BulkPreview",
     "Cancelled",
     "ChildDepthExceeded",
     "ClaimLost",
@@ -60,6 +61,8 @@ __all__ = [
     "FencingError",
     "InvalidQuery",
     "InvalidRetryPolicy",
+    "Job",
+    "JobItem",
     "JobNotFound",
     "LeaseLost",
     "NonRetryableError",
