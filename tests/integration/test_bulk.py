@@ -5,11 +5,8 @@ and every run it acts on is audited."""
 
 from __future__ import annotations
 
-import importlib
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -17,25 +14,9 @@ import pytest
 
 from continuum_celery import InvalidQuery, Job, RunHandle
 from tests.integration.checks import types, wait_for
-from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory, WorkerProcess
 
-APP = "tests.integration.apps.bulky"
-
-
-@pytest.fixture(scope="module")
-def bulky_db(database_url: str) -> Iterator[str]:
-    with fresh_database(database_url, "cx_bulk") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def bulky(bulky_db: str, broker_url: str) -> ModuleType:
-    os.environ["BULKY_DATABASE_URL"] = bulky_db
-    os.environ.setdefault("CELERY_BROKER_URL", broker_url)
-    module = importlib.import_module(APP)
-    module.cx.migrate()
-    return module
+APP = "tests.integration.apps.bulky"  # its fixtures, bulky and bulky_db: conftest.py
 
 
 def start_worker(
