@@ -80,8 +80,13 @@ def bulk(action: str, query: str, reason: str | None, dry_run: bool, yes: bool, 
         click.confirm(f"{action} {found.count} run(s)?", abort=True, err=True)
     job = cast(Job, client.bulk(action, query, reason=reason, dry_run=False, sample=0, **args))
     click.echo(f"job {job.job_id}: {action} of {job.total} run(s)")
-    if not no_wait:
+    if no_wait:
+        return
+    try:
         _finish(_follow(job))
+    except KeyboardInterrupt:
+        click.echo(f"job {job.job_id} goes on; follow it with: jobs show {job.job_id}", err=True)
+        raise click.exceptions.Exit(130) from None
 
 
 def _show_preview(preview: BulkPreview) -> None:
