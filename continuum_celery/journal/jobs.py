@@ -35,17 +35,25 @@ SET_TOTAL = q(
     " state = CASE WHEN :total = 0 THEN 'completed' ELSE state END,"
     " ended_at = CASE WHEN :total = 0 THEN clock_timestamp() END WHERE id = :id"
 )
-_JOB = (
+# A job with its progress, counted from its items (always true, never a counter
+# that a crash could leave behind).
+GET_JOB = q(
     "SELECT j.id, j.action, j.query, j.args, j.reason, j.actor, j.state, j.total,"
     " j.created_at, j.ended_at,"
     " count(i.run_id) FILTER (WHERE i.state = 'done') AS done,"
     " count(i.run_id) FILTER (WHERE i.state = 'failed') AS failed,"
     " count(i.run_id) FILTER (WHERE i.state = 'pending') AS left_"
     " FROM cx_jobs j LEFT JOIN cx_job_items i ON i.job_id = j.id"
+    " WHERE j.id = :id GROUP BY j.id"
 )
-GET_JOB = q(_JOB + " WHERE j.id = :id GROUP BY j.id")
 LIST_JOBS = q(
-    _JOB + " WHERE (CAST(:state AS text) IS NULL OR j.state = :state)"
+    "SELECT j.id, j.action, j.query, j.args, j.reason, j.actor, j.state, j.total,"
+    " j.created_at, j.ended_at,"
+    " count(i.run_id) FILTER (WHERE i.state = 'done') AS done,"
+    " count(i.run_id) FILTER (WHERE i.state = 'failed') AS failed,"
+    " count(i.run_id) FILTER (WHERE i.state = 'pending') AS left_"
+    " FROM cx_jobs j LEFT JOIN cx_job_items i ON i.job_id = j.id"
+    " WHERE (CAST(:state AS text) IS NULL OR j.state = :state)"
     " GROUP BY j.id ORDER BY j.created_at DESC, j.id DESC LIMIT :limit"
 )
 JOB_ITEMS = q(
