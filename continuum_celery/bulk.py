@@ -46,6 +46,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "signal": frozenset({"name", "payload"}),
 }
 """Each action and the keyword arguments it takes."""
+BATCH_SECONDS = 0.5
+"""A batch stops taking items after this long: upkeep's timers wait while it works."""
 MAX_SAMPLE = 1000
 MAX_LIST = 1000
 JOB_STATES = ("running", "completed", "aborted")
@@ -193,7 +195,7 @@ def worker(cx: Continuum, db: Database | None = None, outbox: AfterCommit | None
             return f"{type(error).__name__}: {error}"
         return None
 
-    return lambda: jobs.work(engine.db, batch, apply)
+    return lambda: jobs.work(engine.db, batch, apply, BATCH_SECONDS)
 
 
 def act(cx: Continuum, action: str, run_id: str, args: dict[str, Any], by: Actor) -> None:

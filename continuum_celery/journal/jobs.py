@@ -11,6 +11,7 @@ marked done without acting twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,10 +77,10 @@ PICK_JOB_ITEMS = q(
     " FOR UPDATE OF i SKIP LOCKED FOR SHARE OF j"
 )
 # An action on a continue-as-new chain lands on its newest run; its audit row then
-# names the run asked for in details.
+# names the run asked for in details. One probe of the index cx_audit_job.
 ALREADY_APPLIED = q(
     "SELECT EXISTS (SELECT 1 FROM cx_audit WHERE job_id = :job"
-    " AND (run_id = :run OR details ->> 'requested_run_id' = :run))"
+    " AND COALESCE((details ->> 'requested_run_id') COLLATE \"C\", run_id) = :run)"
 )
 SETTLE_ITEM = q(
     "UPDATE cx_job_items SET state = :state, error = :error, ended_at = clock_timestamp()"
@@ -138,15 +139,21 @@ def abort(db: Database, job_id: str, by: Actor) -> bool:
     return True
 
 
-def work(db: Database, batch: int, apply: Apply) -> int:
-    """Carry out one batch of pending items; how many were settled."""
+def work(db: Database, batch: int, apply: Apply, budget: float) -> int:
+    """Carry out one batch of pending items, for about ``budget`` seconds at most
+    (upkeep's timers wait meanwhile); how many were settled. Items picked but not
+    reached stay pending, for the next batch."""
+    deadline = time.monotonic() + budget
+    settled = 0
     with db.engine.begin() as conn:
-        picked = execute(conn, PICK_JOB_ITEMS, {"batch": batch}).all()
-        for row in picked:
+        for row in execute(conn, PICK_JOB_ITEMS, {"batch": batch}).all():
+            if settled and time.monotonic() > deadline:
+                break
             _settle(conn, row, apply)
+            settled += 1
     with db.engine.begin() as conn:
         execute(conn, FINISH_JOBS, {})
-    return len(picked)
+    return settled
 
 
 def _settle(conn: Connection, row: Record, apply: Apply) -> None:

@@ -31,7 +31,11 @@ CREATE INDEX cx_job_items_pending ON cx_job_items (job_id, run_id) WHERE state =
 
 -- An item's audit row names its job; the job's own rows (created, aborted) have no
 -- run. A crashed batch is resumed by looking for the item's audit row, so an action
--- that committed is never applied twice (a signal is not idempotent).
+-- that committed is never applied twice (a signal is not idempotent). The row is
+-- found by the run the job asked for: an action on a continue-as-new chain is
+-- recorded on its newest run, naming the one asked in details.
 ALTER TABLE cx_audit ALTER COLUMN run_id DROP NOT NULL;
 ALTER TABLE cx_audit ADD COLUMN job_id text;
-CREATE INDEX cx_audit_job ON cx_audit (job_id, run_id) WHERE job_id IS NOT NULL;
+CREATE INDEX cx_audit_job ON cx_audit
+    (job_id, (COALESCE((details ->> 'requested_run_id') COLLATE "C", run_id)))
+    WHERE job_id IS NOT NULL;
