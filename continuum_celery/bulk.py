@@ -190,8 +190,11 @@ def worker(cx: Continuum, db: Database | None = None, outbox: AfterCommit | None
         try:
             act(engine, action, run_id, args, by)
         except Exception as error:
-            if unavailable(error) or not isinstance(error, ContinuumError | ValueError):
-                raise  # not a refusal: the batch rolls back and is tried again
+            if unavailable(error):
+                raise  # the batch rolls back and is tried again
+            if not isinstance(error, ContinuumError | ValueError):
+                # A bug, not a refusal; failing the item keeps it from blocking jobs.
+                log.error("job %s: %s of run %s failed", by.job, action, run_id, exc_info=True)
             return f"{type(error).__name__}: {error}"
         return None
 
