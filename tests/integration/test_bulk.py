@@ -9,10 +9,15 @@ import time
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from continuum_celery import InvalidQuery, Job, RunHandle
+from continuum_celery.bulk import act, worker
+from continuum_celery.journal import jobs
+from continuum_celery.journal.audit import Actor
+from continuum_celery.journal.db import JournalUnavailable
 from tests.integration.checks import types, wait_for
 from tests.integration.harness import WorkerFactory, WorkerProcess
 
@@ -201,3 +206,32 @@ def test_a_refused_request_writes_nothing(bulky: ModuleType) -> None:
         bulky.cx.get_job(str(uuid.uuid4()))
     with pytest.raises(ValueError, match="UUID"):
         bulky.cx.abort_job("not-a-job")
+
+
+def test_a_batch_that_dies_after_an_action_committed_never_repeats_it(bulky: ModuleType) -> None:
+    """No worker here: the test drives the batches itself. The first dies (the
+    database "goes away") right after its first signal committed; the next batch
+    finds that item's audit row and does not deliver the signal again."""
+    tag = uuid.uuid4().hex
+    runs = [bulky.cx.start(bulky.waits, tag, attributes={"tag": tag}) for _ in range(2)]
+    job = bulky.cx.bulk("signal", f'attributes.tag = "{tag}"', reason="release", dry_run=False,
+                        name="go", payload=7)  # fmt: skip
+    assert isinstance(job, Job)
+
+    def dies_after_acting(action: str, run_id: str, args: dict[str, Any], by: Actor) -> None:
+        act(bulky.cx, action, run_id, args, by)
+        raise JournalUnavailable("the connection was lost")
+
+    with pytest.raises(JournalUnavailable):
+        jobs.work(bulky.cx.db, 10, dies_after_acting, 5.0)
+    assert bulky.cx.get_job(job.job_id).left == 2  # the batch rolled back
+    assert sum(len(bulky.cx.audit(h.run_id)) for h in runs) == 1  # one signal went out
+
+    while worker(bulky.cx)():
+        pass
+    done = bulky.cx.get_job(job.job_id)
+    assert (done.state, done.done, done.failed) == ("completed", 2, 0)
+    for handle in runs:
+        [entry] = bulky.cx.audit(handle.run_id)
+        assert entry.job_id == job.job_id
+        assert [s.payload for s in bulky.cx.describe(handle.run_id).buffered_signals] == [7]
