@@ -20,6 +20,7 @@ from .errors import (
     FencingError,
     InvalidQuery,
     InvalidRetryPolicy,
+    JobNotFound,
     LeaseLost,
     NondeterminismError,
     NonRetryableError,
@@ -43,13 +44,14 @@ from .errors import (
     UnknownWorkflow,
 )
 from .listing import RunPage
-from .views import AuditEntry, Description
+from .views import AuditEntry, BulkPreview, Description, Job, JobItem
 
 __all__ = [
     "Activity",
     "ActivityCancelled",
     "ActivityFailed",
     "AuditEntry",
+    "BulkPreview",
     "Cancelled",
     "ChildDepthExceeded",
     "ClaimLost",
@@ -60,6 +62,9 @@ __all__ = [
     "FencingError",
     "InvalidQuery",
     "InvalidRetryPolicy",
+    "Job",
+    "JobItem",
+    "JobNotFound",
     "LeaseLost",
     "NonRetryableError",
     "NondeterminismError",

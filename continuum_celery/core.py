@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import checks, export, listing, ops, starting
+from . import bulk, checks, export, listing, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
@@ -46,7 +46,7 @@ from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
 from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
 from .scheduling import Schedules
-from .views import AuditEntry, Description
+from .views import AuditEntry, BulkPreview, Description, Job, JobItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,7 +137,10 @@ class Continuum:
         def loop(node: str) -> UpkeepLoop:
             owner = f"{node} pid {os.getpid()}"
             return build_upkeep_loop(url, self.tasks.claim_ttl, self.performer, self.publisher,
-                                     settings, interval, owner)  # fmt: skip
+                                     settings, interval, owner, jobs)  # fmt: skip
+
+        def jobs(db: Database, outbox: AfterCommit) -> Callable[[], int]:
+            return bulk.worker(self, db, outbox, settings.bulk_batch)
 
         install_worker_step(self.app, loop if in_worker else None)
 
@@ -175,6 +178,7 @@ class Continuum:
         self.advancer.eager_wake = eager
         sweep = SweepStore(self.db, self.scope)
         self.sweeper = Sweeper(sweep, self.tasks, outbox, self.performer, upkeep)
+        self.sweeper.jobs = bulk.worker(self, batch=upkeep.bulk_batch)
 
     # --- declaring --------------------------------------------------------------------
 
@@ -435,6 +439,43 @@ class Continuum:
         the runs they are about and may name the entries' own ``action``, ``actor``,
         ``reason`` and ``at``: ``'workflow = "shop.order" AND action = "terminate"'``."""
         return ops.audit_log(self, query, AuditFilters(since, action, actor), limit)
+
+    def bulk(
+        self,
+        action: str,
+        query: str,
+        *,
+        reason: str,
+        dry_run: bool = True,
+        actor: str | None = None,
+        sample: int = 10,
+        **action_args: Any,
+    ) -> BulkPreview | Job:
+        """``action`` ("cancel", "terminate", "fork" [``at_seq=``, default: from the
+        failure], "signal" [``name=``, ``payload=``]) on every run ``query`` matches.
+
+        A dry run (the default) returns the count and a sample; otherwise a Job that
+        upkeep carries out in batches (see docs/operations.md, "Bulk actions")."""
+        request = bulk.check(self, action, query, reason, actor, action_args)
+        return bulk.bulk(self, request, dry_run, sample)
+
+    def get_job(self, job_id: str) -> Job:
+        """A bulk job with its progress (done, failed, left); JobNotFound if none."""
+        return bulk.get_job(self, job_id)
+
+    def list_jobs(self, *, state: str | None = None, limit: int = 50) -> list[Job]:
+        """The latest bulk jobs, newest first."""
+        return bulk.list_jobs(self, state, limit)
+
+    def job_items(
+        self, job_id: str, *, state: str | None = None, limit: int = 1000
+    ) -> list[JobItem]:
+        """A job's runs and what became of each."""
+        return bulk.job_items(self, job_id, state, limit)
+
+    def abort_job(self, job_id: str, *, reason: str | None = None, actor: str | None = None) -> Job:
+        """Stop a bulk job: runs not yet acted on stay as they are (audited)."""
+        return bulk.abort_job(self, job_id, reason, actor)
 
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""

@@ -51,6 +51,10 @@ class RunNotFound(ContinuumError, LookupError):
     """No run has that id."""
 
 
+class JobNotFound(ContinuumError, LookupError):
+    """No bulk job has that id."""
+
+
 class RunFinished(ContinuumError):
     """The run already reached a terminal state, so it cannot take this request."""
 

@@ -78,7 +78,11 @@ def signal(cx: Continuum, run_id: str, name: str, payload: object, by: Actor) ->
 
 def cancel(cx: Continuum, run_id: str, reason: str | None, actor: str | None) -> None:
     """Ask the run to cancel: its workflow gets ``workflow.Cancelled`` at its wait."""
-    by = acting(cx, actor, reason)
+    cancel_by(cx, run_id, acting(cx, actor, reason))
+
+
+def cancel_by(cx: Continuum, run_id: str, by: Actor) -> None:
+    """``cancel`` for an actor already checked (a bulk job's, say)."""
     for woken in cx.runs.cancel(run_id, by):
         cx.outbox.publish_advance(woken)
     because = f": {by.reason}" if by.reason else ""
@@ -87,7 +91,11 @@ def cancel(cx: Continuum, run_id: str, reason: str | None, actor: str | None) ->
 
 def terminate(cx: Continuum, run_id: str, reason: str, actor: str | None) -> None:
     """Stop the run now, with its live descendants; no workflow code runs."""
-    by = acting(cx, actor, reason, required=True)
+    terminate_by(cx, run_id, acting(cx, actor, reason, required=True))
+
+
+def terminate_by(cx: Continuum, run_id: str, by: Actor) -> None:
+    """``terminate`` for an actor already checked, with a reason."""
     for woken in cx.runs.terminate(run_id, by):
         cx.outbox.publish_advance(woken)
     run = cx.runs.get_run(cx.runs.tip(run_id))
@@ -111,10 +119,14 @@ def fork(
     scheduled, at the drift point, or after everything for any other run. The
     original is left as it is; forking at the same point again returns that fork.
     """
+    return fork_by(cx, run_id, at_seq, acting(cx, actor, reason))
+
+
+def fork_by(cx: Continuum, run_id: str, at_seq: int | None, by: Actor) -> RunHandle:
+    """``fork`` for an actor already checked."""
     source = cx.runs.get_run(run_id)
     history = cx.runs.history(run_id)
     cut = default_cut(source.state, source.error, history) if at_seq is None else at_seq
-    by = acting(cx, actor, reason)
     fork_id, messages = forks.create(cx.db, run_id, plan(history, cut), _version(cx, source), by)
     for message in messages or ():
         cx.outbox.publish_activity(message)

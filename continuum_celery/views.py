@@ -16,14 +16,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One operator action on a run: what, who, why, when, and its particulars."""
+    """One operator action on a run: what, who, why, when, and its particulars.
 
-    run_id: str
+    An action a bulk job took names the job in ``job_id``; a row about a whole job
+    (created, aborted) has ``run_id`` None."""
+
+    run_id: str | None
     action: str
     actor: str
     reason: str | None
     details: dict[str, Any]
     created_at: datetime
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,3 +139,51 @@ class SavedView:
     query: str
     created_by: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    """A bulk job: one action over the runs its query matched when it was created.
+
+    ``state`` is "running", "completed" (every item done or failed) or "aborted".
+    ``done`` items took the action, ``failed`` ones were refused (the run had ended
+    or was gone; see ``cx.job_items``), ``left`` are still to do.
+    """
+
+    job_id: str
+    action: str
+    query: str
+    args: dict[str, Any]
+    reason: str
+    actor: str
+    state: str
+    total: int
+    done: int
+    failed: int
+    left: int
+    created_at: datetime
+    ended_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.job_id
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One run of a job: "pending", "done" or "failed" (with the refusal's text)."""
+
+    run_id: str
+    state: str
+    error: str | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    """What a dry run found: how many runs match now, and a sample of them."""
+
+    action: str
+    query: str
+    count: int
+    sample: list[Run]

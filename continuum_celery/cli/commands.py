@@ -6,6 +6,7 @@ import click
 
 from . import actions
 from .audit import audit
+from .bulk import bulk, jobs
 from .describe import describe
 from .export import export
 from .health import health
@@ -24,8 +25,8 @@ for reader in [list_runs, count_runs, describe]:
 def add_all(group: click.Group) -> None:
     """The same commands under both entry points; ``show`` and ``history`` also at
     the top level, as they were before the ``runs`` group."""
-    commands = [migrate, runs, *actions.COMMANDS, audit, health, prune, export, ui, schedules]
-    for command in [*commands, lint_command]:
+    commands = [migrate, runs, *actions.COMMANDS, bulk, jobs, audit, health, prune, export]
+    for command in [*commands, ui, schedules, lint_command]:
         group.add_command(command)
     group.add_command(show, "show")
     group.add_command(history, "history")

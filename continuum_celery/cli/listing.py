@@ -35,12 +35,12 @@ def list_runs(query: str, limit: int, cursor: str | None, fmt: str) -> None:
     if fmt == "jsonl":
         echo_records([asdict(run) for run in page.runs], fmt)
     else:
-        echo_table(LIST_HEADERS, [_row(run) for run in page.runs])
+        echo_table(LIST_HEADERS, [run_row(run) for run in page.runs])
     if page.next_cursor:
         click.echo(f"next cursor: {page.next_cursor}", err=True)
 
 
-def _row(run: Run) -> list[str]:
+def run_row(run: Run) -> list[str]:
     values = [run.run_id, run.workflow, run.state, run.created_at, run.completed_at, run.error]
     return [cell(value) for value in values]
 

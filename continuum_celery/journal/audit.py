@@ -16,11 +16,11 @@ from .queries import q
 from .rows import dumps
 
 INSERT_AUDIT = q(
-    "INSERT INTO cx_audit (run_id, action, actor, reason, details)"
-    " VALUES (:run_id, :action, :actor, :reason, CAST(:details AS jsonb))"
+    "INSERT INTO cx_audit (run_id, action, actor, reason, details, job_id)"
+    " VALUES (:run_id, :action, :actor, :reason, CAST(:details AS jsonb), :job_id)"
 )
 RUN_AUDIT = q(
-    "SELECT run_id, action, actor, reason, details, created_at FROM cx_audit"
+    "SELECT run_id, action, actor, reason, details, created_at, job_id FROM cx_audit"
     " WHERE run_id = :run_id ORDER BY id"
 )
 # The audit log's query fields: the entry's own (``a``), else the run's (``r``).
@@ -33,6 +33,7 @@ COLUMNS: Mapping[str, str] = {
     "workflow": "r.workflow",
     "state": "r.state",
     "namespace": "r.namespace",
+    "scope": "r.scope",
     "parent_run_id": "r.parent_run_id",
     "created_at": "r.created_at",
     "ended_at": "r.completed_at",
@@ -41,16 +42,22 @@ COLUMNS: Mapping[str, str] = {
 
 
 class Actor:
-    """Who acts and why: what an operator action carries into its audit row."""
+    """Who acts and why: what an operator action carries into its audit row; and,
+    for an action a bulk job takes on one of its runs, which job."""
 
-    def __init__(self, actor: str, reason: str | None) -> None:
-        self.actor, self.reason = actor, reason
+    def __init__(self, actor: str, reason: str | None, job: str | None = None) -> None:
+        self.actor, self.reason, self.job = actor, reason, job
 
     def record(
-        self, conn: Connection, run_id: str, action: str, details: dict[str, Any] | None = None
+        self,
+        conn: Connection,
+        run_id: str | None,
+        action: str,
+        details: dict[str, Any] | None = None,
     ) -> None:
-        """Write the audit row in the caller's transaction (one INSERT, no read)."""
-        params = {"run_id": run_id, "action": action, "actor": self.actor,
+        """Write the audit row in the caller's transaction (one INSERT, no read).
+        ``run_id`` is None only for a row about a whole job."""
+        params = {"run_id": run_id, "action": action, "actor": self.actor, "job_id": self.job,
                   "reason": self.reason, "details": dumps(details or {})}  # fmt: skip
         execute(conn, INSERT_AUDIT, params)
 
@@ -58,14 +65,14 @@ class Actor:
 def of_run(db: Database, run_id: str) -> list[AuditEntry]:
     """A run's entries, oldest first."""
     with db.engine.connect() as conn:
-        return [_entry(row) for row in execute(conn, RUN_AUDIT, {"run_id": run_id})]
+        return [entry(row) for row in execute(conn, RUN_AUDIT, {"run_id": run_id})]
 
 
 def latest(db: Database, node: Node | None, limit: int) -> list[AuditEntry]:
     """The latest entries matching ``node``, newest first."""
     statement, params = log_statement(node, limit)
     with db.engine.connect() as conn:
-        return [_entry(row) for row in run(conn, statement, params)]
+        return [entry(row) for row in run(conn, statement, params)]
 
 
 def log_statement(node: Node | None, limit: int) -> tuple[str, dict[str, Any]]:
@@ -83,6 +90,7 @@ def log_statement(node: Node | None, limit: int) -> tuple[str, dict[str, Any]]:
     return statement, sql.params
 
 
-def _entry(row: Record) -> AuditEntry:
-    return AuditEntry(str(row.run_id), row.action, row.actor, row.reason, dict(row.details),
-                      row.created_at)  # fmt: skip
+def entry(row: Record) -> AuditEntry:
+    run_id = None if row.run_id is None else str(row.run_id)
+    return AuditEntry(run_id, row.action, row.actor, row.reason, dict(row.details),
+                      row.created_at, row.job_id)  # fmt: skip

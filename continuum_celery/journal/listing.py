@@ -25,6 +25,7 @@ COLUMNS: Mapping[str, str] = {
     "workflow": "workflow",
     "state": "state",
     "namespace": "namespace",
+    "scope": "scope",
     "run_id": "id",
     "parent_run_id": "parent_run_id",
     "created_at": "created_at",
@@ -93,3 +94,16 @@ def count_runs(
     rows = run(conn, statement, sql.params).fetchall()
     counts: dict[tuple[Any, ...], int] = {tuple(row[:-1]): int(row[-1]) for row in rows}
     return counts if columns or counts else {(): 0}
+
+
+def freeze(conn: Connection, node: Node, job_id: str) -> int:
+    """Copy the ids of the runs matching ``node`` into the job's items, in the
+    caller's transaction; how many. The one statement that selects a job's runs
+    (``bulk`` ANDs the app's scope into ``node``)."""
+    sql = Compiler(COLUMNS)
+    job = sql.bind(job_id)
+    statement = (
+        f"INSERT INTO cx_job_items (job_id, run_id) SELECT {job}, id"  # noqa: S608 (fixed text)
+        f" FROM cx_runs{where([sql.condition(node)])}"
+    )
+    return run(conn, statement, sql.params).rowcount

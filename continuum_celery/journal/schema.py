@@ -120,9 +120,14 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
     ),
     "cx_schema_migrations": frozenset({"version", "name", "applied_at"}),
     "cx_upkeep_leader": frozenset({"id", "scope", "owner", "since", "expires_at"}),
-    "cx_audit": frozenset({"id", "run_id", "action", "actor", "reason", "details", "created_at"}),
+    "cx_audit": frozenset(
+        {"id", "run_id", "action", "actor", "reason", "details", "created_at", "job_id"}
+    ),
     "cx_saved_views": frozenset({"name", "query", "created_by", "created_at"}),
-}
+    "cx_jobs": frozenset({"id", "action", "query", "args", "reason", "actor", "state", "total",
+                          "created_at", "ended_at", "scope"}),
+    "cx_job_items": frozenset({"job_id", "run_id", "state", "error", "ended_at"}),
+}  # fmt: skip
 
 EXPECTED_VIEWS: Mapping[str, tuple[str, ...]] = {
     "continuum_runs": ("id", "workflow", "version", "namespace", "state", "error",
@@ -142,7 +147,7 @@ EXPECTED_INDEXES = frozenset(
      "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created",
      "cx_runs_finished", "cx_runs_chain_live", "cx_signals_run", "cx_start_keys_run",
      "cx_activity_results_run", "cx_runs_blocked", "cx_schedules_due", "cx_schedules_buffered",
-     "cx_runs_attention_attributes"}
+     "cx_runs_attention_attributes", "cx_jobs_created", "cx_job_items_pending", "cx_audit_job"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})
@@ -152,7 +157,8 @@ RUN_ID_COLUMNS = frozenset(
     | {("cx_runs", c) for c in ("id", "parent_run_id", "continued_from", "next_run_id",
                               "correlation_id")}
     | {(t, "run_id") for t in ("cx_events", "cx_tasks", "cx_waits", "cx_signals",
-                               "cx_start_keys", "cx_activity_results", "cx_audit")}
+                               "cx_start_keys", "cx_activity_results", "cx_audit",
+                               "cx_job_items")}
 )  # fmt: skip
 """Columns holding run ids: text since 0003, since a run id may be any printable string."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-TEXT_FIELDS = frozenset({"workflow", "state", "namespace", "run_id", "parent_run_id"})
+TEXT_FIELDS = frozenset({"workflow", "state", "namespace", "run_id", "parent_run_id", "scope"})
 TIME_FIELDS = frozenset({"created_at", "updated_at", "ended_at"})
 ATTRIBUTES = "attributes"
 ENTRY_TEXT_FIELDS = frozenset({"action", "actor", "reason"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import FencingError
@@ -39,6 +40,9 @@ class UpkeepSettings:
     leader_ttl: float = 3.0
     """How long the upkeep leader's hold lasts unless renewed; a worker that dies
     leading is replaced this long (plus about a second) after its last renewal."""
+    bulk_batch: int = 100
+    """Bulk job items carried out per sweep (about one sweep a second), so a big
+    job paces itself instead of flooding the workers."""
     retention: float | None = None
     """Delete finished runs this many seconds after they finished; None keeps them.
     Set through ``Continuum(retention=)``."""
@@ -51,6 +55,7 @@ class UpkeepReport:
     tasks_published: int = 0
     runs_woken: int = 0
     runs_deleted: int = 0
+    job_items: int = 0
 
 
 class Sweeper:
@@ -69,6 +74,8 @@ class Sweeper:
         self.settings = settings
         firing = ScheduleFiring(sweep.db, sweep.scope)
         self.schedules = ScheduleUpkeep(firing, publisher, settings.batch)
+        self.jobs: Callable[[], int] | None = None
+        """One batch of bulk job items (``bulk.worker``); set by the engine."""
 
     def run_once(self) -> UpkeepReport:
         report = UpkeepReport()
@@ -77,7 +84,19 @@ class Sweeper:
         report.tasks_published = self._publish_tasks()
         report.runs_woken = self._wake_runs()
         report.runs_deleted = self._apply_retention()
+        report.job_items = self._carry_out_jobs()
         return report
+
+    def _carry_out_jobs(self) -> int:
+        """Last, and never in the way of the rest: a fault here is logged, and the
+        batch (rolled back) is tried again next sweep."""
+        if self.jobs is None:
+            return 0
+        try:
+            return self.jobs()
+        except Exception:
+            log.error("upkeep: a bulk job batch failed; trying again next sweep", exc_info=True)
+            return 0
 
     def fire_timers(self) -> int:
         """Fire the waits that are due; the leader calls this alone between sweeps."""

@@ -40,6 +40,9 @@ LONGEST_SLEEP = 1.0
 notifies waits due sooner than that, with a margin)."""
 FIRST_BACKOFF, LONGEST_BACKOFF = 1.0, 30.0
 
+JobsFactory = Callable[[Database, AfterCommit], Callable[[], int]]
+"""Builds upkeep's bulk job step over upkeep's own database and publisher."""
+
 
 class Backoff:
     def __init__(self) -> None:
@@ -222,6 +225,7 @@ def build_upkeep_loop(
     settings: UpkeepSettings,
     interval: float,
     owner: str,
+    jobs: JobsFactory | None = None,
 ) -> UpkeepLoop:
     """A worker's upkeep loop, on a database engine of its own: the worker's pool
     processes are forked from this process and must never share its connections."""
@@ -232,6 +236,8 @@ def build_upkeep_loop(
     # Publishes what expiry settles, and reports lost attempts as the pool processes do.
     settler = Performer(tasks, performer.registry, publisher, observer=performer.observer)
     sweeper = Sweeper(SweepStore(db, scope), tasks, publisher, settler, settings)
+    if jobs is not None:
+        sweeper.jobs = jobs(db, publisher)
     leader, listener = UpkeepLeader(db, scope), WaitListener(db)
     return UpkeepLoop(
         sweeper, leader, listener, lambda: require_schema(db), owner, interval, publisher

@@ -101,17 +101,19 @@ class AttemptOut(BaseModel):
 
 
 class AuditOut(BaseModel):
-    run_id: str
+    run_id: str | None
+    """None on a bulk job's own entries (created, aborted), which name its job."""
     action: str
     actor: str
     reason: str | None
     details: dict[str, Any]
     created_at: datetime
+    job_id: str | None = None
 
     @classmethod
     def of(cls, a: AuditEntry) -> AuditOut:
         return cls(run_id=a.run_id, action=a.action, actor=a.actor, reason=a.reason,
-                   details=a.details, created_at=a.created_at)  # fmt: skip
+                   details=a.details, created_at=a.created_at, job_id=a.job_id)  # fmt: skip
 
 
 class LinkOut(BaseModel):

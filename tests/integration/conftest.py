@@ -22,6 +22,7 @@ from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerProcess
 
 FLOWS = "tests.integration.apps.flows"
+BULKY = "tests.integration.apps.bulky"
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +80,20 @@ def journal_db(journal_url: str) -> Iterator[Database]:
     database = Database(journal_url, pool_size=10)
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def bulky_db(database_url: str) -> Iterator[str]:
+    """The bulk job tests' own database (one per session: the app module reads it
+    once, at import); their workers are killed mid-job."""
+    with fresh_database(database_url, "cx_bulk") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def bulky(bulky_db: str, broker_url: str) -> ModuleType:
+    os.environ["BULKY_DATABASE_URL"] = bulky_db
+    os.environ.setdefault("CELERY_BROKER_URL", broker_url)
+    module = importlib.import_module(BULKY)
+    module.cx.migrate()
+    return module
