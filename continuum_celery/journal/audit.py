@@ -83,7 +83,8 @@ def log_statement(node: Node | None, limit: int) -> tuple[str, dict[str, Any]]:
     about_runs = node is not None and bool(field_names(node) - ENTRY_FIELDS)
     join = " JOIN cx_runs r ON r.id = a.run_id" if about_runs else ""
     statement = (
-        "SELECT a.run_id, a.action, a.actor, a.reason, a.details, a.created_at"  # noqa: S608
+        "SELECT a.run_id, a.action, a.actor, a.reason, a.details, a.created_at,"  # noqa: S608
+        " a.job_id"
         f" FROM cx_audit a{join}{where(conditions)}"  # fixed text, every value bound
         f" ORDER BY a.created_at DESC, a.id DESC LIMIT {sql.bind(limit)}"
     )

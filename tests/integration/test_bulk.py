@@ -223,7 +223,7 @@ def test_a_batch_that_dies_after_an_action_committed_never_repeats_it(bulky: Mod
         raise JournalUnavailable("the connection was lost")
 
     with pytest.raises(JournalUnavailable):
-        jobs.work(bulky.cx.db, 10, dies_after_acting, 5.0)
+        jobs.work(bulky.cx.db, 10, dies_after_acting, 5.0, bulky.cx.scope)
     assert bulky.cx.get_job(job.job_id).left == 2  # the batch rolled back
     assert sum(len(bulky.cx.audit(h.run_id)) for h in runs) == 1  # one signal went out
 
@@ -235,3 +235,32 @@ def test_a_batch_that_dies_after_an_action_committed_never_repeats_it(bulky: Mod
         [entry] = bulky.cx.audit(handle.run_id)
         assert entry.job_id == job.job_id
         assert [s.payload for s in bulky.cx.describe(handle.run_id).buffered_signals] == [7]
+
+
+def test_a_job_selects_only_its_own_apps_runs(
+    bulky: ModuleType, bulky_db: str, broker_url: str, worker_factory: WorkerFactory
+) -> None:
+    """Two apps on one database: another scope's dry run and job see none of this
+    app's runs, and that app's upkeep never carries this app's job."""
+    from celery import Celery
+
+    from continuum_celery import Continuum
+
+    start_worker(worker_factory, bulky_db, broker_url)
+    tag = uuid.uuid4().hex
+    park(bulky, tag, 2)
+    query = f'attributes.tag = "{tag}"'
+    other = Continuum(Celery("other", broker=broker_url, set_as_current=False),
+                      database_url=bulky_db, scope="other")  # fmt: skip
+    try:
+        assert other.bulk("cancel", query, reason="x").count == 0
+        assert bulky.cx.bulk("cancel", query, reason="x").count == 2
+        job = other.bulk("cancel", query, reason="x", dry_run=False)
+        assert job.total == 0 and job.state == "completed"
+        mine = bulky.cx.bulk("cancel", query, reason="x", dry_run=False)
+        assert mine.total == 2
+        assert worker(other)() == 0, "another app's upkeep carried this app's job"
+        assert ended(bulky, mine.job_id).done == 2
+        assert sum(other.count_runs(f'{query} AND scope = "other"').values()) == 0
+    finally:
+        other.db.dispose()
