@@ -8,6 +8,7 @@ by set and falls back to these only for a schedule that must end its open run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..errors import RunFinished
-from ..schedules import DstRule, Due, Step, Timing, parse_specs, zone
+from ..schedules import DstRule, Due, Spec, Step, Timing, parse_specs, zone
 from ..schedules.plan import Plan
 from .db import execute
 from .lifecycle import chain_tip, request_cancel_tree, terminate_tree
@@ -50,8 +51,21 @@ def trigger_run_id(schedule_id: str, now: datetime) -> str:
 
 
 def timing_of(s: ScheduleRecord) -> Timing:
-    return Timing(s.id, parse_specs(s.specs), zone(s.tz), DstRule(s.dst_gap, s.dst_fold),
+    return Timing(s.id, stored_specs(s.specs), zone(s.tz), DstRule(s.dst_gap, s.dst_fold),
                   timedelta(seconds=s.jitter), timedelta(seconds=s.catchup_window))  # fmt: skip
+
+
+def stored_specs(specs: Any) -> tuple[Spec, ...]:
+    """Specs as stored, parsed once per process (many schedules share a few); a
+    row that is not a list of strings is parsed (and refused) as it stands."""
+    if isinstance(specs, list) and all(isinstance(text, str) for text in specs):
+        return _parsed(tuple(specs))
+    return parse_specs(specs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(texts: tuple[str, ...]) -> tuple[Spec, ...]:
+    return parse_specs(texts)
 
 
 @dataclass
