@@ -161,7 +161,8 @@ def _results(cx: Continuum, tick: datetime, passes: list[tuple[float, float, int
         "lag_s": {name: _spread(lags) for name, lags in (
             ("created", created), ("committed", committed),
             ("published", [at - tick.timestamp() for at in sent]))},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
+                    "python": platform.python_version()},
     }  # fmt: skip
 
 
