@@ -1,30 +1,43 @@
-"""What firing many schedules costs upkeep (``python -m bench.schedules -n 10000``).
+"""Tick-to-start lag of many schedules due at once (``python -m bench.schedules -n 10000``).
 
-Creates N every-minute schedules in a fresh database, then times upkeep passes
-(``fire_schedules``, batches of 500, as the upkeep leader runs them) at the first
-tick, when all N are due together, and one pass when none is due (found through the
-index on ``next_fire_at``: it must cost the same for 10 or 10,000 schedules).
-Wakeups are counted, not published: this measures the database side only. The
-tick-to-start lag with real workers is printed by
-``tests/integration/test_schedule_workers.py``.
+Creates N schedules on one spec (default every minute) in a fresh database, waits
+in real time for their next tick, then runs upkeep's schedule step as the upkeep
+leader does (``fire_schedules`` on the database clock, batches of 500, right after
+the tick's fire time) until every tick has started its run. Wakeups go to a Redis
+queue of the bench's own (deleted afterwards), through the worker's publisher.
+
+Reported, per run, against its ``scheduled_time``: when its row was inserted
+(``created_at``), when its pass committed, and when its wakeup was published; plus
+the per-pass cost and one pass when nothing is due (found through the index on
+``next_fire_at``: the same for 10 or 10,000 schedules). The lag until a worker
+starts the run is printed by ``tests/integration/test_schedule_workers.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import secrets
 import statistics
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import psycopg
+import redis
 from celery import Celery
 from psycopg import sql
 from sqlalchemy import text
 
+from bench.metrics import percentile
 from continuum_celery import Continuum
+from continuum_celery.celery_app.tasks import CeleryPublisher
 from continuum_celery.journal.firing import ScheduleFiring
-from continuum_celery.runtime.schedules import fire_schedules
+from continuum_celery.runtime.schedules import BATCH, fire_schedules
+from continuum_celery.runtime.transport import Publisher
 
 COPIES = (
     "INSERT INTO cx_schedules (id, workflow, specs, tz, overlap, catchup_window, next_tick,"
@@ -32,64 +45,150 @@ COPIES = (
     " catchup_window, next_tick, next_fire_at FROM cx_schedules, generate_series(1, :n - 1) i"
     " WHERE id = 's00000'"
 )
+MOVE_CURSORS = "UPDATE cx_schedules SET next_tick = :tick, next_fire_at = :tick"
+CREATED_LAGS = (
+    "SELECT extract(epoch FROM created_at - (attributes->>'scheduled_time')::timestamptz)"
+    " FROM cx_runs"
+)
+LEAD = 3.0
+"""Seconds the measured tick must be ahead once the schedules exist."""
 
 
-class Counting:
-    """A publisher that only counts wakeups."""
+class Timed:
+    """The worker's publisher (or none), noting when each wakeup went out."""
 
-    def __init__(self) -> None:
-        self.advances = 0
+    def __init__(self, publisher: Publisher | None) -> None:
+        self.publisher = publisher
+        self.sent: list[float] = []
 
     def publish_advance(self, run_id: str, countdown: float | None = None) -> None:
-        self.advances += 1
+        if self.publisher is not None:
+            self.publisher.publish_advance(run_id, countdown)
+        self.sent.append(time.time())
 
-    def publish_activity(self, message: object) -> None:  # pragma: no cover - unused
+    def publish_activity(self, message: Any) -> None:  # pragma: no cover - unused
         raise NotImplementedError
+
+
+class Committed(ScheduleFiring):
+    """Upkeep's firing, noting when each pass committed and how many runs it woke."""
+
+    passes: list[tuple[float, float, int]]
+
+    def fire_due(self, now: datetime | None, batch: int) -> list[str]:
+        began = time.time()
+        woken = super().fire_due(now, batch)
+        self.passes.append((began, time.time(), len(woken)))
+        return woken
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", "--schedules", type=int, default=10_000)
+    parser.add_argument("--spec", default="* * * * *", help="every schedule's spec")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--no-publish", action="store_true", help="count wakeups only")
+    parser.add_argument("--output", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
     name = f"cx_bench_sched_{secrets.token_hex(4)}"
     with psycopg.connect(args.server + "postgres", autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        run(args.server + name, args.schedules)
+        results = run(args.server + name, args)
     finally:
         with psycopg.connect(args.server + "postgres", autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    report(results)
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def run(url: str, n: int) -> None:
-    cx = Continuum(Celery("bench-schedules", set_as_current=False), database_url=url)
+def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    queue = f"cx-bench-schedules-{secrets.token_hex(4)}"
+    app = Celery("bench-schedules", broker=args.broker, set_as_current=False)
+    app.conf.task_default_queue = queue
+    cx = Continuum(app, database_url=url)
+    try:
+        tick = prepare(cx, args.schedules, args.spec)
+        publisher = Timed(None if args.no_publish else CeleryPublisher(app))
+        return {**measure(cx, tick, publisher, args.schedules), "spec": args.spec,
+                "published": not args.no_publish}  # fmt: skip
+    finally:
+        cx.db.dispose()
+        redis.Redis.from_url(args.broker).delete(queue)
+
+
+def prepare(cx: Continuum, n: int, spec: str) -> datetime:
+    """N schedules whose next tick is the same, at least ``LEAD`` seconds away."""
     cx.migrate()
-    cx.schedules.create("s00000", "bench.noop", "* * * * *", overlap="allow_all")
+    cx.schedules.create("s00000", "bench.noop", spec, overlap="allow_all")
     with cx.db.engine.begin() as conn:  # the other N - 1 as copies of the first
         conn.execute(text(COPIES), {"n": n})
-    first = cx.schedules.describe("s00000").next_fire_times[0]
-    firing, publisher = ScheduleFiring(cx.db), Counting()
-    early = first - timedelta(seconds=1)
-    _timed(lambda: fire_schedules(firing, publisher, early))  # connections made
+    ticks = cx.schedules.describe("s00000", upcoming=10).next_fire_times
+    tick = next(t for t in ticks if t.timestamp() > time.time() + LEAD)
+    with cx.db.engine.begin() as conn:
+        conn.execute(text(MOVE_CURSORS), {"tick": tick})
+    return tick
+
+
+def measure(cx: Continuum, tick: datetime, publisher: Timed, n: int) -> dict[str, Any]:
+    firing = Committed(cx.db)
+    firing.passes = []
+    early = tick - timedelta(seconds=1)
+    fire_schedules(firing, publisher, early)  # connections made
     idle = _timed(lambda: fire_schedules(firing, publisher, early))
-    print(f"idle pass (nothing due): {idle * 1000:.1f} ms")
-    passes = []
-    while not passes or publisher.advances < n:
-        passes.append(_timed(lambda: fire_schedules(firing, publisher, first)))
-    total = sum(passes)
-    p50, worst = statistics.median(passes) * 1000, max(passes) * 1000
+    firing.passes = []
+    time.sleep(max(tick.timestamp() - time.time() + 0.002, 0))  # as the leader sleeps
+    while len(publisher.sent) < n:
+        fire_schedules(firing, publisher)
+    return _results(cx, tick, firing.passes, publisher.sent, idle, n)
+
+
+def _results(cx: Continuum, tick: datetime, passes: list[tuple[float, float, int]],
+             sent: list[float], idle: float, n: int) -> dict[str, Any]:  # fmt: skip
+    with cx.db.engine.connect() as conn:
+        created = [float(lag) for (lag,) in conn.execute(text(CREATED_LAGS))]
+    committed = [at - tick.timestamp() for _, at, woken in passes for _ in range(woken)]
+    durations = [at - before for before, at, _ in passes]
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "schedules": n, "batch": BATCH, "runs": len(created), "passes": len(passes),
+        "idle_pass_ms": idle * 1000,
+        "pass_ms": {"p50": statistics.median(durations) * 1000,
+                    "max": max(durations) * 1000},
+        "ms_per_schedule": sum(durations) / n * 1000,
+        "lag_s": {name: _spread(lags) for name, lags in (
+            ("created", created), ("committed", committed),
+            ("published", [at - tick.timestamp() for at in sent]))},
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
+                    "python": platform.python_version()},
+    }  # fmt: skip
+
+
+def _spread(lags: list[float]) -> dict[str, float]:
+    return {"p50": percentile(lags, 50), "p99": percentile(lags, 99), "max": max(lags)}
+
+
+def report(results: dict[str, Any]) -> None:
+    n, lag = results["schedules"], results["lag_s"]
     print(
-        f"all due at once: {len(passes)} passes of <= 500, {total:.2f}s in all, "
-        f"{total / n * 1000:.2f} ms per schedule, pass p50 {p50:.0f} ms, max {worst:.0f} ms"
+        f"{n} schedules on {results['spec']!r}, all due on the same tick; "
+        f"{results['runs']} runs started in {results['passes']} passes of <= {results['batch']}"
     )
-    print(f"runs started: {publisher.advances}; now {datetime.now().isoformat()}")
-    cx.db.dispose()
+    print(f"idle pass (nothing due): {results['idle_pass_ms']:.1f} ms")
+    print(
+        f"pass p50 {results['pass_ms']['p50']:.0f} ms, max {results['pass_ms']['max']:.0f} ms;"
+        f" {results['ms_per_schedule']:.3f} ms per schedule"
+    )
+    for name, spread in lag.items():
+        print(f"tick-to-{name} lag: p50 {spread['p50']:.3f}s  p99 {spread['p99']:.3f}s  "
+              f"max {spread['max']:.3f}s")  # fmt: skip
 
 
-def _timed(action: object) -> float:
+def _timed(action: Any) -> float:
     began = time.perf_counter()
-    action()  # type: ignore[operator]
+    action()
     return time.perf_counter() - began
 
 

@@ -149,3 +149,27 @@ def test_ops_bench_times_listing_and_drains_expired_runs_with_what_they_own(
         "runs": deleted, "events": 4 * deleted, "tasks": deleted, "attempts": deleted
     }  # fmt: skip
     assert retention["runs_deleted_per_s"] > 0
+
+
+def test_schedules_bench_reports_the_tick_to_start_lag(
+    database_url: str, broker_url: str, tmp_path: Path
+) -> None:
+    # 30 schedules every 5 seconds, fired in real time on their next tick (at most
+    # about 8 s away) with their wakeups published to a Redis queue of the bench's own.
+    output = tmp_path / "schedules.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.schedules", "-n", "30", "--spec", "@every 5s",
+         "--broker", broker_url, "--output", str(output)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "tick-to-created lag: p50" in proc.stdout, proc.stdout
+    results = json.loads(output.read_text())
+    assert results["schedules"] == 30 and results["runs"] >= 30 and results["published"]
+    lag = results["lag_s"]
+    for name in ("created", "committed", "published"):
+        assert 0 < lag[name]["p50"] <= lag[name]["p99"] <= lag[name]["max"], lag
+    # a row is inserted before its pass commits, and woken only after
+    assert lag["created"]["max"] <= lag["committed"]["max"] <= lag["published"]["max"]
+    assert results["idle_pass_ms"] > 0 and results["passes"] >= 1
