@@ -1,0 +1,173 @@
+"""WorkflowEnvironment: the engine over an in-memory journal, in virtual time."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from continuum_celery.errors import RunCancelled, RunFailed, RunFinished, UnknownActivity
+from continuum_celery.testing import StuckRun, WorkflowEnvironment
+from tests.unit.envflows import Shop, make
+
+
+@pytest.fixture
+def shop() -> Shop:
+    return make()
+
+
+@pytest.fixture
+def env(shop: Shop) -> WorkflowEnvironment:
+    return WorkflowEnvironment(shop.cx)
+
+
+def test_activity_result_and_signal(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["order"], "o-1", 100)
+    assert handle.state == "running" and handle.waiting_on() == ["signal:review:0"]
+    handle.signal("review", "approved")
+    assert handle.result() == {"verdict": "approved",
+                               "receipt": {"order": "o-1", "charged": 100}}  # fmt: skip
+    assert shop.calls == [("charge", "o-1", 100)]
+    assert handle.state == "completed"
+
+
+def test_one_hour_signal_timeout_is_skipped(env: WorkflowEnvironment, shop: Shop) -> None:
+    began, start = time.perf_counter(), env.now()
+    handle = env.start(shop.flows["order"], "o-2", 7)
+    assert handle.result()["verdict"] == "auto-approved"
+    assert env.now() - start == timedelta(hours=1)
+    assert time.perf_counter() - began < 1.0
+    assert [e.type for e in handle.history()][-1] == "timer_fired"
+
+
+def test_thirty_day_sleep_takes_milliseconds(env: WorkflowEnvironment, shop: Shop) -> None:
+    began = time.perf_counter()
+    assert env.start(shop.flows["month"], 30).result() == "30 days, 0:00:00"
+    assert time.perf_counter() - began < 0.1
+
+
+def test_env_sleep_moves_time_by_hand(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["order"], "o-3", 1)
+    env.sleep(timedelta(minutes=59))
+    assert handle.state == "running"
+    env.sleep(60)
+    assert handle.state == "completed"
+    assert handle.result()["verdict"] == "auto-approved"
+    with pytest.raises(ValueError, match="timedelta or seconds"):
+        env.sleep(-1)
+
+
+def test_retry_backoff_in_virtual_time(env: WorkflowEnvironment, shop: Shop) -> None:
+    shop.flaky["o-4"] = 3  # backoff 60 s, 120 s, 240 s before the fourth attempt
+    start = env.now()
+    handle = env.start(shop.flows["order"], "o-4", 9)
+    assert handle.state == "running" and len(shop.calls) == 1  # the first backoff is ahead
+    handle.signal("review", "ok")  # buffered until the workflow waits for it
+    assert handle.result()["verdict"] == "ok"
+    assert env.now() - start == timedelta(seconds=60 + 120 + 240)
+    assert [c for c in shop.calls if c[0] == "charge"] == [("charge", "o-4", 9)] * 4
+    completed = [e for e in handle.history() if e.type == "activity_completed"]
+    assert completed[0].data["attempt"] == 4
+    assert env.activities.attempts["shop.charge"] == 4
+
+
+def test_retries_exhausted_fail_the_run(env: WorkflowEnvironment, shop: Shop) -> None:
+    shop.flaky["o-5"] = 99
+    handle = env.start(shop.flows["order"], "o-5", 9)
+    with pytest.raises(RunFailed, match="ActivityFailed: shop.charge failed after 6 attempt"):
+        handle.result()
+    assert handle.get_run().traceback is not None
+
+
+def test_non_retryable_fails_at_once(env: WorkflowEnvironment, shop: Shop) -> None:
+    with pytest.raises(RunFailed, match="NonRetryableError: negative amount"):
+        env.start(shop.flows["order"], "o-6", -1).result()
+    assert len(shop.calls) == 1
+
+
+def test_cancel_lets_the_workflow_clean_up(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["cleanup"], "o-7")
+    handle.cancel("customer left")
+    with pytest.raises(RunCancelled):
+        handle.result()
+    assert shop.calls == [("refund", "o-7")]
+    assert handle.get_run().error == "cancelled: customer left"
+    with pytest.raises(RunFinished):
+        handle.signal("never")
+
+
+def test_children_report_to_their_parent(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["parent"], ["a", "b"])
+    assert [r["verdict"] for r in handle.result()] == ["auto-approved", "auto-approved"]
+    types = [e.type for e in handle.history()]
+    assert types.count("child_started") == 2 and types.count("child_completed") == 2
+
+
+def test_cancel_reaches_children(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["parent"], ["c"])
+    handle.cancel()
+    with pytest.raises(RunCancelled):
+        handle.result()
+    child = next(r for r in env.journal.runs.by_id.values() if r.parent_run_id == handle.run_id)
+    assert child.state == "cancelled" and child.cancel_reason.startswith("ancestor run")
+
+
+def test_continue_as_new_follows_the_chain(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["counter"], 3, 0)
+    handle.signal("add", 100)  # buffered, carried to the successor that waits for it
+    assert handle.result() == 3 + 2 + 1 + 100
+    first = env.journal.runs.get(handle.run_id)
+    assert first.state == "continued" and handle.get_run().continued_from is not None
+
+
+def test_saga_compensates(env: WorkflowEnvironment, shop: Shop) -> None:
+    outcomes = env.start(shop.flows["saga"], "o-8").result()
+    assert outcomes == [["shop.refund", True, "refunded o-8"]]
+    assert [c[0] for c in shop.calls] == ["charge", "ship", "refund"]
+
+
+def test_mock_activity_replaces_the_body(env: WorkflowEnvironment, shop: Shop) -> None:
+    env.mock_activity("shop.charge", lambda order_id, amount: {"mocked": amount})
+    handle = env.start(shop.flows["order"], "o-9", 3)
+    handle.signal("review", "yes")
+    assert handle.result()["receipt"] == {"mocked": 3}
+    assert shop.calls == []
+    with pytest.raises(TypeError, match="must be callable"):
+        env.mock_activity("shop.charge", "nope")  # type: ignore[arg-type]
+
+
+def test_unknown_activity_is_named(shop: Shop) -> None:
+    env = WorkflowEnvironment(shop.cx)
+    shop.cx.registry.activities.pop("shop.charge")
+    with pytest.raises(UnknownActivity, match="mock it with env.mock_activity"):
+        env.start(shop.flows["order"], "o-10", 1)
+
+
+def test_drift_blocks_the_run(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["drifting"], "o-11")
+    shop.drift["new_code"] = True
+    env.restart_workers()  # a deploy: the next wake replays from the top
+    handle.signal("go")
+    assert handle.state == "blocked"
+    with pytest.raises(StuckRun, match="ReplayDriftError"):
+        handle.result()
+
+
+def test_guard_rejects_the_clock(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["clock_reader"])
+    assert handle.state == "blocked"
+    assert "NondeterminismError" in (handle.get_run().error or "")
+    assert "workflow.now()" in (handle.get_run().error or "")
+
+
+def test_a_run_waiting_forever_is_stuck(env: WorkflowEnvironment, shop: Shop) -> None:
+    handle = env.start(shop.flows["cleanup"], "o-12")
+    with pytest.raises(StuckRun, match="signal:never:0"):
+        handle.result()
+
+
+def test_environments_share_nothing(shop: Shop) -> None:
+    one, two = WorkflowEnvironment(shop.cx), WorkflowEnvironment(shop.cx)
+    one.start(shop.flows["month"], 1).result()
+    assert two.now() < one.now() and not two.journal.runs.by_id
