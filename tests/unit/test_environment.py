@@ -75,7 +75,7 @@ def test_retry_backoff_in_virtual_time(env: WorkflowEnvironment, shop: Shop) -> 
 def test_retries_exhausted_fail_the_run(env: WorkflowEnvironment, shop: Shop) -> None:
     shop.flaky["o-5"] = 99
     handle = env.start(shop.flows["order"], "o-5", 9)
-    with pytest.raises(RunFailed, match="ActivityFailed: shop.charge failed after 6 attempt"):
+    with pytest.raises(RunFailed, match=r"ActivityFailed: shop.charge failed after 6 attempt"):
         handle.result()
     assert handle.get_run().traceback is not None
 
@@ -140,7 +140,7 @@ def test_mock_activity_replaces_the_body(env: WorkflowEnvironment, shop: Shop) -
 def test_unknown_activity_is_named(shop: Shop) -> None:
     env = WorkflowEnvironment(shop.cx)
     shop.cx.registry.activities.pop("shop.charge")
-    with pytest.raises(UnknownActivity, match="mock it with env.mock_activity"):
+    with pytest.raises(UnknownActivity, match=r"mock it with env\.mock_activity"):
         env.start(shop.flows["order"], "o-10", 1)
 
 
