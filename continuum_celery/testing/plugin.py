@@ -39,13 +39,18 @@ BROKER_OPTION = "continuum_broker_url"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("continuum", "continuum-celery workflows")
-    group.addoption("--continuum-app", dest=APP_OPTION, default=None,
-                    help="your Continuum as module:attribute, for cx_env and cx_worker")  # fmt: skip
-    group.addoption("--continuum-database-url", dest=DATABASE_OPTION, default=None,
-                    help="server for cx_worker's throwaway database "
-                         "(default: CONTINUUM_DATABASE_URL)")  # fmt: skip
-    group.addoption("--continuum-broker-url", dest=BROKER_OPTION, default=None,
-                    help="broker for cx_worker's worker (default: your app's)")  # fmt: skip
+    group.addoption(
+        "--continuum-app", dest=APP_OPTION, default=None,
+        help="your Continuum as module:attribute, for cx_env and cx_worker",
+    )  # fmt: skip
+    group.addoption(
+        "--continuum-database-url", dest=DATABASE_OPTION, default=None,
+        help="server for cx_worker's throwaway database (default: CONTINUUM_DATABASE_URL)",
+    )  # fmt: skip
+    group.addoption(
+        "--continuum-broker-url", dest=BROKER_OPTION, default=None,
+        help="broker for cx_worker's worker (default: your app's)",
+    )  # fmt: skip
     parser.addini(APP_OPTION, "your Continuum as module:attribute")
     parser.addini(DATABASE_OPTION, "server for cx_worker's throwaway database")
     parser.addini(BROKER_OPTION, "broker for cx_worker's worker")
