@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from ..errors import ContinuumError
 from ..journal.scratch import create_database, drop_database
 
-_READY = re.compile(r"celery@\S+ ready\.")
+_READY = re.compile(r"@\S+ ready\.")
 
 
 class WorkerStartError(ContinuumError):
