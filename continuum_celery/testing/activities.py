@@ -41,6 +41,8 @@ class ActivityRunner:
         self.journal = journal
         self.mocks: dict[str, Callable[..., Any]] = {}
         self.ready: list[Task] = []
+        self.keyed: dict[tuple[str, str], Any] = {}
+        """Results by (activity, idempotency key): the first committed one wins."""
         self.attempts: dict[str, int] = {}
         """Attempts run, by activity name, mocks included."""
         self._ids = itertools.count(1)
@@ -76,8 +78,11 @@ class ActivityRunner:
         return activity.fn, activity.max_payload_bytes
 
     def _call(self, task: Task) -> tuple[bool, Any]:
-        """(ok, result) or (False, (error type, message, retryable))."""
-        name = task.data["activity"]
+        """(ok, result) or (False, (error type, message, retryable)); an idempotency
+        key that already has a result reuses it without running the body."""
+        name, key = task.data["activity"], task.data.get("idempotency_key")
+        if key is not None and (name, key) in self.keyed:
+            return True, self.keyed[name, key]
         fn, limit = self._body(name)
         self.attempts[name] = self.attempts.get(name, 0) + 1
         info = ActivityInfo(task.run.run_id, task.task_id, name, task.attempt)
@@ -94,6 +99,9 @@ class ActivityRunner:
     def _settle(self, task: Task, ok: bool, outcome: Any) -> None:
         name = task.data["activity"]
         if ok:
+            key = task.data.get("idempotency_key")
+            if key is not None:
+                self.keyed.setdefault((name, key), outcome)
             data = {"activity": name, "attempt": task.attempt, "result": outcome}
             self.journal.append(task.run, f"{task.kind}_completed", task.command_id, data)
             return

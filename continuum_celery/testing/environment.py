@@ -21,7 +21,7 @@ from ..engine.commands import Blocked, Decision
 from ..engine.context import WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import UnknownWorkflow
-from ..payloads import normalize_args
+from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, normalize_args
 from ..runids import new_run_id
 from ..starting import workflow_version
 from .activities import ActivityRunner
@@ -43,7 +43,7 @@ class WorkflowEnvironment:
     def __init__(self, cx: Continuum | Registry, start: datetime = EPOCH, seed: int = 0,
                  residents: bool = True) -> None:  # fmt: skip
         self.registry = cx if isinstance(cx, Registry) else cx.registry
-        self.max_payload_bytes = getattr(cx, "max_payload_bytes", None) or 1_000_000
+        self.max_payload_bytes: int = getattr(cx, "max_payload_bytes", DEFAULT_MAX_PAYLOAD_BYTES)
         self.clock = VirtualClock(start, seed)
         self.activities = ActivityRunner(self.registry, MemoryJournal(self.clock, self._task))
         self.journal = self.activities.journal
@@ -88,9 +88,14 @@ class WorkflowEnvironment:
         self.run_until_idle()
 
     def restart_workers(self) -> None:
-        """Forget every resident instance, as a restart of all workers would: the
-        next wake of each run replays it from the top against today's code."""
+        """Forget every resident instance, as a deploy restarting all workers would:
+        the next wake of each run replays it from the top against the code as it is
+        now, and blocked runs are tried again (upkeep does that on workers)."""
         self.residents = ResidentCache(self.residents.capacity)
+        for run in self.journal.runs.by_id.values():
+            if run.state == "blocked":
+                self.journal.mark_wake(run)
+        self.run_until_idle()
 
     # --- driving ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..client import ResultTimeout, Run
 from ..engine.events import Event
 from ..errors import RunCancelled, RunFailed
+from ..payloads import check_text, encode
 
 if TYPE_CHECKING:
     from .environment import WorkflowEnvironment
@@ -56,7 +57,12 @@ class EnvRunHandle:
         return list(self._env.journal.runs.tip(self.run_id).waits)
 
     def signal(self, name: str, payload: Any = None) -> None:
-        """Deliver a signal now and let the run react before returning."""
+        """Deliver a signal now and let the run react before returning; checked as
+        ``Continuum.signal`` checks it."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"signal name must be a non-empty str, not {name!r}")
+        check_text(name, "signal name")
+        encode(payload, f"payload of signal {name!r}", self._env.max_payload_bytes)
         self._env.journal.signal(self.run_id, name, payload)
         self._env.run_until_idle()
 

@@ -115,6 +115,10 @@ def _workflows(shop: Shop) -> None:
         return "done"
 
     @cx.workflow()
+    def keyed(order_id: str, amount: int) -> Any:
+        return f["charge"].options(idempotency_key=f"charge-{order_id}")(order_id, amount)
+
+    @cx.workflow()
     def clock_reader() -> float:
         import time
 
@@ -122,4 +126,4 @@ def _workflows(shop: Shop) -> None:
 
     shop.flows.update(order=order, month=month, cleanup=cleanup, parent=parent,
                       counter=counter, saga=saga, drifting=drifting,
-                      clock_reader=clock_reader)  # fmt: skip
+                      clock_reader=clock_reader, keyed=keyed)  # fmt: skip

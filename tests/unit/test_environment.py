@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from continuum_celery.errors import RunCancelled, RunFailed, RunFinished, UnknownActivity
+from continuum_celery.errors import (
+    NotSerializable,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    UnknownActivity,
+    UnknownWorkflow,
+)
 from continuum_celery.testing import StuckRun, WorkflowEnvironment
 from tests.unit.envflows import Shop, make
 
@@ -171,3 +178,38 @@ def test_environments_share_nothing(shop: Shop) -> None:
     one, two = WorkflowEnvironment(shop.cx), WorkflowEnvironment(shop.cx)
     one.start(shop.flows["month"], 1).result()
     assert two.now() < one.now() and not two.journal.runs.by_id
+
+
+def test_bad_input_is_refused_with_nothing_written(env: WorkflowEnvironment, shop: Shop) -> None:
+    with pytest.raises(UnknownWorkflow):
+        env.start("shop.nothing")
+    with pytest.raises(NotSerializable):
+        env.start(shop.flows["month"], object())
+    assert not env.journal.runs.by_id
+    handle = env.start(shop.flows["order"], "o-13", 1)
+    before = len(handle.history())
+    with pytest.raises(NotSerializable):
+        handle.signal("review", {1, 2})
+    with pytest.raises(TypeError, match="signal name"):
+        handle.signal("", "x")
+    assert len(handle.history()) == before and not env.journal.runs.get(handle.run_id).buffered
+
+
+def test_a_deploy_of_fitting_code_resumes_a_blocked_run(
+    env: WorkflowEnvironment, shop: Shop
+) -> None:
+    handle = env.start(shop.flows["drifting"], "o-14")
+    shop.drift["new_code"] = True
+    env.restart_workers()
+    handle.signal("go")
+    assert handle.state == "blocked"
+    shop.drift["new_code"] = False  # the edit is reverted and deployed
+    env.restart_workers()
+    assert handle.result() == "done"
+
+
+def test_an_idempotency_key_runs_the_body_once(env: WorkflowEnvironment, shop: Shop) -> None:
+    first = env.start(shop.flows["keyed"], "o-15", 5).result()
+    second = env.start(shop.flows["keyed"], "o-15", 6).result()  # another run, same key
+    assert first == second == {"order": "o-15", "charged": 5}
+    assert shop.calls == [("charge", "o-15", 5)]
