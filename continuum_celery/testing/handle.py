@@ -73,7 +73,9 @@ class EnvRunHandle:
         self._env.run_until_idle()
 
     def history(self) -> list[Event]:
-        return list(self._env.journal.runs.tip(self.run_id).history)
+        """This run's own events, as ``RunHandle.history()`` (a continue-as-new
+        successor has its own: ``env.journal.runs.tip(run_id)``)."""
+        return list(self._env.journal.runs.get(self.run_id).history)
 
     def __repr__(self) -> str:
         return f"<EnvRunHandle {self.run_id}>"

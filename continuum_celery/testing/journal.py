@@ -21,6 +21,7 @@ from ..engine.commands import (
     Failed,
 )
 from ..engine.events import CANCEL_REQUESTED
+from ..payloads import as_journaled
 from .clock import Timeline, VirtualClock
 from .memory import MemoryRun, Runs, Wait
 
@@ -151,7 +152,8 @@ class MemoryJournal:
               continued_from: str | None) -> MemoryRun:  # fmt: skip
         """A new run (a start, a child, a successor), queued for its first replay."""
         run = MemoryRun(data["child_run_id"], data["workflow"], int(data.get("version", 1)),
-                        list(data["args"]), dict(data["kwargs"]), self.clock.now(),
+                        as_journaled(list(data["args"])), as_journaled(dict(data["kwargs"])),
+                        self.clock.now(),
                         attributes=dict(attributes), continued_from=continued_from)  # fmt: skip
         self.runs.add(run)
         self.mark_wake(run)
@@ -184,7 +186,7 @@ class MemoryJournal:
 
     def _finish(self, run: MemoryRun, outcome: Completed | Failed | CancelledOutcome) -> None:
         if isinstance(outcome, Completed):
-            run.end("completed", self.clock.now(), outcome.result)
+            run.end("completed", self.clock.now(), as_journaled(outcome.result))
         elif isinstance(outcome, CancelledOutcome):
             why = f"cancelled: {outcome.reason}" if outcome.reason else "cancelled"
             run.end("cancelled", self.clock.now(), error=why)
