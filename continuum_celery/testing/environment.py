@@ -91,11 +91,22 @@ class WorkflowEnvironment:
         """Forget every resident instance, as a deploy restarting all workers would:
         the next wake of each run replays it from the top against the code as it is
         now, and blocked runs are tried again (upkeep does that on workers)."""
-        self.residents = ResidentCache(self.residents.capacity)
+        self.residents.clear()
         for run in self.journal.runs.by_id.values():
             if run.state == "blocked":
                 self.journal.mark_wake(run)
         self.run_until_idle()
+
+    def close(self) -> None:
+        """Unwind the resident instances of runs still waiting (the ``cx_env`` fixture
+        does this after each test), as a worker does when it drops them."""
+        self.residents.clear()
+
+    def __enter__(self) -> WorkflowEnvironment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- driving ------------------------------------------------------------------------
 

@@ -91,9 +91,10 @@ def continuum_app(pytestconfig: pytest.Config) -> Continuum:
 
 
 @pytest.fixture
-def cx_env(continuum_app: Continuum) -> WorkflowEnvironment:
+def cx_env(continuum_app: Continuum) -> Iterator[WorkflowEnvironment]:
     """A fresh in-memory environment of your workflows, in virtual time."""
-    return WorkflowEnvironment(continuum_app)
+    with WorkflowEnvironment(continuum_app) as env:
+        yield env
 
 
 @pytest.fixture

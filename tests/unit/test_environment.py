@@ -213,3 +213,15 @@ def test_an_idempotency_key_runs_the_body_once(env: WorkflowEnvironment, shop: S
     second = env.start(shop.flows["keyed"], "o-15", 6).result()  # another run, same key
     assert first == second == {"order": "o-15", "charged": 5}
     assert shop.calls == [("charge", "o-15", 5)]
+
+
+def test_close_unwinds_runs_still_waiting(shop: Shop) -> None:
+    with WorkflowEnvironment(shop.cx) as env:
+        handle = env.start(shop.flows["cleanup"], "o-16")
+        assert handle.run_id in env.residents
+    assert len(env.residents) == 0
+    assert shop.calls == []  # unwinding is not a cancel: no cleanup activity ran
+
+
+def test_start_by_name(env: WorkflowEnvironment, shop: Shop) -> None:
+    assert env.start(shop.flows["month"].name, 2).result() == "2 days, 0:00:00"
