@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import ResultTimeout, Run
 from ..engine.events import Event
-from ..errors import RunCancelled, RunFailed
+from ..errors import RunCancelled, RunFailed, RunTerminated
 from ..payloads import check_text, encode
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ class EnvRunHandle:
             return run.result
         if run.state == "cancelled":
             raise RunCancelled(run.run_id)
+        if run.state == "terminated":
+            raise RunTerminated(run.run_id, run.error or "terminated")
         if run.state == "failed":
             raise RunFailed(run.run_id, run.error or "failed")
         if run.state == "blocked":
@@ -70,6 +72,13 @@ class EnvRunHandle:
         """Ask the run (and its children) to cancel; ``workflow.Cancelled`` is raised
         at the wait it is at, so it may clean up."""
         self._env.journal.cancel(self.run_id, reason)
+        self._env.run_until_idle()
+
+    def terminate(self, reason: str) -> None:
+        """Stop the run (and its children) now; no workflow code runs."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("terminate needs a reason (who reads the run later will ask)")
+        self._env.journal.terminate(self.run_id, reason)
         self._env.run_until_idle()
 
     def history(self) -> list[Event]:

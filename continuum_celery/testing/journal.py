@@ -26,7 +26,7 @@ from .clock import Timeline, VirtualClock
 from .memory import MemoryRun, Runs, Wait
 
 _CHILD_EVENTS = {"completed": "child_completed", "failed": "child_failed",
-                 "cancelled": "child_cancelled"}  # fmt: skip
+                 "terminated": "child_failed", "cancelled": "child_cancelled"}  # fmt: skip
 
 TaskSink = Callable[[MemoryRun, str, str, dict[str, Any]], None]
 """(run, kind, command id, scheduled data): an activity or compensation to run."""
@@ -78,6 +78,19 @@ class MemoryJournal:
         run.cancel_requested_at, run.cancel_reason = self.clock.now(), reason
         run.waits.clear()
         self.append(run, CANCEL_REQUESTED, None, {"reason": reason, "by": by})
+
+    def terminate(self, run_id: str, reason: str, by: str = "tests") -> None:
+        """Stop the run and its live descendants, running no workflow code."""
+        run = self.runs.active(run_id)
+        descendants = self.runs.live_descendants(run)
+        self._terminate(run, reason, by)
+        self._notify_parent(run)
+        for child in descendants:
+            self._terminate(child, f"ancestor run {run.run_id} was terminated: {reason}", by)
+
+    def _terminate(self, run: MemoryRun, reason: str, by: str) -> None:
+        run.append("run_terminated", None, {"reason": reason, "by": by}, self.clock.now())
+        run.end("terminated", self.clock.now(), error=f"terminated: {reason}")
 
     def fire(self, run: MemoryRun, command_id: str) -> None:
         """A timer or signal timeout is due, unless something resolved it first."""
@@ -204,7 +217,7 @@ class MemoryJournal:
         data: dict[str, Any] = {"child_run_id": child.run_id}
         if child.state == "completed":
             data["result"] = child.result
-        elif child.state == "failed":
+        elif child.state in ("failed", "terminated"):
             data["error"] = child.error
         self.append(parent, _CHILD_EVENTS[child.state], child.parent_command_id, data)
 

@@ -12,10 +12,11 @@ from continuum_celery.errors import (
     RunCancelled,
     RunFailed,
     RunFinished,
+    RunTerminated,
     UnknownActivity,
     UnknownWorkflow,
 )
-from continuum_celery.testing import StuckRun, WorkflowEnvironment
+from continuum_celery.testing import EnvRunHandle, StuckRun, WorkflowEnvironment
 from tests.unit.envflows import Shop, make
 
 
@@ -225,3 +226,15 @@ def test_close_unwinds_runs_still_waiting(shop: Shop) -> None:
 
 def test_start_by_name(env: WorkflowEnvironment, shop: Shop) -> None:
     assert env.start(shop.flows["month"].name, 2).result() == "2 days, 0:00:00"
+
+
+def test_terminate_stops_the_run_and_tells_the_parent(env: WorkflowEnvironment, shop: Shop) -> None:
+    parent = env.start(shop.flows["parent"], ["d"])
+    child = next(r for r in env.journal.runs.by_id.values() if r.parent_run_id == parent.run_id)
+    EnvRunHandle(env, child.run_id).terminate("stuck order")
+    with pytest.raises(RunTerminated):
+        EnvRunHandle(env, child.run_id).result()
+    with pytest.raises(RunFailed, match="terminated: stuck order"):
+        parent.result()
+    with pytest.raises(ValueError, match="needs a reason"):
+        parent.terminate("")
