@@ -8,6 +8,7 @@ a passing ``cx_env`` test mean something about production.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from types import ModuleType
@@ -87,8 +88,31 @@ def test_a_cancelled_child_in_both(flows: ModuleType) -> None:
 
 def wait_until_awaiting_child(flows: ModuleType, run_id: str) -> None:
     parent = flows.cx.run(run_id)
-    child_id = None
+    child_id, deadline = None, time.monotonic() + 15
     while child_id is None:
+        assert time.monotonic() < deadline, "the parent never started its child"
         child_id = next((e.data["child_run_id"] for e in parent.history()
                          if e.type == "child_started"), None)  # fmt: skip
     wait_until_awaiting(flows.cx.run(child_id), "never")
+
+
+def test_signals_sent_early_and_carried_across_continue_as_new(flows: ModuleType) -> None:
+    real = flows.relay.delay(3, [])
+    env = WorkflowEnvironment(flows.cx)
+    handle = env.start(flows.relay, 3, [])
+    for n in range(3):
+        real.signal("baton", n)
+        handle.signal("baton", n)
+    assert handle.result() == real.result(timeout=60) == [0, 1, 2]
+    assert _shape(handle.history()) == _shape(real.history())
+
+
+def test_terminate_in_both(flows: ModuleType) -> None:
+    real = flows.parent_of_waiter.delay()
+    wait_until_awaiting_child(flows, real.run_id)
+    real.terminate("enough")
+    env = WorkflowEnvironment(flows.cx)
+    handle = env.start(flows.parent_of_waiter)
+    handle.terminate("enough")
+    assert handle.state == real.state == "terminated"
+    assert _shape(handle.history()) == _shape(real.history())
