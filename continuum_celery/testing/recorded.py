@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .engine.commands import Blocked, Completed, Continued, Decision, Failed, Suspended
-from .engine.context import WorkflowInfo
-from .engine.events import Event
-from .engine.replay import replay
-from .errors import ReplayDriftError
+from ..engine.commands import Blocked, Completed, Continued, Decision, Failed, Suspended
+from ..engine.context import WorkflowInfo
+from ..engine.events import Event
+from ..engine.replay import replay
+from ..errors import ReplayDriftError
 
 if TYPE_CHECKING:
-    from .core import Continuum
+    from ..core import Continuum
 
 FORMAT = 1
 
