@@ -18,7 +18,15 @@ from ..client import TERMINAL_STATES
 from ..core import Continuum
 from ..definitions import Registry, Workflow
 from ..errors import UnknownWorkflow
-from .recordings import RecordedLike, Recording, from_mapping, from_recorded, read_jsonl
+from ..runids import check_run_id
+from .recordings import (
+    RecordedLike,
+    Recording,
+    from_mapping,
+    from_record,
+    from_recorded,
+    read_jsonl,
+)
 from .verdict import Drift, judge, missing_code, replay_recording
 
 
@@ -73,13 +81,15 @@ class Replayer:
         return self.check(_recording(history))
 
     def replay_run(self, run_id: str) -> ReplayResult:
-        """One run, read from the journal, in whatever state it is."""
+        """One run, read from the journal, in whatever state it is.
+
+        The run row is read before its events: a run that advances in between only
+        looks less finished than its history, which is never mistaken for drift.
+        """
         cx = self._journal("replay_run")
-        run = cx.get_run(run_id)
-        recording = Recording(run.run_id, run.workflow, run.version, run.state, run.args,
-                              run.kwargs, cx.history(run_id), run.namespace, run.attributes,
-                              run.parent_run_id)  # fmt: skip
-        return self.check(recording)
+        cx.schema.check()
+        record = cx.runs.get_run(check_run_id(run_id))
+        return self.check(from_record(record, cx.runs.history(record.run_id)))
 
     def replay_jsonl(self, path: str | Path, workflow: str | None = None) -> ReplayReport:
         """Every run of a ``continuum-celery export`` file (of ``workflow`` only)."""

@@ -18,6 +18,7 @@ from types import ModuleType
 
 import pytest
 
+from continuum_celery import RunNotFound
 from continuum_celery.testing import Replayer
 from tests.integration.checks import types, wait_for
 from tests.integration.databases import fresh_database
@@ -139,9 +140,24 @@ def test_replayer_reads_runs_from_the_journal(shop: ModuleType, recorded: dict[s
     drift = Replayer(edited.cx).replay_run(recorded["waiting"]).drift
     report = Replayer.report(Replayer(edited.cx).iter_journal(workflow="replay.order"))
 
+    with pytest.raises(RunNotFound):
+        Replayer(shop.cx).replay_run("no-such-run")
     assert clean.ok and clean.state == "completed"
     assert drift is not None and (drift.seq, drift.actual) == (3, ACTUAL.removeprefix("got "))
     assert (report.replayed, len(report.drifts)) == (3, 3)
+
+
+def test_the_celery_plugin_runs_it_with_the_apps_code(
+    shop_env: dict[str, str], recorded: dict[str, str]
+) -> None:
+    env = {**os.environ, **shop_env, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "celery", "-A", EDITED, "continuum", "replay-check",
+               "--workflow", "replay.order"]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.count(f"seq 3: {EXPECTED}, {ACTUAL}") == 3
 
 
 @pytest.mark.parametrize(
