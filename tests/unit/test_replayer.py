@@ -220,3 +220,23 @@ def test_bad_input_is_refused(flows: ModuleType, tmp_path: Path) -> None:
         Replayer(flows.cx).replay({**golden("chain").to_json(), "events": [{"seq": "x"}]})
     with pytest.raises(UnknownWorkflow):
         Replayer(flows.cx).replay_jsonl(tmp_path / "absent.jsonl", workflow="shop.nope")
+
+
+def test_a_cancelled_run_replays_to_its_cancellation(flows: ModuleType) -> None:
+    recorded = golden("chain")
+    cancel = Event(4, "cancel_requested", None, {"reason": "customer asked"})
+    cancelled = dataclasses.replace(recorded, state="cancelled",
+                                    events=[*recorded.events[:3], cancel])  # fmt: skip
+
+    def completes_anyway(steps: int) -> int:
+        try:
+            return sum(flows.add(0, i) for i in range(steps))
+        except workflow.Cancelled:
+            return -1
+
+    assert Replayer(flows.cx).replay(cancelled).ok
+    drift = as_chain(completes_anyway).replay(cancelled).drift
+    assert drift is not None and (drift.expected, drift.actual) == (
+        "run cancelled",
+        "run completed",
+    )
