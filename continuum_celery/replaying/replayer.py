@@ -27,6 +27,7 @@ from .recordings import (
     from_recorded,
     read_jsonl,
 )
+from .selection import journal_recordings
 from .verdict import Drift, judge, missing_code, replay_recording
 
 
@@ -96,6 +97,7 @@ class Replayer:
         return self.report(self.iter_jsonl(path, workflow))
 
     def iter_jsonl(self, path: str | Path, workflow: str | None = None) -> Iterator[ReplayResult]:
+        """``replay_jsonl`` one run at a time, for files of any size."""
         self._known(workflow)
         return self._jsonl(path, workflow)
 
@@ -109,8 +111,6 @@ class Replayer:
         limit: int | None = None, page: int = 500,
     ) -> Iterator[ReplayResult]:  # fmt: skip
         """Runs of the journal matching the filters, oldest first, a page at a time."""
-        from .selection import journal_recordings  # reads the journal: only when asked
-
         self._known(workflow)
         found = journal_recordings(self._journal("iter_journal"), query, workflow, since, limit,
                                    page)  # fmt: skip
