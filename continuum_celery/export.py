@@ -28,9 +28,9 @@ def export_runs(
     cx: Continuum, query: str, page: int, limit: int | None
 ) -> Iterator[dict[str, Any]]:
     """Matching runs, oldest first, each with ``events``; streamed page by page."""
-    _check_count(page, "page", MAX_LIMIT)
+    check_count(page, "page", MAX_LIMIT)
     if limit is not None:
-        _check_count(limit, "limit", None)
+        check_count(limit, "limit", None)
     node = parse(query)
     cx.schema.check()
     return _items(runs_with_history(cx.db, node, page, limit))
@@ -47,7 +47,7 @@ def _shallow(item: Any) -> dict[str, Any]:
     return {field.name: getattr(item, field.name) for field in fields(item)}
 
 
-def _check_count(value: object, name: str, most: int | None) -> None:
+def check_count(value: object, name: str, most: int | None) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 1 or (most is not None and value > most):

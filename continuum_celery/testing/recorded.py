@@ -25,6 +25,10 @@ from ..engine.context import WorkflowInfo
 from ..engine.events import Event
 from ..engine.replay import replay
 from ..errors import ReplayDriftError
+from ..replaying import Drift as Drift
+from ..replaying import Replayer as Replayer
+from ..replaying import ReplayReport as ReplayReport
+from ..replaying import ReplayResult as ReplayResult
 
 if TYPE_CHECKING:
     from ..core import Continuum
