@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from . import bulk, checks, export, listing, ops, starting
+from . import bulk, checks, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
@@ -25,8 +25,6 @@ from .definitions import (
 from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
-from .export import DEFAULT_PAGE
-from .journal import listing as journal_listing
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
@@ -34,10 +32,8 @@ from .journal.records import DEFAULT_SCOPE, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
-from .listing import RunPage
-from .opsaudit import AuditFilters
+from .operating import Operations
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
-from .query import parse as parse_query
 from .runids import check_run_id
 from .runtime.advance import Advancer
 from .runtime.live import SystemSources
@@ -46,12 +42,11 @@ from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
 from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
 from .scheduling import Schedules
-from .views import AuditEntry, BulkPreview, Description, Job, JobItem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Continuum:
+class Continuum(Operations):
     """Durable workflows for one Celery app.
 
     ``database_url`` defaults to ``$CONTINUUM_DATABASE_URL``. Declaring activities
@@ -330,42 +325,6 @@ class Continuum:
         self.schema.check()
         ops.signal(self, check_run_id(run_id), name, payload, by)
 
-    def cancel(self, run_id: str, reason: str | None = None, *, actor: str | None = None) -> None:
-        """Ask a run (the newest of its chain) and its child workflows to cancel.
-
-        Cooperative: the workflow gets ``workflow.Cancelled`` at its current wait and
-        may clean up (compensate) before it ends. Asking twice is a no-op. ``actor``
-        defaults to the engine's ``actor``; who and why are journaled and audited.
-        """
-        self.schema.check()
-        ops.cancel(self, check_run_id(run_id), reason, actor)
-
-    def terminate(self, run_id: str, reason: str, *, actor: str | None = None) -> None:
-        """Stop a run (and its child workflows) now, running no workflow code."""
-        self.schema.check()
-        ops.terminate(self, check_run_id(run_id), reason, actor)
-
-    def fork(
-        self,
-        run_id: str,
-        at_seq: int | None = None,
-        *,
-        reason: str | None = None,
-        actor: str | None = None,
-    ) -> RunHandle:
-        """Restart a run elsewhere: a new run of the same workflow and input, with
-        the history before ``at_seq`` (default: from the failure), on today's code."""
-        self.schema.check()
-        return ops.fork(self, check_run_id(run_id), at_seq, reason, actor)
-
-    def retry_activity(
-        self, run_id: str, *, reason: str | None = None, actor: str | None = None
-    ) -> int:
-        """The run's activity waiting out a retry backoff is due now; how many were."""
-        run_id = check_run_id(run_id)
-        self.schema.check()
-        return ops.retry_activity(self, run_id, reason, actor)
-
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""
         run_id = check_run_id(run_id)
@@ -379,104 +338,6 @@ class Continuum:
         self.runs.get_run(run_id)
         return self.runs.history(run_id)
 
-    def list_runs(
-        self,
-        query: str = "",
-        *,
-        limit: int = 50,
-        cursor: str | None = None,
-        order: str = "-created_at",
-    ) -> RunPage:
-        """Runs matching ``query`` (see docs/queries.md), one keyset page at a time."""
-        limit, order = listing.check_limit(limit), listing.check_order(order)
-        node = parse_query(query)
-        after = listing.decode_cursor(cursor, query, order)
-        self.schema.check()
-        with self.db.engine.connect() as conn:
-            found = journal_listing.list_runs(conn, node, order, limit, after)
-        runs = [public_run(record) for record in found.records]
-        key = found.last_key
-        return RunPage(runs, listing.encode_cursor(key, query, order) if key else None)
-
-    def count_runs(
-        self, query: str = "", group_by: Sequence[str] = ()
-    ) -> dict[tuple[Any, ...], int]:
-        """How many runs match ``query``, per value of the ``group_by`` fields."""
-        groups, node = listing.check_group_by(group_by), parse_query(query)
-        self.schema.check()
-        with self.db.engine.connect() as conn:
-            return journal_listing.count_runs(conn, node, groups)
-
-    def export_runs(
-        self, query: str = "", *, page: int = DEFAULT_PAGE, limit: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Matching runs with their full histories, oldest first, streamed a page of
-        ``page`` runs at a time (constant memory): archive them before pruning."""
-        return export.export_runs(self, query, page, limit)
-
-    # --- operations ---------------------------------------------------------------------
-
-    def describe(self, run_id: str) -> Description:
-        """The run with its pending activities, timers, signals, children and lineage."""
-        self.schema.check()
-        return ops.describe(self, check_run_id(run_id), public_run)
-
-    def audit(self, run_id: str) -> list[AuditEntry]:
-        """Operator actions on the run, oldest first: who, what, why, when."""
-        self.schema.check()
-        return ops.audit(self, check_run_id(run_id))
-
-    def audit_log(
-        self,
-        query: str = "",
-        *,
-        since: datetime | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        limit: int = 100,
-    ) -> list[AuditEntry]:
-        """The latest operator actions across runs, newest first. ``query`` selects
-        the runs they are about and may name the entries' own ``action``, ``actor``,
-        ``reason`` and ``at``: ``'workflow = "shop.order" AND action = "terminate"'``."""
-        return ops.audit_log(self, query, AuditFilters(since, action, actor), limit)
-
-    def bulk(
-        self,
-        action: str,
-        query: str,
-        *,
-        reason: str,
-        dry_run: bool = True,
-        actor: str | None = None,
-        sample: int = 10,
-        **action_args: Any,
-    ) -> BulkPreview | Job:
-        """``action`` ("cancel", "terminate", "fork" [``at_seq=``, default: from the
-        failure], "signal" [``name=``, ``payload=``]) on every run ``query`` matches.
-
-        A dry run (the default) returns the count and a sample; otherwise a Job that
-        upkeep carries out in batches (see docs/operations.md, "Bulk actions")."""
-        request = bulk.check(self, action, query, reason, actor, action_args)
-        return bulk.bulk(self, request, dry_run, sample)
-
-    def get_job(self, job_id: str) -> Job:
-        """A bulk job with its progress (done, failed, left); JobNotFound if none."""
-        return bulk.get_job(self, job_id)
-
-    def list_jobs(self, *, state: str | None = None, limit: int = 50) -> list[Job]:
-        """The latest bulk jobs, newest first."""
-        return bulk.list_jobs(self, state, limit)
-
-    def job_items(
-        self, job_id: str, *, state: str | None = None, limit: int = 1000
-    ) -> list[JobItem]:
-        """A job's runs and what became of each."""
-        return bulk.job_items(self, job_id, state, limit)
-
-    def abort_job(self, job_id: str, *, reason: str | None = None, actor: str | None = None) -> Job:
-        """Stop a bulk job: runs not yet acted on stay as they are (audited)."""
-        return bulk.abort_job(self, job_id, reason, actor)
-
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""
         return migrate(self.db)
@@ -484,13 +345,3 @@ class Continuum:
     def upkeep(self) -> UpkeepReport:
         """One upkeep pass (beat runs this every ``upkeep_interval`` seconds)."""
         return self.sweeper.run_once()
-
-    def prune(self, older_than: timedelta | float | None = None, batch: int = 500) -> int:
-        """Delete one batch of finished runs now; returns how many went.
-
-        Uses the engine's retention unless ``older_than`` is given, and refuses to
-        guess when neither is: deleting history is never a default. Call it again
-        until it returns 0 to drain a backlog.
-        """
-        self.schema.check()
-        return ops.prune(self, older_than, batch)
