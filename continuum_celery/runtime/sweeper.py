@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from ..errors import FencingError
 from ..journal.firing import ScheduleFiring
+from ..journal.gauges import read_backlog
 from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
 from .attempts import log_lost
+from .hooks import Hooks, guarded
 from .perform import Performer
 from .schedules import ScheduleUpkeep
 from .transport import Publisher
@@ -70,7 +73,27 @@ class Sweeper:
         firing = ScheduleFiring(sweep.db, sweep.scope)
         self.schedules = ScheduleUpkeep(firing, publisher, settings.batch)
 
+    @property
+    def hooks(self) -> Hooks:
+        """The performer's telemetry: upkeep reports to the same place."""
+        return self.performer.hooks
+
     def run_once(self) -> UpkeepReport:
+        started = time.monotonic()
+        report = self._sweep()
+        if self.hooks.enabled:
+            self._observe(time.monotonic() - started)
+        return report
+
+    def _observe(self, seconds: float) -> None:
+        """Tell telemetry how long the sweep took, with the journal's backlog."""
+        hooks = self.hooks
+        backlog = None
+        if hooks.wants_backlog:
+            backlog = guarded(read_backlog, self.sweep.db, self.sweep.scope)
+        guarded(hooks.upkeep_swept, seconds, backlog)
+
+    def _sweep(self) -> UpkeepReport:
         report = UpkeepReport()
         report.timers_fired = self.fire_timers()
         report.claims_expired = self._expire_claims()
@@ -85,6 +108,8 @@ class Sweeper:
         for run_id, command_id in self.sweep.due_waits(self.settings.batch):
             if self.sweep.fire_wait(run_id, command_id):
                 fired += 1
+                if self.hooks.enabled:
+                    guarded(self.hooks.timer_fired, run_id, command_id)
                 self.publisher.publish_advance(run_id)
         self.schedules.fire_schedules()
         return fired
