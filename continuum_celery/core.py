@@ -359,9 +359,15 @@ class Continuum:
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
         by = ops.acting(self, actor, reason)
         self.schema.check()
-        ops.signal(self, check_run_id(run_id), name, payload, by)
-        if self.hooks.enabled:
-            guarded(self.hooks.signal_sent, run_id, name)
+        run_id = check_run_id(run_id)
+        if not self.hooks.enabled:
+            ops.signal(self, run_id, name, payload, by)
+            return
+        scope = guarded(self.hooks.signal_begin, run_id, name)
+        try:  # the run's wakeup is published inside the signal's span
+            ops.signal(self, run_id, name, payload, by)
+        finally:
+            guarded(self.hooks.instant_end, scope)
 
     def cancel(self, run_id: str, reason: str | None = None, *, actor: str | None = None) -> None:
         """Ask a run (the newest of its chain) and its child workflows to cancel.

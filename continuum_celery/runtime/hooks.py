@@ -52,11 +52,14 @@ class Hooks:
     def run_ended(self, ending: RunEnding) -> None:
         """A commit ended or blocked a run (after the commit)."""
 
-    def signal_sent(self, run_id: str, name: str) -> None:
-        """A client delivered (or buffered) a signal to the run."""
+    def signal_begin(self, run_id: str, name: str) -> Scope:
+        """A client delivers (or buffers) a signal to the run, then wakes it."""
 
-    def timer_fired(self, run_id: str, timer_id: str) -> None:
-        """Upkeep fired a timer (or a signal's timeout) of the run."""
+    def timer_begin(self, run_id: str, timer_id: str) -> Scope:
+        """Upkeep fired a timer (or a signal's timeout) of the run, and wakes it."""
+
+    def instant_end(self, scope: Scope) -> None:
+        """The signal or timer's wakeup is published (or the delivery failed)."""
 
     def fenced(self, what: str) -> None:
         """A write was rejected by its fence: ``lease`` (a replay) or ``claim`` (an attempt)."""
@@ -106,13 +109,15 @@ class Fanout(Hooks):
         for member in self.members:
             member.run_ended(ending)
 
-    def signal_sent(self, run_id: str, name: str) -> None:
-        for member in self.members:
-            member.signal_sent(run_id, name)
+    def signal_begin(self, run_id: str, name: str) -> Scope:
+        return [m.signal_begin(run_id, name) for m in self.members]
 
-    def timer_fired(self, run_id: str, timer_id: str) -> None:
-        for member in self.members:
-            member.timer_fired(run_id, timer_id)
+    def timer_begin(self, run_id: str, timer_id: str) -> Scope:
+        return [m.timer_begin(run_id, timer_id) for m in self.members]
+
+    def instant_end(self, scope: Scope) -> None:
+        for member, own in zip(self.members, scope, strict=True):
+            member.instant_end(own)
 
     def fenced(self, what: str) -> None:
         for member in self.members:

@@ -108,11 +108,21 @@ class Sweeper:
         for run_id, command_id in self.sweep.due_waits(self.settings.batch):
             if self.sweep.fire_wait(run_id, command_id):
                 fired += 1
-                if self.hooks.enabled:
-                    guarded(self.hooks.timer_fired, run_id, command_id)
-                self.publisher.publish_advance(run_id)
+                self._wake_fired(run_id, command_id)
         self.schedules.fire_schedules()
         return fired
+
+    def _wake_fired(self, run_id: str, timer_id: str) -> None:
+        """Wake the run; under its timer's telemetry, so the wakeup joins its trace."""
+        hooks = self.hooks
+        if not hooks.enabled:
+            self.publisher.publish_advance(run_id)
+            return
+        scope = guarded(hooks.timer_begin, run_id, timer_id)
+        try:
+            self.publisher.publish_advance(run_id)
+        finally:
+            guarded(hooks.instant_end, scope)
 
     def _expire_claims(self) -> int:
         expired = 0

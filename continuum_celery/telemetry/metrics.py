@@ -112,10 +112,10 @@ class Metrics(Hooks):
     def run_ended(self, ending: RunEnding) -> None:
         self.m.runs_ended.labels(ending.workflow, ending.state).inc()
 
-    def signal_sent(self, run_id: str, name: str) -> None:
+    def signal_begin(self, run_id: str, name: str) -> Scope:
         self.m.signals.inc()
 
-    def timer_fired(self, run_id: str, timer_id: str) -> None:
+    def timer_begin(self, run_id: str, timer_id: str) -> Scope:
         self.m.timers.inc()
 
     def fenced(self, what: str) -> None:

@@ -54,8 +54,13 @@ class Tracing(Hooks):
             span.set_attributes({"continuum.run_id": run_id, "continuum.created": created})
         span.end()
 
-    def signal_sent(self, run_id: str, name: str) -> None:
-        self._instant("continuum.signal", run_id, {"continuum.signal": name})
+    def signal_begin(self, run_id: str, name: str) -> Scope:
+        return self._current("continuum.signal", run_id, {"continuum.signal": name})
+
+    def instant_end(self, scope: Scope) -> None:
+        span, token = scope
+        otel_context.detach(token)
+        span.end()
 
     # --- workers ----------------------------------------------------------------------
 
@@ -67,11 +72,11 @@ class Tracing(Hooks):
         _finish(scope, outcome)
 
     def attempt_begin(self, claim: ClaimedTask) -> Scope:
-        """Current while the body runs, so spans the activity makes are its children."""
+        """Current while the body runs, so spans the activity makes are its children
+        (and Celery's spans of the messages its settling publishes)."""
         attributes = {"continuum.activity": claim.activity, "continuum.attempt": claim.attempt,
                       "continuum.task_id": claim.task_id}  # fmt: skip
-        span = self._span(f"continuum.activity {claim.activity}", claim.run_id, None, attributes)
-        return span, otel_context.attach(trace.set_span_in_context(span))
+        return self._current(f"continuum.activity {claim.activity}", claim.run_id, attributes)
 
     def attempt_end(self, scope: Scope, claim: ClaimedTask, outcome: str) -> None:
         span, token = scope
@@ -81,8 +86,8 @@ class Tracing(Hooks):
     def run_ended(self, ending: RunEnding) -> None:
         """Shown on the pass that ended it (its outcome); nothing more to record."""
 
-    def timer_fired(self, run_id: str, timer_id: str) -> None:
-        self._instant("continuum.timer", run_id, {"continuum.timer_id": timer_id})
+    def timer_begin(self, run_id: str, timer_id: str) -> Scope:
+        return self._current("continuum.timer", run_id, {"continuum.timer_id": timer_id})
 
     # --- spans ------------------------------------------------------------------------
 
@@ -96,8 +101,10 @@ class Tracing(Hooks):
         return self.tracer.start_span(name, context=run.context, links=_celery_link(),
                                       attributes=attributes)  # fmt: skip
 
-    def _instant(self, name: str, run_id: str, attributes: dict[str, Any]) -> None:
-        self._span(name, run_id, None, attributes).end()
+    def _current(self, name: str, run_id: str, attributes: dict[str, Any]) -> Scope:
+        """A span of the run made current until its end: (span, context token)."""
+        span = self._span(name, run_id, None, attributes)
+        return span, otel_context.attach(trace.set_span_in_context(span))
 
 
 def _celery_link() -> list[Link]:
