@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -91,23 +92,32 @@ class Metrics(Hooks):
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.m = instruments(registry)
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _of(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: looking a child up costs more than using it."""
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def pass_begin(self, run_id: str, workflow: str, events: int) -> Scope:
         if events == 0:
-            self.m.runs_started.labels(workflow).inc()
+            self._of(self.m.runs_started, workflow).inc()
         return workflow, time.perf_counter()
 
     def pass_end(self, scope: Scope, outcome: str) -> None:
         workflow, began = scope
-        self.m.replay_duration.labels(workflow).observe(time.perf_counter() - began)
+        self._of(self.m.replay_duration, workflow).observe(time.perf_counter() - began)
 
     def attempt_begin(self, claim: ClaimedTask) -> Scope:
-        self.m.schedule_to_start.labels(claim.activity).observe(claim.waited)
+        self._of(self.m.schedule_to_start, claim.activity).observe(claim.waited)
         return time.perf_counter()
 
     def attempt_end(self, scope: Scope, claim: ClaimedTask, outcome: str) -> None:
-        self.m.attempt_duration.labels(claim.activity).observe(time.perf_counter() - scope)
-        self.m.attempts.labels(claim.activity, outcome).inc()
+        self._of(self.m.attempt_duration, claim.activity).observe(time.perf_counter() - scope)
+        self._of(self.m.attempts, claim.activity, outcome).inc()
 
     def run_ended(self, ending: RunEnding) -> None:
         self.m.runs_ended.labels(ending.workflow, ending.state).inc()
