@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..journal.gauges import Backlog
-from ..journal.records import ClaimedTask, RunEnding
+from ..journal.records import ClaimedTask, LostAttempt, RunEnding
 
 log = logging.getLogger("continuum_celery.telemetry")
 
@@ -48,6 +48,9 @@ class Hooks:
 
     def attempt_end(self, scope: Scope, claim: ClaimedTask, outcome: str) -> None:
         """``completed``, ``failed``, ``timed_out`` or ``ignored`` (fenced, duplicate)."""
+
+    def attempt_lost(self, attempt: LostAttempt) -> None:
+        """Upkeep ended an attempt whose worker died or hung (it never settled)."""
 
     def run_ended(self, ending: RunEnding) -> None:
         """A commit ended or blocked a run (after the commit)."""
@@ -104,6 +107,10 @@ class Fanout(Hooks):
     def attempt_end(self, scope: Scope, claim: ClaimedTask, outcome: str) -> None:
         for member, own in zip(self.members, scope, strict=True):
             member.attempt_end(own, claim, outcome)
+
+    def attempt_lost(self, attempt: LostAttempt) -> None:
+        for member in self.members:
+            member.attempt_lost(attempt)
 
     def run_ended(self, ending: RunEnding) -> None:
         for member in self.members:

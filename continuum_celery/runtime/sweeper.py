@@ -143,6 +143,8 @@ class Sweeper:
         if settled.lost is None:
             return
         log_lost(settled.lost)
+        if self.hooks.enabled:
+            guarded(self.hooks.attempt_lost, settled.lost)
         try:
             self.performer.observer.lost(settled.lost)
         except Exception:  # a view of the journal: never stop upkeep over it

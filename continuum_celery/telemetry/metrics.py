@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from ..journal.gauges import Backlog
-from ..journal.records import ClaimedTask, RunEnding
+from ..journal.records import ClaimedTask, LostAttempt, RunEnding
 from ..runtime.hooks import Hooks, Scope
 
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
@@ -118,6 +118,9 @@ class Metrics(Hooks):
     def attempt_end(self, scope: Scope, claim: ClaimedTask, outcome: str) -> None:
         self._of(self.m.attempt_duration, claim.activity).observe(time.perf_counter() - scope)
         self._of(self.m.attempts, claim.activity, outcome).inc()
+
+    def attempt_lost(self, attempt: LostAttempt) -> None:
+        self._of(self.m.attempts, attempt.activity, "lost").inc()
 
     def run_ended(self, ending: RunEnding) -> None:
         self.m.runs_ended.labels(ending.workflow, ending.state).inc()

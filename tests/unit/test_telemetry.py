@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from continuum_celery import Continuum
 from continuum_celery.journal.db import ConfigurationError
 from continuum_celery.journal.gauges import Backlog
-from continuum_celery.journal.records import ClaimedTask, RunEnding, TraceRoot
+from continuum_celery.journal.records import ClaimedTask, LostAttempt, RunEnding, TraceRoot
 from continuum_celery.runtime.hooks import NOOP, Fanout, Hooks, guarded
 from continuum_celery.telemetry import kinds
 from continuum_celery.telemetry.metrics import Metrics
@@ -174,6 +174,7 @@ def test_hooks_move_the_metrics_with_bounded_labels() -> None:
     metrics.pass_end(metrics.pass_begin("run-1", "shop.order", 0), "waiting")
     metrics.pass_end(metrics.pass_begin("run-1", "shop.order", 3), "completed")
     metrics.attempt_end(metrics.attempt_begin(claim()), claim(), "timed_out")
+    metrics.attempt_lost(LostAttempt("t-2", "run-1", "shop.charge", 1, "WorkerLost", "gone"))
     metrics.run_ended(RunEnding("run-1", "shop.order", "completed", None))
     metrics.fenced("claim")
     metrics.instant_end(metrics.timer_begin("run-1", "c2"))
@@ -182,6 +183,8 @@ def test_hooks_move_the_metrics_with_bounded_labels() -> None:
     assert value(registry, "continuum_replay_duration_seconds_count", workflow="shop.order") == 2
     assert value(registry, "continuum_activity_attempts_total", activity="shop.charge",
                  outcome="timed_out") == 1  # fmt: skip
+    assert value(registry, "continuum_activity_attempts_total", activity="shop.charge",
+                 outcome="lost") == 1  # fmt: skip
     assert value(registry, "continuum_activity_schedule_to_start_seconds_sum",
                  activity="shop.charge") == 0.25  # fmt: skip
     assert value(registry, "continuum_runs_ended_total", workflow="shop.order",
