@@ -88,6 +88,9 @@ class Continuum:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
             raise ConfigurationError("pass database_url= or set CONTINUUM_DATABASE_URL")
+        asked = telemetry_kinds(telemetry)  # checked before anything is registered
+        if metrics_port is not None:
+            checks.port(metrics_port, "metrics_port")
         self.app = app
         self.scope = checks.check_scope(scope)
         """The runs this app starts, replays, runs activities for and keeps up:
@@ -119,18 +122,16 @@ class Continuum:
         self.schedules = Schedules(self)
         """Durable cron and interval starts: ``cx.schedules.create(...)`` and friends."""
         self._register(upkeep_interval if upkeep_beat else None)
-        self._wire_telemetry(telemetry, metrics_port)
+        self._wire_telemetry(asked, metrics_port)
 
-    def _wire_telemetry(self, telemetry: bool | str | Sequence[str], port: int | None) -> None:
+    def _wire_telemetry(self, asked: tuple[str, ...], port: int | None) -> None:
         """Spans and metrics where asked (docs/telemetry.md); off, they cost nothing.
 
         ``metrics_port`` turns metrics on and serves them from each worker's main
         process, summed over its pool processes (Prometheus multiprocess mode)."""
         self.hooks: Hooks = NOOP
         """Telemetry hooks (``continuum_celery.telemetry``); no-ops unless turned on."""
-        asked = telemetry_kinds(telemetry)
         if port is not None:
-            checks.port(port, "metrics_port")
             asked = (*asked, "metrics") if "metrics" not in asked else asked
             from .telemetry.serve import prepare_multiprocess, serve
 
