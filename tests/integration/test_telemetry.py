@@ -160,6 +160,8 @@ def test_metrics_are_scraped_from_a_running_worker_and_move_after_a_run(
 ) -> None:
     port = free_port()
     env = worker_env(own_db, broker, tmp_path / "spans.jsonl", port)
+    (tmp_path / "prometheus").mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")  # as a deployment sets it
     worker_factory(APP, concurrency=2, queues=["traced", "traced-a", "traced-b"], env=env)
     before = scrape(port)
     assert sample(before, "continuum_runs_started_total", workflow=ZIGZAG) == 0
@@ -182,6 +184,7 @@ def test_metrics_are_scraped_from_a_running_worker_and_move_after_a_run(
     assert sample(text, "continuum_timers_fired_total") >= 1
     assert "continuum_upkeep_lag_seconds" in text and "continuum_due_timers" in text
     assert run_id_free(text), "no run id is ever a label"
+    assert any((tmp_path / "prometheus").iterdir()), "pool processes wrote their files there"
 
 
 def run_id_free(text: str) -> bool:
