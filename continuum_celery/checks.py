@@ -84,3 +84,12 @@ def flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{what} must be True or False, not {value!r}")
     return value
+
+
+def port(value: object, what: str) -> int:
+    """A TCP port to listen on: an int from 1 to 65535."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {value!r}")
+    if not 0 < value < 65536:
+        raise ValueError(f"{what} must be from 1 to 65535, not {value!r}")
+    return value

@@ -28,7 +28,7 @@ from .engine.retry import RetryPolicy
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
-from .journal.records import DEFAULT_SCOPE, TaskStatus
+from .journal.records import DEFAULT_SCOPE, NewRun, TaskStatus
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
@@ -36,12 +36,14 @@ from .operating import Operations
 from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
 from .runids import check_run_id
 from .runtime.advance import Advancer
+from .runtime.hooks import NOOP, Hooks, guarded
 from .runtime.live import SystemSources
 from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
 from .runtime.transport import AfterCommit
 from .runtime.upkeep_loop import UpkeepLoop, build_upkeep_loop
 from .scheduling import Schedules
+from .telemetry import kinds as telemetry_kinds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,10 +77,15 @@ class Continuum(Operations):
         retention: timedelta | float | None = None,
         scope: str = DEFAULT_SCOPE,
         determinism_guard: bool = True,
+        telemetry: bool | str | Sequence[str] = False,
+        metrics_port: int | None = None,
     ) -> None:
         url = database_url or os.environ.get("CONTINUUM_DATABASE_URL")
         if not url:
             raise ConfigurationError("pass database_url= or set CONTINUUM_DATABASE_URL")
+        asked = telemetry_kinds(telemetry)  # checked before anything is registered
+        if metrics_port is not None:
+            checks.port(metrics_port, "metrics_port")
         self.app = app
         self.scope = checks.check_scope(scope)
         """The runs this app starts, replays, runs activities for and keeps up:
@@ -110,6 +117,29 @@ class Continuum(Operations):
         self.schedules = Schedules(self)
         """Durable cron and interval starts: ``cx.schedules.create(...)`` and friends."""
         self._register(upkeep_interval if upkeep_beat else None)
+        self._wire_telemetry(asked, metrics_port)
+
+    def _wire_telemetry(self, asked: tuple[str, ...], port: int | None) -> None:
+        """Spans and metrics where asked (docs/telemetry.md); off, they cost nothing.
+
+        ``metrics_port`` turns metrics on and serves them from each worker's main
+        process, summed over its pool processes (Prometheus multiprocess mode)."""
+        self.hooks: Hooks = NOOP
+        """Telemetry hooks (``continuum_celery.telemetry``); no-ops unless turned on."""
+        if port is not None:
+            asked = (*asked, "metrics") if "metrics" not in asked else asked
+            from .telemetry.serve import prepare_multiprocess, serve
+
+            prepare_multiprocess()
+            celery_tasks.on_worker_ready(self.app, lambda: serve(port))
+        if asked:
+            from .telemetry import instrument
+
+            instrument(self, asked)
+
+    def set_hooks(self, hooks: Hooks) -> None:
+        """Telemetry for the client calls, replays, attempts and upkeep of this engine."""
+        self.hooks = self.advancer.hooks = self.performer.hooks = hooks
 
     def _register(self, beat_interval: float | None) -> None:
         """The Celery side: the wakeup task, optional beat upkeep, worker hooks."""
@@ -291,10 +321,16 @@ class Continuum(Operations):
         options = starting.StartOptions(run_id, idempotency_key, namespace, attributes, eta)
         new = starting.new_run(wf, args, kwargs, options, self.max_payload_bytes)
         self.schema.check()
+        if self.hooks.enabled:
+            return RunHandle(self, starting.traced(self.hooks, new, self._insert))
+        return RunHandle(self, self._insert(new)[0])
+
+    def _insert(self, new: NewRun) -> tuple[str, bool]:
+        """Insert the run and publish its first wakeup: (run id, created?)."""
         started_id, created = self.runs.start_run(new)
         if created:
-            starting.publish_first_wake(self.outbox, started_id, eta)
-        return RunHandle(self, started_id)
+            starting.publish_first_wake(self.outbox, started_id, new.eta)
+        return started_id, created
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing run; raises RunNotFound for an unknown id."""
@@ -323,7 +359,15 @@ class Continuum(Operations):
         encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
         by = ops.acting(self, actor, reason)
         self.schema.check()
-        ops.signal(self, check_run_id(run_id), name, payload, by)
+        run_id = check_run_id(run_id)
+        if not self.hooks.enabled:
+            ops.signal(self, run_id, name, payload, by)
+            return
+        scope = guarded(self.hooks.signal_begin, run_id, name)
+        try:  # the run's wakeup is published inside the signal's span
+            ops.signal(self, run_id, name, payload, by)
+        finally:
+            guarded(self.hooks.instant_end, scope)
 
     def activity_tasks(self, run_id: str) -> list[TaskStatus]:
         """A run's activities with attempt, state and latest heartbeat details."""

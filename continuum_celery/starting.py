@@ -6,6 +6,8 @@ options) read in one place; nothing here writes: the journal inserts the run.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from .journal.records import NewRun
 from .journal.tasks import SHORT_DELAY
 from .payloads import encode, normalize_args
 from .runids import new_run_id
+from .runtime.hooks import Hooks, guarded
 from .runtime.transport import Publisher
 
 
@@ -61,3 +64,16 @@ def publish_first_wake(outbox: Publisher, run_id: str, eta: datetime | None) -> 
         outbox.publish_advance(run_id)
     elif delay <= SHORT_DELAY:
         outbox.publish_advance(run_id, countdown=delay)
+
+
+def traced(hooks: Hooks, new: NewRun, insert: Callable[[NewRun], tuple[str, bool]]) -> str:
+    """``insert(new)`` inside the start's telemetry, storing the caller's trace context
+    with the run so that all its later spans join the caller's trace."""
+    scope, carrier = guarded(hooks.start_begin, new.workflow) or (None, None)
+    run_id, created = None, False
+    try:
+        run_id, created = insert(dataclasses.replace(new, trace_context=carrier or None))
+        return run_id
+    finally:
+        if scope is not None:
+            guarded(hooks.start_end, scope, run_id, created)

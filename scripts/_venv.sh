@@ -18,7 +18,7 @@ ensure_venv() {
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
         echo "installing the project into $venv (pyproject.toml changed or new venv)"
         rm -f "$stamp"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,demo,ui]"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,demo,ui,otel,metrics]"
         printf '%s\n' "$want" >"$stamp"
     fi
     VIRTUAL_ENV="$PWD/$venv"

@@ -29,13 +29,13 @@ GET_START_KEY = q(
 # wakeup was published for it, so upkeep publishes one as soon as it is due.
 INSERT_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
-    " idempotency_key, parent_run_id, wake_at, wake_nudges, scope)"
+    " idempotency_key, parent_run_id, wake_at, wake_nudges, scope, trace_context)"
     " VALUES (:id, :workflow, :version, :namespace, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), CAST(:attributes AS jsonb), :key, :parent_run_id,"
     " COALESCE(CAST(:eta AS timestamptz), clock_timestamp()),"
     " CASE WHEN CAST(:eta AS timestamptz)"
     " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END,"
-    " :scope)"
+    " :scope, CAST(:trace_context AS jsonb))"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 # A start whose run id is taken: the same run only if workflow and input match,
@@ -286,7 +286,8 @@ CLAIM_TASK = q(
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
     " AND r.id = t.run_id AND r.state IN ('running', 'blocked') AND t.scope = :scope"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"
-    " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key, t.queue),"
+    " t.args, t.kwargs, t.timeout, t.kind, t.idempotency_key, t.queue,"
+    " extract(epoch FROM clock_timestamp() - t.available_at) AS waited),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, attempt, claim_token FROM claimed)"
     " SELECT * FROM claimed"
@@ -557,4 +558,30 @@ EXPORT_EVENTS = q(
     " FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS page(run_id, at)"
     ' JOIN cx_events e ON e.run_id = page.run_id COLLATE "C"'
     " ORDER BY page.at, e.seq"
+)
+
+# --- telemetry ----------------------------------------------------------------------
+
+# The trace a run's spans join: its own stored context, else the nearest one up its
+# chain of parents and predecessors; the last run looked at names a trace derived
+# from its id when none in the chain has a context. Read once per run and process.
+RUN_TRACE_CONTEXT = q(
+    "WITH RECURSIVE chain(id, up, trace, hops) AS ("
+    " SELECT id, COALESCE(parent_run_id, continued_from), trace_context, 0"
+    " FROM cx_runs WHERE id = :id"
+    " UNION ALL SELECT r.id, COALESCE(r.parent_run_id, r.continued_from), r.trace_context,"
+    " c.hops + 1 FROM cx_runs r JOIN chain c ON r.id = c.up"
+    " WHERE c.trace IS NULL AND c.hops < 100)"
+    " SELECT id, trace, (SELECT workflow FROM cx_runs WHERE id = :id) AS workflow"
+    " FROM chain ORDER BY hops DESC LIMIT 1"
+)
+# Gauges the upkeep leader refreshes: waits (timers, signal timeouts) past due and
+# how late the oldest is, and each workflow's skipped schedule ticks so far.
+DUE_WAITS_BACKLOG = q(
+    "SELECT count(*) AS due, COALESCE(extract(epoch FROM now() - min(fires_at)), 0) AS lag"
+    " FROM cx_waits WHERE scope = :scope AND NOT resolved AND fires_at <= now()"
+)
+SCHEDULE_SKIPS = q(
+    "SELECT workflow, sum(overlap_skipped) AS overlap, sum(missed_catchup) AS catchup,"
+    " sum(buffer_dropped) AS buffer FROM cx_schedules WHERE scope = :scope GROUP BY workflow"
 )

@@ -26,6 +26,8 @@ class NewRun:
     idempotency_key: str | None = None
     parent_run_id: str | None = None
     eta: datetime | None = None
+    trace_context: dict[str, str] | None = None
+    """The starting caller's trace context (W3C headers), when tracing is on."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class ClaimedTask:
     kind: str = "activity"
     idempotency_key: str | None = None
     queue: str | None = None
+    waited: float = 0.0
+    """Seconds from when the attempt was due to its claim (0 for one claimed inline)."""
 
 
 @dataclass(frozen=True)
@@ -209,3 +213,14 @@ class TaskStatus:
     state: str
     heartbeat_at: datetime | None
     heartbeat_details: Any
+
+
+@dataclass(frozen=True)
+class TraceRoot:
+    """Where a run's spans belong: the stored trace context up its chain, if any."""
+
+    run_id: str
+    """The run that carries ``context``, or the top of the chain when none does."""
+    context: dict[str, str] | None
+    workflow: str | None
+    """The workflow of the run asked about (None: no such run)."""

@@ -44,6 +44,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "forked_from",
             "fork_seq",
             "scope",
+            "trace_context",
         }
     ),
     "cx_schedules": frozenset(

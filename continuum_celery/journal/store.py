@@ -23,7 +23,15 @@ from .decisions import commit
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .lifecycle import chain_tip, request_cancel_tree, terminate_tree
-from .records import DEFAULT_SCOPE, CommitResult, InlineOffer, Lease, NewRun, RunRecord
+from .records import (
+    DEFAULT_SCOPE,
+    CommitResult,
+    InlineOffer,
+    Lease,
+    NewRun,
+    RunRecord,
+    TraceRoot,
+)
 from .rows import ACTIVE, append_event, dumps, lock_run, mark_wake, to_event
 from .tasks import SHORT_DELAY
 
@@ -226,6 +234,16 @@ class RunStore:
             raise RunNotFound(f"no run with id {run_id}")
         return run_record(row)
 
+    def trace_context(self, run_id: str) -> TraceRoot:
+        """Where ``run_id``'s spans belong: the run itself or the nearest ancestor
+        with a stored context, else the top of its chain with none (its spans then
+        join a trace derived from that run's id)."""
+        with self.db.engine.connect() as conn:
+            row = execute(conn, Q.RUN_TRACE_CONTEXT, {"id": run_id}).first()
+        if row is None:
+            return TraceRoot(run_id, None, None)
+        return TraceRoot(str(row.id), dict(row.trace) if row.trace else None, row.workflow)
+
     def history(self, run_id: str) -> list[Event]:
         with self.db.engine.connect() as conn:
             rows = execute(conn, Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
@@ -252,6 +270,7 @@ def run_params(run: NewRun, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
         "eta": run.eta,
         "publish_within": SHORT_DELAY,
         "scope": scope,
+        "trace_context": dumps(run.trace_context) if run.trace_context else None,
     }
 
 

@@ -96,6 +96,7 @@ class TaskStore:
             kind=row.kind,
             idempotency_key=row.idempotency_key,
             queue=row.queue,
+            waited=max(float(row.waited), 0.0),
         )
 
     def stored_result(self, claim: ClaimedTask) -> tuple[bool, Any]:

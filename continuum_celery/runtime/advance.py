@@ -26,6 +26,7 @@ from ..journal.db import JournalRejected
 from ..journal.records import ClaimedTask, CommitResult, InlineOffer, Lease
 from ..journal.store import RunStore
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
 from .transport import Publisher
@@ -59,6 +60,8 @@ class Advancer:
         self.run_inline: Callable[[ClaimedTask, InlineOffer | None], object] | None = None
         self.eager_wake = False
         """Try a wakeup as one transaction under the run-row lock before leasing."""
+        self.hooks: Hooks = NOOP
+        """Telemetry: each replay pass, each run that ends, each fenced replay."""
 
     @property
     def owner(self) -> str:
@@ -108,7 +111,7 @@ class Advancer:
                 return rounds > 0
             if result is False:
                 return None
-            report(result.ending)
+            report(result.ending, self.hooks)
             if result.inline is not None:
                 claimed.append(result.inline)
             for message in result.tasks:
@@ -135,6 +138,8 @@ class Advancer:
             self._replay_until_settled(lease, workflow, offer, claimed)
         except FencingError as error:
             log.info("run %s: replay fenced out: %s", run_id, error)
+            if self.hooks.enabled:
+                guarded(self.hooks.fenced, "lease")
         finally:
             KEEPER.drop(ticket)
         return True
@@ -165,6 +170,20 @@ class Advancer:
         return self._decide(lease, workflow)
 
     def _decide(self, lease: Lease, workflow: Workflow) -> Decision:
+        if not self.hooks.enabled:
+            return self._replay(lease, workflow)
+        scope, outcome = (
+            guarded(self.hooks.pass_begin, lease.run_id, lease.workflow, len(lease.history)),
+            "error",
+        )
+        try:
+            decision = self._replay(lease, workflow)
+            outcome = _outcome(decision)
+            return decision
+        finally:
+            guarded(self.hooks.pass_end, scope, outcome)
+
+    def _replay(self, lease: Lease, workflow: Workflow) -> Decision:
         decision = self.residents.decide(
             workflow.fn,
             lease.args,
@@ -229,7 +248,7 @@ class Advancer:
                       lease.run_id, error)  # fmt: skip
             failed = Decision([], Failed(f"{type(error).__name__}: {error}"))
             result = self.runs.commit_decision(lease, failed)
-        report(result.ending)
+        report(result.ending, self.hooks)
         return result
 
     def _stamp_versions(self, lease: Lease, decision: Decision) -> None:
@@ -247,3 +266,12 @@ class Advancer:
             return self.registry.workflow(name).version
         except UnknownWorkflow:
             return 0
+
+
+_OUTCOMES = {"Suspended": "waiting", "CancelledOutcome": "cancelled"}
+
+
+def _outcome(decision: Decision) -> str:
+    """What a replay pass decided, for telemetry: the run's end, or that it waits."""
+    name = type(decision.outcome).__name__
+    return _OUTCOMES.get(name, name.lower())

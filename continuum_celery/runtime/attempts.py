@@ -64,6 +64,13 @@ class Unobserved:
         pass
 
 
+def attempt_outcome(delivery: Delivery) -> str:
+    """An attempt's outcome as telemetry names it."""
+    if delivery.ignored is not None:
+        return "ignored"
+    return "completed" if delivery.error is None else delivery.error.outcome
+
+
 def failure_of(error: AttemptError) -> BaseException:
     """The exception that stands for a failed attempt: the body's own when there is one."""
     if error.exception is not None:

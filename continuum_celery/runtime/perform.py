@@ -33,8 +33,17 @@ from ..journal.eager import Decide
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
-from .attempts import UNSETTLED, AttemptObserver, Delivery, Unobserved, late_error, log_failure
+from .attempts import (
+    UNSETTLED,
+    AttemptObserver,
+    Delivery,
+    Unobserved,
+    attempt_outcome,
+    late_error,
+    log_failure,
+)
 from .deadline import AttemptTimeout, attempt_deadline
+from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
 from .transport import Publisher
@@ -74,6 +83,8 @@ class Performer:
         """Seconds one delivery may go on running its run's next activities inline."""
         self.owner: Callable[[], str | None] = lambda: None
         """Who claims attempts here (host and pid), kept with each claim for operators."""
+        self.hooks: Hooks = NOOP
+        """Telemetry: each attempt's begin and end, fenced results, runs that end."""
 
     def perform(
         self, task_id: str, attempt: int, activity_name: str, time_limit: float | None = None
@@ -132,6 +143,20 @@ class Performer:
     ) -> tuple[ClaimedTask | None, Delivery]:
         """Run and settle one claimed attempt; returns the activity claimed inline next,
         and what became of this one."""
+        hooks = self.hooks
+        if not hooks.enabled:
+            return self._run_attempt(claim, activity, offer)
+        scope, outcome = guarded(hooks.attempt_begin, claim), "error"
+        try:
+            inline, delivery = self._run_attempt(claim, activity, offer)
+            outcome = attempt_outcome(delivery)
+            return inline, delivery
+        finally:
+            guarded(hooks.attempt_end, scope, claim, outcome)
+
+    def _run_attempt(
+        self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
+    ) -> tuple[ClaimedTask | None, Delivery]:
         deadline = time.monotonic() + claim.timeout
         ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
         try:  # the claim is kept alive until the attempt is settled, not just run
@@ -139,13 +164,15 @@ class Performer:
         except FencingError as error:
             log.warning("task %s attempt %s: result rejected: %s",
                         claim.task_id, claim.attempt, error)  # fmt: skip
+            if self.hooks.enabled:
+                guarded(self.hooks.fenced, "claim")
             return None, Delivery(ignored=f"fenced out: {error}")
         finally:
             KEEPER.drop(ticket)
         if settled is None:
             return None, Delivery(ignored="already settled by an earlier try of this commit")
         if settled.commit is not None:
-            report(settled.commit.ending)
+            report(settled.commit.ending, self.hooks)
         self.publish_settled(settled)
         inline = settled.commit.inline if settled.commit is not None else None
         if inline is not None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 
 from ..journal.records import RunEnding
+from .hooks import NOOP, Hooks, guarded
 
 log = logging.getLogger("continuum_celery.runs")
 
 _QUIET = frozenset({"completed", "continued"})
 
 
-def report(ending: RunEnding | None) -> None:
+def report(ending: RunEnding | None, hooks: Hooks = NOOP) -> None:
     if ending is None:
         return
+    if hooks.enabled:
+        guarded(hooks.run_ended, ending)
     level = logging.INFO if ending.state in _QUIET else logging.ERROR
     if ending.state == "cancelled":
         level = logging.WARNING

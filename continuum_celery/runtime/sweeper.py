@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import FencingError
 from ..journal.firing import ScheduleFiring
+from ..journal.gauges import read_backlog
 from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
 from .attempts import log_lost
+from .hooks import Hooks, guarded
 from .perform import Performer
 from .schedules import ScheduleUpkeep
 from .transport import Publisher
@@ -77,7 +80,27 @@ class Sweeper:
         self.jobs: Callable[[], int] | None = None
         """One batch of bulk job items (``bulk.worker``); set by the engine."""
 
+    @property
+    def hooks(self) -> Hooks:
+        """The performer's telemetry: upkeep reports to the same place."""
+        return self.performer.hooks
+
     def run_once(self) -> UpkeepReport:
+        started = time.monotonic()
+        report = self._sweep()
+        if self.hooks.enabled:
+            self._observe(time.monotonic() - started)
+        return report
+
+    def _observe(self, seconds: float) -> None:
+        """Tell telemetry how long the sweep took, with the journal's backlog."""
+        hooks = self.hooks
+        backlog = None
+        if hooks.wants_backlog:
+            backlog = guarded(read_backlog, self.sweep.db, self.sweep.scope)
+        guarded(hooks.upkeep_swept, seconds, backlog)
+
+    def _sweep(self) -> UpkeepReport:
         report = UpkeepReport()
         report.timers_fired = self.fire_timers()
         report.claims_expired = self._expire_claims()
@@ -104,9 +127,21 @@ class Sweeper:
         for run_id, command_id in self.sweep.due_waits(self.settings.batch):
             if self.sweep.fire_wait(run_id, command_id):
                 fired += 1
-                self.publisher.publish_advance(run_id)
+                self._wake_fired(run_id, command_id)
         self.schedules.fire_schedules()
         return fired
+
+    def _wake_fired(self, run_id: str, timer_id: str) -> None:
+        """Wake the run; under its timer's telemetry, so the wakeup joins its trace."""
+        hooks = self.hooks
+        if not hooks.enabled:
+            self.publisher.publish_advance(run_id)
+            return
+        scope = guarded(hooks.timer_begin, run_id, timer_id)
+        try:
+            self.publisher.publish_advance(run_id)
+        finally:
+            guarded(hooks.instant_end, scope)
 
     def _expire_claims(self) -> int:
         expired = 0
@@ -127,6 +162,8 @@ class Sweeper:
         if settled.lost is None:
             return
         log_lost(settled.lost)
+        if self.hooks.enabled:
+            guarded(self.hooks.attempt_lost, settled.lost)
         try:
             self.performer.observer.lost(settled.lost)
         except Exception:  # a view of the journal: never stop upkeep over it

@@ -235,6 +235,7 @@ def build_upkeep_loop(
     publisher = AfterCommit(transport)
     # Publishes what expiry settles, and reports lost attempts as the pool processes do.
     settler = Performer(tasks, performer.registry, publisher, observer=performer.observer)
+    settler.hooks = performer.hooks  # telemetry, as the pool processes report it
     sweeper = Sweeper(SweepStore(db, scope), tasks, publisher, settler, settings)
     if jobs is not None:
         sweeper.jobs = jobs(db, publisher)

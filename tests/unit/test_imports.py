@@ -32,6 +32,9 @@ FORBIDDEN = {
     "continuum_celery.ui": ("continuum_celery.journal", "continuum_celery.runtime",
                             "continuum_celery.celery_app", "continuum_celery.cli",
                             "sqlalchemy", "psycopg"),
+    # Telemetry watches the runtime through its hooks; it never drives Celery.
+    "continuum_celery.telemetry": ("continuum_celery.celery_app", "continuum_celery.cli",
+                                   "continuum_celery.ui", "celery"),
 }  # fmt: skip
 # Only the UI (and the ``ui`` command, when it runs) may import the ``[ui]`` extra.
 UI_ONLY = ("fastapi", "starlette", "jinja2", "uvicorn", "pydantic")
@@ -150,3 +153,22 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(
                 [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)]
             )
+
+
+# The telemetry extras, and the only modules that may import them when imported.
+TELEMETRY_EXTRAS = {
+    "opentelemetry": ("continuum_celery.telemetry.otel", "continuum_celery.telemetry.traces"),
+    "prometheus_client": ("continuum_celery.telemetry.metrics",),
+}
+
+
+def test_only_telemetry_modules_import_the_telemetry_extras() -> None:
+    """A core install has neither: ``Continuum`` imports them only when asked to."""
+    offending = [
+        f"{name} imports {target}"
+        for name in MODULES
+        for target in _top_level_imports(name)
+        for extra, allowed in TELEMETRY_EXTRAS.items()
+        if (target == extra or target.startswith(extra + ".")) and name not in allowed
+    ]
+    assert offending == []
