@@ -55,7 +55,7 @@ from sqlalchemy import event, text
 from bench.metrics import STATS_FLUSH, Delta, Probe, Snapshot, group_pids, percentile
 from bench.run import REPO_ROOT, Env, RolledBackReads, Workers, _fmt, _row, log, profiling
 from continuum_celery.errors import RunFinished
-from continuum_celery.journal import queries as Q
+from continuum_celery.journal import sweep
 
 PARKED_APP = "bench.apps.parked"
 TIMER_SECONDS = 3600.0
@@ -67,11 +67,11 @@ _UPKEEP_LINE = re.compile(rb"Task continuum\.upkeep\[[^\]]+\] succeeded in ([0-9
 SCOPE = {"scope": "default"}
 """The bench app's scope (``Continuum(scope=)`` unset): upkeep reads that scope only."""
 UPKEEP_QUERIES: dict[str, tuple[Any, dict[str, Any]]] = {
-    "due_waits": (Q.DUE_WAITS, {"limit": 500, **SCOPE}),
-    "expired_claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
-    "tasks_to_publish": (Q.TASKS_TO_PUBLISH,
+    "due_waits": (sweep.DUE_WAITS, {"limit": 500, **SCOPE}),
+    "expired_claims": (sweep.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
+    "tasks_to_publish": (sweep.TASKS_TO_PUBLISH,
                          {"stale": 30.0, "cap": 300.0, "limit": 500, **SCOPE}),
-    "runs_to_wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
+    "runs_to_wake": (sweep.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
 }  # fmt: skip
 
 

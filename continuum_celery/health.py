@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from .journal import queries as Q
-from .journal.db import Database, execute
+from .journal import health as journal_health
+from .journal.db import Database, Record
 from .journal.migrate import available, missing_versions
 
 
@@ -73,21 +73,11 @@ def check(db: Database, grace: float, scope: str = "default") -> Health:
 
 
 def _measures(conn: Connection, grace: float, scope: str) -> dict[str, Any]:
-    in_scope = {"scope": scope}
-    timer = execute(conn, Q.HEALTH_OLDEST_DUE_TIMER, in_scope).one()
-    grace_param = {"grace": grace, **in_scope}
-    return {
-        "blocked_runs": execute(conn, Q.HEALTH_BLOCKED, in_scope).scalar_one(),
-        "oldest_due_timer": timer.due,
-        "timer_lag": float(timer.lag or 0.0),
-        "expired_claims": execute(conn, Q.HEALTH_EXPIRED_CLAIMS, grace_param).scalar_one(),
-        "stale_wakes": execute(conn, Q.HEALTH_STALE_WAKES, grace_param).scalar_one(),
-        "leader": _leader(conn, scope),
-    }
+    found = journal_health.measures(conn, grace, scope)
+    return found | {"leader": _leader(found["leader"])}
 
 
-def _leader(conn: Connection, scope: str) -> Leader | None:
-    row = execute(conn, Q.HEALTH_LEADER, {"scope": scope}).first()
+def _leader(row: Record | None) -> Leader | None:
     if row is None:
         return None
     return Leader(row.owner, row.since, row.expires_at, float(row.expired_for))

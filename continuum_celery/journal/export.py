@@ -14,11 +14,21 @@ from sqlalchemy import Connection
 
 from ..engine.events import Event
 from ..query import Node
-from . import queries as Q
 from .db import Database, Record
 from .listing import Key, list_runs
+from .queries import q
 from .records import RunRecord
 from .rows import to_event
+
+# A page of runs' histories in one statement, in the page's order, then by seq: the
+# reader streams it (a server-side cursor) and cuts it per run as it goes.
+EXPORT_EVENTS = q(
+    "SELECT page.at, e.seq, e.type, e.command_id, e.data, e.created_at"
+    " FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS page(run_id, at)"
+    ' JOIN cx_events e ON e.run_id = page.run_id COLLATE "C"'
+    " ORDER BY page.at, e.seq"
+)
+
 
 ORDER = "created_at"
 """Oldest first: the runs retention deletes first come out first."""
@@ -50,7 +60,7 @@ def _events(conn: Connection, records: list[RunRecord]) -> Iterable[Record]:
         return []
     ids = [record.run_id for record in records]
     options = {"yield_per": STREAM_ROWS}
-    return conn.execute(Q.EXPORT_EVENTS, {"ids": ids}, execution_options=options)
+    return conn.execute(EXPORT_EVENTS, {"ids": ids}, execution_options=options)
 
 
 def _merge(

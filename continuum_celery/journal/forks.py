@@ -18,8 +18,35 @@ from ..engine.forking import ForkPlan
 from . import queries as Q
 from .audit import Actor
 from .db import Database, execute
+from .queries import q
 from .records import TaskMessage
 from .rows import append_event, dumps
+
+# A fork: same workflow and input, no parent, ready to replay. Derived ids make a
+# second fork at the same point find the first (nothing is inserted then).
+INSERT_FORK = q(
+    "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
+    " forked_from, fork_seq, last_seq, wake_at, scope)"
+    " SELECT :id, workflow, :version, namespace, args, kwargs, attributes, id, :at_seq,"
+    " :last_seq, clock_timestamp(), scope FROM cx_runs WHERE id = :source"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+COPY_EVENTS = q(
+    "INSERT INTO cx_events (run_id, seq, type, command_id, data, created_at)"
+    " SELECT :run_id, e.seq, e.type, e.command_id, e.data,"
+    " COALESCE(e.created_at, clock_timestamp())"
+    " FROM jsonb_to_recordset(CAST(:events AS jsonb))"
+    " AS e(seq bigint, type text, command_id text, data jsonb, created_at timestamptz)"
+)
+# An activity task to run again, ready and published at once (the caller publishes).
+INSERT_READY_TASK = q(
+    "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
+    " timeout, retry, kind, idempotency_key, published_at, scope)"
+    " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
+    " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
+    " :idempotency_key, clock_timestamp(), (SELECT scope FROM cx_runs WHERE id = :run_id))"
+)
+
 
 _IDS = uuid.UUID("0b7c1f3e-5a4d-4e2b-9c61-2f8d7e3a9b10")
 
@@ -38,7 +65,7 @@ def create(
     with db.engine.begin() as conn:
         params = {"id": new_id, "source": source, "version": version, "at_seq": plan.at_seq,
                   "last_seq": len(plan.events) + 1}  # fmt: skip
-        if execute(conn, Q.INSERT_FORK, params).first() is None:
+        if execute(conn, INSERT_FORK, params).first() is None:
             return new_id, None
         tasks = _renew_tasks(conn, new_id, plan.tasks)
         _copy(conn, new_id, plan, {task.command_id: task.task_id for task in tasks})
@@ -62,7 +89,7 @@ def _renew_tasks(conn: Connection, run_id: str, scheduled: list[Event]) -> list[
     for event in scheduled:
         data, task_id = event.data, str(uuid.uuid4())
         kind = "compensation" if event.type == "compensation_scheduled" else "activity"
-        execute(conn, Q.INSERT_READY_TASK, {
+        execute(conn, INSERT_READY_TASK, {
             "id": task_id, "run_id": run_id, "command_id": event.command_id,
             "activity": data["activity"], "args": dumps(data["args"]),
             "kwargs": dumps(data["kwargs"]), "queue": data.get("queue"),
@@ -79,7 +106,7 @@ def _renew_tasks(conn: Connection, run_id: str, scheduled: list[Event]) -> list[
 def _copy(conn: Connection, run_id: str, plan: ForkPlan, task_ids: dict[str, str]) -> None:
     rows = [_row(event, task_ids.get(str(event.command_id))) for event in plan.events]
     if rows:
-        execute(conn, Q.COPY_EVENTS, {"run_id": run_id, "events": dumps(rows)})
+        execute(conn, COPY_EVENTS, {"run_id": run_id, "events": dumps(rows)})
 
 
 def _row(event: Event, task_id: str | None) -> dict[str, Any]:

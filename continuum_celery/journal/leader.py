@@ -16,9 +16,42 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy import Connection
 
-from . import queries as Q
 from .db import Database, JournalUnavailable, execute
+from .queries import q
 from .records import DEFAULT_SCOPE
+
+# One worker per scope leads that scope's upkeep by holding the scope's leader row:
+# taking it when it is free or expired, renewing it while it is its own. Expiry is
+# judged by the database clock. (``id`` is always 1: a relic of the single row.)
+
+LEAD_UPKEEP = q(
+    "INSERT INTO cx_upkeep_leader AS l (id, scope, owner, expires_at)"
+    " VALUES (1, :scope, :owner, clock_timestamp() + make_interval(secs => :ttl))"
+    " ON CONFLICT (scope) DO UPDATE SET owner = EXCLUDED.owner,"
+    " expires_at = EXCLUDED.expires_at,"
+    " since = CASE WHEN l.owner = EXCLUDED.owner THEN l.since ELSE clock_timestamp() END"
+    " WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()"
+    " RETURNING owner"
+)
+RESIGN_UPKEEP = q(
+    "UPDATE cx_upkeep_leader SET expires_at = clock_timestamp()"
+    " WHERE scope = :scope AND owner = :owner"
+)
+UPKEEP_LEADER = q(
+    "SELECT owner, since, expires_at > clock_timestamp() AS live FROM cx_upkeep_leader"
+    " WHERE scope = :scope"
+)
+# Seconds until the earliest unresolved wait fires (negative: overdue), on the
+# database clock; a min() over the partial index of due waits.
+# The earliest of the next wait and the next schedule fire time (both indexed).
+NEXT_WAIT_DUE_IN = q(
+    "SELECT EXTRACT(EPOCH FROM (LEAST((SELECT min(fires_at) FROM cx_waits"
+    " WHERE scope = :scope AND NOT resolved AND fires_at IS NOT NULL),"
+    " (SELECT min(next_fire_at) FROM cx_schedules"
+    " WHERE scope = :scope AND NOT paused AND next_fire_at IS NOT NULL))"
+    " - clock_timestamp()))::float8 AS seconds"
+)
+LISTEN_WAITS = q("LISTEN cx_waits")
 
 
 @dataclass(frozen=True)
@@ -37,24 +70,24 @@ class UpkeepLeader:
         """Take or renew the scope's leader row; True while ``owner`` holds it."""
         params = {"owner": owner, "ttl": ttl, "scope": self.scope}
         with self.db.engine.begin() as conn:
-            row = execute(conn, Q.LEAD_UPKEEP, params).first()
+            row = execute(conn, LEAD_UPKEEP, params).first()
         return row is not None
 
     def resign(self, owner: str) -> None:
         """Let the next worker take over at once instead of after the expiry."""
         with self.db.engine.begin() as conn:
-            execute(conn, Q.RESIGN_UPKEEP, {"owner": owner, "scope": self.scope})
+            execute(conn, RESIGN_UPKEEP, {"owner": owner, "scope": self.scope})
 
     def current(self) -> Leadership | None:
         with self.db.engine.connect() as conn:
-            row = execute(conn, Q.UPKEEP_LEADER, {"scope": self.scope}).first()
+            row = execute(conn, UPKEEP_LEADER, {"scope": self.scope}).first()
         return None if row is None else Leadership(row.owner, row.since, bool(row.live))
 
     def next_wait_in(self) -> float | None:
         """Seconds until the scope's earliest unresolved wait fires; None when none has
         a time (another app's overdue waits never keep this leader awake)."""
         with self.db.engine.connect() as conn:
-            seconds = execute(conn, Q.NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
+            seconds = execute(conn, NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
         return None if seconds is None else float(seconds)
 
 
@@ -93,7 +126,7 @@ class WaitListener:
         if self._conn is None:
             conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                execute(conn, Q.LISTEN_WAITS)
+                execute(conn, LISTEN_WAITS)
             except BaseException:
                 conn.invalidate()
                 conn.close()

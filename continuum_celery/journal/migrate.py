@@ -14,8 +14,11 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from ..errors import SchemaNotMigrated
-from . import queries as Q
 from .db import Database, execute
+from .queries import q
+
+APPLIED_MIGRATIONS = q("SELECT version FROM cx_schema_migrations")
+
 
 _LOCK_KEY = 0x63785F6D6967  # "cx_mig"
 _NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
@@ -69,7 +72,7 @@ def missing_versions(db: Database) -> list[int]:
     """Versions this code ships that the database has not applied (all, if none)."""
     try:
         with db.engine.connect() as conn:
-            applied = {int(row.version) for row in execute(conn, Q.APPLIED_MIGRATIONS)}
+            applied = {int(row.version) for row in execute(conn, APPLIED_MIGRATIONS)}
     except psycopg.errors.UndefinedTable:
         applied = set()
     return [m.version for m in available() if m.version not in applied]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import TextClause, text
 
+from continuum_celery.journal import leader, sweep
 from continuum_celery.journal import queries as Q
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
@@ -25,14 +26,14 @@ PARKED = 20_000
 
 SCOPE = {"scope": "default"}
 UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
-    "due waits": (Q.DUE_WAITS, {"limit": 500, **SCOPE}),
-    "expired claims": (Q.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
-    "tasks to publish": (Q.TASKS_TO_PUBLISH,
+    "due waits": (sweep.DUE_WAITS, {"limit": 500, **SCOPE}),
+    "expired claims": (sweep.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
+    "tasks to publish": (sweep.TASKS_TO_PUBLISH,
                          {"stale": 30.0, "cap": 300.0, "limit": 500, **SCOPE}),
-    "runs to wake": (Q.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
-    "finished runs to delete": (Q.DELETE_FINISHED_RUNS,
+    "runs to wake": (sweep.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
+    "finished runs to delete": (sweep.DELETE_FINISHED_RUNS,
                                 {"age": 30 * 86400.0, "limit": 500, **SCOPE}),
-    "next wait": (Q.NEXT_WAIT_DUE_IN, SCOPE),
+    "next wait": (leader.NEXT_WAIT_DUE_IN, SCOPE),
     "blocked runs": (Q.WAKE_BLOCKED, SCOPE),
 }  # fmt: skip
 
@@ -140,7 +141,7 @@ def test_retention_finds_finished_runs_through_their_index(parked_db: Database) 
     """Only finished runs past the age are read, oldest first, from the partial index."""
     params = {"age": 86400.0, "limit": 500, **SCOPE}
     with parked_db.engine.connect() as conn:
-        sql = text("EXPLAIN (ANALYZE, FORMAT JSON) " + Q.DELETE_FINISHED_RUNS.text)
+        sql = text("EXPLAIN (ANALYZE, FORMAT JSON) " + sweep.DELETE_FINISHED_RUNS.text)
         tree = conn.execute(sql, params).scalar_one()[0]["Plan"]
         conn.rollback()
     assert "cx_runs_finished" in index_names(tree), json.dumps(tree)[:1200]
