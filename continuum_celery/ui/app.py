@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core import Continuum
 from ..errors import ContinuumError
-from . import api, auth, errors, pages
+from . import api, auth, errors, jobs_pages, pages
 from .settings import UiSettings
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +62,7 @@ def build(cx: Continuum, settings: UiSettings) -> FastAPI:
     app.add_exception_handler(HTTPException, errors.http_error)  # type: ignore[arg-type]
     app.include_router(api.router(cx, settings))
     app.include_router(pages.router(cx, settings))
+    app.include_router(jobs_pages.router(cx, settings))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
 
