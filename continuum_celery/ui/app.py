@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..core import Continuum
 from ..errors import ContinuumError
 from . import api, auth, errors, jobs_pages, pages
+from .routing import register_run_ids
 from .settings import UiSettings
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,7 @@ def _check_prefix(prefix: str) -> str:
 
 
 def build(cx: Continuum, settings: UiSettings) -> FastAPI:
+    register_run_ids()
     app = FastAPI(title="continuum_celery operator API", version="1",
                   docs_url=None, redoc_url=None)  # fmt: skip
     app.middleware("http")(auth.middleware(settings))

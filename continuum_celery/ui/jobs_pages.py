@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..core import Continuum
 from ..views import Job
+from . import schedules_ui
 from .auth import check_csrf, require_action
 from .bulking import allowed, form_fields, run_bulk
 from .errors import message, status_of
@@ -27,6 +28,7 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
     _bulk(pages, cx, settings)
     _jobs(pages, cx, settings)
+    schedules_ui.page_routes(pages, cx, settings)
     return pages
 
 

@@ -6,10 +6,10 @@ surface, and these render the same reads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from .. import ops, saved
@@ -37,7 +37,7 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
         status = 400 if values.get("query_error") else 200
         return page(request, "index.html", status, settings=settings, **values)
 
-    @pages.post("/runs/{run_id:path}/actions/{action}", dependencies=[Depends(check_csrf)])
+    @pages.post("/runs/{run_id:runid}/actions/{action}", dependencies=[Depends(check_csrf)])
     async def act(request: Request, run_id: str, action: str) -> Response:
         if action not in ACTIONS:
             return refusal(request, 404, f"no action {action!r}")
@@ -51,11 +51,13 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
         target = request.scope.get("root_path", "") + f"/runs/{pathpart(run_id)}?done={action}"
         return RedirectResponse(target, 303)
 
-    @pages.get("/runs/{run_id:path}")
-    def run(request: Request, run_id: str, done: str = "", fork_at: str = "") -> Response:
+    @pages.get("/runs/{run_id:runid}")
+    def run(request: Request, run_id: str, done: str = "", fork_at: str = "",
+            from_seq: Annotated[int | None, Query(ge=1)] = None) -> Response:  # fmt: skip
         notice = f"{done.replace('_', ' ')}: done" if done in ACTIONS else None
         extra = {"fork": _fork_preview(cx, run_id, fork_at)} if fork_at else {}
-        return _run_page(request, cx, settings, run_id, notice=notice, extra=extra)
+        return _run_page(request, cx, settings, run_id, notice=notice, extra=extra,
+                         from_seq=from_seq)  # fmt: skip
 
     _views(pages, cx, settings)
     return pages
@@ -96,9 +98,9 @@ def _fork_preview(cx: Continuum, run_id: str, fork_at: str) -> ForkPreview:
 def _run_page(
     request: Request, cx: Continuum, settings: UiSettings, run_id: str,
     status: int = 200, problem: str | None = None, notice: str | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, from_seq: int | None = None,
 ) -> Response:  # fmt: skip
-    values = runpage.values(cx, settings, run_id) | (extra or {})
+    values = runpage.values(cx, settings, run_id, from_seq) | (extra or {})
     values["terminal"] = values["run"].state in TERMINAL_STATES
     return page(request, "run.html", status, settings=settings, problem=problem,
                 notice=notice, **values)  # fmt: skip

@@ -149,3 +149,21 @@ def test_ops_bench_times_listing_and_drains_expired_runs_with_what_they_own(
         "runs": deleted, "events": 4 * deleted, "tasks": deleted, "attempts": deleted
     }  # fmt: skip
     assert retention["runs_deleted_per_s"] > 0
+
+
+def test_ui_bench_times_the_index_and_a_long_run_page(tmp_path: Path) -> None:
+    # 2,000 runs and a run of 400 events: the pages render (200 each), and are timed.
+    output = tmp_path / "ui.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.ui", "--runs", "2000", "--events", "400", "--calls", "3",
+         "--output", str(output)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    results = json.loads(output.read_text())
+    assert results["seed"]["runs"] == 2000
+    pages = {page["path"]: page for page in results["pages"]}
+    assert "/" in pages and "/runs/run-long-history" in pages
+    assert all(page["calls"] == 3 and page["p50_ms"] > 0 for page in pages.values())
+    assert "p50 ms" in proc.stdout
