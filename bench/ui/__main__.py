@@ -21,7 +21,7 @@ from celery import Celery
 from fastapi.testclient import TestClient
 
 from bench.ops.database import bench_database
-from bench.ops.seed import seed
+from bench.ops.seed import COUNTS, seed
 from bench.ui.long_run import seed_long_run
 from bench.ui.timing import measure
 from continuum_celery import Continuum
@@ -55,9 +55,13 @@ def bench(url: str, args: argparse.Namespace, seeded: bool) -> dict[str, Any]:
     cx = Continuum(Celery("bench_ui", broker="memory://"), database_url=url,
                    worker_upkeep=False)  # fmt: skip
     migrate(cx.db)
-    results: dict[str, Any] = {"runs": args.runs, "events": args.events}
+    results: dict[str, Any] = {"runs": args.runs, "events": args.events, "seeded_here": not seeded}
     if not seeded:
         results["seed"] = seed(cx.db.engine, args.runs, log)
+    else:  # seeded before (--keep-db): say what is there
+        with cx.db.engine.connect() as conn:
+            runs, events, tasks, attempts = conn.execute(COUNTS).one()
+        results["reused"] = {"runs": runs, "events": events, "tasks": tasks, "attempts": attempts}
     run_id = seed_long_run(cx.db.engine, args.events + args.events % 2)
     app = create_app(cx, prefix="", settings=UiSettings())
     with TestClient(app) as client:  # type: ignore[arg-type]
