@@ -60,13 +60,12 @@ STEP_ATTEMPTS = q(
 
 def events_window(db: Database, run_id: str, from_seq: int | None, n: int) -> list[Event]:
     """``n`` events from ``from_seq`` on, or the latest ``n`` without one, by seq."""
-    tail = from_seq is None
-    statement, params = (EVENTS_TAIL, {}) if tail else (EVENTS_FROM, {"low": from_seq})
     with db.engine.connect() as conn:
-        events = [
-            to_event(row) for row in execute(conn, statement, params | {"run_id": run_id, "n": n})
-        ]
-    return events[::-1] if tail else events
+        if from_seq is None:
+            tail = execute(conn, EVENTS_TAIL, {"run_id": run_id, "n": n})
+            return [to_event(row) for row in tail][::-1]
+        page = execute(conn, EVENTS_FROM, {"run_id": run_id, "low": from_seq, "n": n})
+        return [to_event(row) for row in page]
 
 
 def step_attempts(db: Database, run_id: str, command_ids: list[str]) -> list[Attempt]:
