@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .checks import age_seconds
 from .client import RunHandle
+from .engine.fork_preview import ForkPreview, preview
 from .engine.forking import default_cut, plan
 from .errors import UnknownWorkflow
 from .journal import audit as audit_rows
@@ -26,6 +27,7 @@ from .journal.db import ConfigurationError
 from .journal.describe import describe as describe_run
 from .opsaudit import AuditFilters, audit_query
 from .payloads import check_text
+from .runids import check_run_id
 
 if TYPE_CHECKING:
     from .client import Run
@@ -134,6 +136,15 @@ def fork_by(cx: Continuum, run_id: str, at_seq: int | None, by: Actor) -> RunHan
         cx.outbox.publish_advance(fork_id)
         log.warning("run %s forked from %s at seq %d by %s", fork_id, run_id, cut, by.actor)
     return RunHandle(cx, fork_id)
+
+
+def fork_preview(cx: Continuum, run_id: str, at_seq: int | None) -> ForkPreview:
+    """Which steps a fork at ``at_seq`` (None: from the failure, as ``fork``) reuses
+    and which run again; reads only, so an operator can look before forking."""
+    source = cx.runs.get_run(check_run_id(run_id))
+    history = cx.runs.history(source.run_id)
+    cut = default_cut(source.state, source.error, history) if at_seq is None else at_seq
+    return preview(history, cut)
 
 
 def describe(cx: Continuum, run_id: str, to_run: Callable[[RunRecord], Run]) -> Description:

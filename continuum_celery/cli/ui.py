@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 LOOPBACK_NAMES = ("localhost",)
 AUTH_HELP = "File with tokens=role:token,... and users=user:pass:role,... lines."
-DISABLE_HELP = "Switch an action off: signal, cancel, terminate, fork, retry_activity."
+DISABLE_HELP = (
+    "Switch an action off: signal, cancel, terminate, fork, retry_activity, bulk, schedules."
+)
 EXTRA = "the UI needs its extra: pip install 'continuum-celery[ui]'"
 
 

@@ -107,3 +107,30 @@ def freeze(conn: Connection, node: Node, job_id: str) -> int:
         f" FROM cx_runs{where([sql.condition(node)])}"
     )
     return run(conn, statement, sql.params).rowcount
+
+
+def count_capped(conn: Connection, node: Node | None, cap: int) -> int:
+    """How many runs match ``node``, counting no further than ``cap``: an index read
+    that stops early, where an exact count on a big table reads every run."""
+    sql = Compiler(COLUMNS)
+    filtered = where([sql.condition(node)] if node is not None else [])
+    limit = sql.bind(cap)
+    statement = f"SELECT count(*) FROM (SELECT 1 FROM cx_runs{filtered} LIMIT {limit}) AS c"  # noqa: S608 (fixed text)
+    return int(run(conn, statement, sql.params).scalar_one())
+
+
+def count_recent(
+    conn: Connection, node: Node | None, group_by: Sequence[str], cap: int
+) -> dict[tuple[Any, ...], int]:
+    """``count_runs`` over only the newest ``cap`` matching runs (newest by the
+    ``created_at`` index), for an overview that must not read a whole big table."""
+    sql = Compiler(COLUMNS)
+    filtered = where([sql.condition(node)] if node is not None else [])
+    columns = [GROUPS[name] for name in group_by]
+    limit = sql.bind(cap)
+    inner = (
+        f"SELECT {', '.join(columns)} FROM cx_runs{filtered} ORDER BY created_at DESC LIMIT {limit}"  # noqa: S608 (fixed text)
+    )
+    statement = f"SELECT *, count(*) FROM ({inner}) AS c GROUP BY {', '.join(columns)}"  # noqa: S608 (fixed text)
+    rows = run(conn, statement, sql.params).fetchall()
+    return {tuple(row[:-1]): int(row[-1]) for row in rows}

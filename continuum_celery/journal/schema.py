@@ -148,7 +148,8 @@ EXPECTED_INDEXES = frozenset(
      "cx_runs_workflow_created", "cx_runs_attributes", "cx_audit_run", "cx_audit_created",
      "cx_runs_finished", "cx_runs_chain_live", "cx_signals_run", "cx_start_keys_run",
      "cx_activity_results_run", "cx_runs_blocked", "cx_schedules_due", "cx_schedules_buffered",
-     "cx_runs_attention_attributes", "cx_jobs_created", "cx_job_items_pending", "cx_audit_job"}
+     "cx_runs_attention_attributes", "cx_jobs_created", "cx_job_items_pending", "cx_audit_job",
+     "cx_runs_forked_from"}
 )  # fmt: skip
 
 EXPECTED_SEQUENCES = frozenset({"cx_token_seq"})

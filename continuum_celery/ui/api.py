@@ -11,10 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from .. import progress, saved
+from .. import ops, progress, saved
 from ..core import Continuum
+from . import jobs_api, schedules_ui
 from .actions import perform
 from .auth import check_csrf, principal, require_action
+from .index import MAX_PAGE, PAGE, state_counts
+from .job_models import ForkPreviewOut
 from .models import (
     ActionOut,
     AttemptOut,
@@ -25,16 +28,18 @@ from .models import (
     ErrorOut,
     EventOut,
     ForkIn,
+    IndexMarkOut,
     MarkOut,
     ReasonIn,
     RunOut,
     RunPageOut,
+    RunStateOut,
     SignalIn,  # fmt: skip
     ViewIn,
     ViewOut,
     WhoOut,
 )
-from .settings import ACTIONS, UiSettings
+from .settings import SWITCHABLE, UiSettings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409)
@@ -51,12 +56,19 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
     _runs(api, cx)
     _actions(api, cx, settings)
     _views(api, cx, settings)
+    jobs_api.routes(api, cx, settings)
+    schedules_ui.api_routes(api, cx, settings)
 
     @api.get("/whoami", response_model=WhoOut)
     def whoami(request: Request) -> WhoOut:
         who = principal(request)
-        allowed = [a for a in ACTIONS if who.operator and settings.allows(a)]
+        allowed = [a for a in SWITCHABLE if who.operator and settings.allows(a)]
         return WhoOut(name=who.name, role=who.role, actions=allowed)
+
+    # Last: a run id may hold "/", so this matches what the routes above did not.
+    @api.get("/runs/{run_id:runid}", response_model=DescribeOut)
+    def describe(run_id: str) -> DescribeOut:
+        return DescribeOut.of(cx.describe(run_id), now())
 
     return api
 
@@ -72,6 +84,18 @@ def _reads(api: APIRouter, cx: Continuum) -> None:
         return RunPageOut(runs=[RunOut.of(r, moment) for r in page.runs],
                           next_cursor=page.next_cursor)  # fmt: skip
 
+    @api.get("/index-mark", response_model=IndexMarkOut)
+    def index_mark(
+        q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE
+    ) -> IndexMarkOut:
+        """Changes when the index would: poll this rather than ``/count``, which is
+        exact and reads every matching run."""
+        page = cx.list_runs(q, limit=limit)
+        return IndexMarkOut(
+            counts=state_counts(cx, q),
+            runs=[RunStateOut(run_id=r.run_id, state=r.state) for r in page.runs],
+        )
+
     @api.get("/count", response_model=CountOut)
     def count_runs(q: str = "", group_by: Annotated[list[str], Query()] = []) -> CountOut:  # noqa: B006
         found = cx.count_runs(q, group_by=tuple(group_by))
@@ -81,23 +105,26 @@ def _reads(api: APIRouter, cx: Continuum) -> None:
 
 
 def _runs(api: APIRouter, cx: Continuum) -> None:
-    @api.get("/runs/{run_id}", response_model=DescribeOut)
-    def describe(run_id: str) -> DescribeOut:
-        return DescribeOut.of(cx.describe(run_id), now())
-
-    @api.get("/runs/{run_id}/history", response_model=list[EventOut])
+    @api.get("/runs/{run_id:runid}/history", response_model=list[EventOut])
     def history(run_id: str) -> list[EventOut]:
         return [EventOut.of(e) for e in cx.history(run_id)]
 
-    @api.get("/runs/{run_id}/attempts", response_model=list[AttemptOut])
+    @api.get("/runs/{run_id:runid}/attempts", response_model=list[AttemptOut])
     def attempts(run_id: str) -> list[AttemptOut]:
         return [AttemptOut.of(a) for a in progress.attempts(cx, run_id)]
 
-    @api.get("/runs/{run_id}/audit", response_model=list[AuditOut])
+    @api.get("/runs/{run_id:runid}/audit", response_model=list[AuditOut])
     def audit(run_id: str) -> list[AuditOut]:
         return [AuditOut.of(a) for a in cx.audit(run_id)]
 
-    @api.get("/runs/{run_id}/mark", response_model=MarkOut)
+    @api.get("/runs/{run_id:runid}/fork-preview", response_model=ForkPreviewOut)
+    def fork_preview(
+        run_id: str, at_seq: Annotated[int | None, Query(ge=1)] = None
+    ) -> ForkPreviewOut:
+        """Which steps a fork at ``at_seq`` (default: from the failure) reuses and re-runs."""
+        return ForkPreviewOut.of(ops.fork_preview(cx, run_id, at_seq))
+
+    @api.get("/runs/{run_id:runid}/mark", response_model=MarkOut)
     def mark(run_id: str) -> MarkOut:
         """Changes whenever the run does: poll this, reload the rest on a change."""
         return MarkOut.of(progress.mark(cx, run_id))
@@ -111,23 +138,23 @@ def _actions(api: APIRouter, cx: Continuum, settings: UiSettings) -> None:
         return ActionOut(run_id=run_id, action=action,
                          detail=perform(cx, who, action, run_id, fields))  # fmt: skip
 
-    @api.post("/runs/{run_id}/signal", response_model=ActionOut, dependencies=csrf)
+    @api.post("/runs/{run_id:runid}/signal", response_model=ActionOut, dependencies=csrf)
     def signal(run_id: str, body: SignalIn, request: Request) -> ActionOut:
         return act(request, "signal", run_id, body.model_dump())
 
-    @api.post("/runs/{run_id}/cancel", response_model=ActionOut, dependencies=csrf)
+    @api.post("/runs/{run_id:runid}/cancel", response_model=ActionOut, dependencies=csrf)
     def cancel(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
         return act(request, "cancel", run_id, body.model_dump())
 
-    @api.post("/runs/{run_id}/terminate", response_model=ActionOut, dependencies=csrf)
+    @api.post("/runs/{run_id:runid}/terminate", response_model=ActionOut, dependencies=csrf)
     def terminate(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
         return act(request, "terminate", run_id, body.model_dump())
 
-    @api.post("/runs/{run_id}/retry-activity", response_model=ActionOut, dependencies=csrf)
+    @api.post("/runs/{run_id:runid}/retry-activity", response_model=ActionOut, dependencies=csrf)
     def retry_activity(run_id: str, body: ReasonIn, request: Request) -> ActionOut:
         return act(request, "retry_activity", run_id, body.model_dump())
 
-    @api.post("/runs/{run_id}/fork", response_model=ActionOut, dependencies=csrf)
+    @api.post("/runs/{run_id:runid}/fork", response_model=ActionOut, dependencies=csrf)
     def fork(run_id: str, body: ForkIn, request: Request) -> ActionOut:
         return act(request, "fork", run_id, body.model_dump())
 

@@ -12,7 +12,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core import Continuum
 from ..errors import ContinuumError
-from . import api, auth, errors, pages
+from . import api, auth, errors, jobs_pages, pages
+from .routing import register_run_ids
 from .settings import UiSettings
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,7 @@ def _check_prefix(prefix: str) -> str:
 
 
 def build(cx: Continuum, settings: UiSettings) -> FastAPI:
+    register_run_ids()
     app = FastAPI(title="continuum_celery operator API", version="1",
                   docs_url=None, redoc_url=None)  # fmt: skip
     app.middleware("http")(auth.middleware(settings))
@@ -62,6 +64,7 @@ def build(cx: Continuum, settings: UiSettings) -> FastAPI:
     app.add_exception_handler(HTTPException, errors.http_error)  # type: ignore[arg-type]
     app.include_router(api.router(cx, settings))
     app.include_router(pages.router(cx, settings))
+    app.include_router(jobs_pages.router(cx, settings))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
 

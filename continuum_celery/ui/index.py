@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import saved
+from .. import progress, saved
 from ..core import Continuum
 from ..errors import InvalidQuery
 from ..query import parse
@@ -18,6 +18,8 @@ STATES = ("running", "blocked", "completed", "failed", "cancelled", "terminated"
 PAGE = 25
 MAX_PAGE = 200
 OVERVIEW = 5
+CAP = 10_000
+"""Counts on the index stop here ("10000+"); workflow counts are over the newest CAP."""
 
 
 def quote(value: str) -> str:
@@ -48,7 +50,7 @@ def index_values(
     try:
         parse(q)
     except InvalidQuery as error:
-        return values | {"query_error": error, "count": {}, "total": 0}
+        return values | {"query_error": error, "count": {}, "total": 0, "cap": CAP}
     effective = combine(q, state, workflow)
     values |= _page(cx, effective, cursor, limit) | _counts(cx, combine(q, "", workflow), q, state)
     if not (q or state or workflow or cursor):
@@ -62,8 +64,13 @@ def _page(cx: Continuum, query: str, cursor: str | None, limit: int) -> dict[str
     return {"effective": query, "runs": page.runs, "next_cursor": page.next_cursor}
 
 
+def state_counts(cx: Continuum, query: str) -> dict[str, int]:
+    """Runs per state, each counted up to ``CAP``: seven index reads that stop early.
+    (An exact count by state reads every run: 0.7 s on a million.)"""
+    return {s: progress.count_capped(cx, combine(query, s, ""), CAP) for s in STATES}
+
+
 def _counts(cx: Continuum, query: str, q: str, state: str) -> dict[str, Any]:
-    by_state = {key[0]: n for key, n in cx.count_runs(query, group_by=("state",)).items()}
-    workflows = cx.count_runs(combine(q, state, ""), group_by=("workflow",))
-    return {"count": by_state, "total": sum(by_state.values()),
-            "workflows": sorted((key[0], n) for key, n in workflows.items())}  # fmt: skip
+    workflows = progress.count_recent(cx, combine(q, state, ""), ("workflow",), CAP)
+    return {"count": state_counts(cx, query), "total": progress.count_capped(cx, query, CAP),
+            "cap": CAP, "workflows": sorted((k[0], n) for k, n in workflows.items())}  # fmt: skip

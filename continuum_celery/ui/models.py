@@ -207,3 +207,25 @@ class ActionOut(BaseModel):
     run_id: str
     action: str
     detail: str
+
+
+class BulkIn(BaseModel):
+    action: str = Field(description="cancel, terminate, fork or signal")
+    query: str = Field(description="the runs to act on, in the query language")
+    reason: str = REASON
+    name: str | None = Field(None, description="signal: its name")
+    payload: Any = Field(None, description="signal: its payload")
+    at_seq: int | None = Field(None, ge=1, description="fork: the seq to fork at")
+
+
+class RunStateOut(BaseModel):
+    run_id: str
+    state: str
+
+
+class IndexMarkOut(BaseModel):
+    """What the index shows, cheaply: per-state counts up to a cap, and the first
+    page's runs with their states. A page polls this and reloads on a change."""
+
+    counts: dict[str, int]
+    runs: list[RunStateOut]

@@ -6,15 +6,16 @@ surface, and these render the same reads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import saved
+from .. import ops, saved
 from ..client import TERMINAL_STATES
 from ..core import Continuum
+from ..engine.fork_preview import ForkPreview
 from . import runpage
 from .actions import payload_of, perform
 from .auth import check_csrf, principal, require_action
@@ -36,12 +37,7 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
         status = 400 if values.get("query_error") else 200
         return page(request, "index.html", status, settings=settings, **values)
 
-    @pages.get("/runs/{run_id}")
-    def run(request: Request, run_id: str, done: str = "") -> Response:
-        notice = f"{done.replace('_', ' ')}: done" if done in ACTIONS else None
-        return _run_page(request, cx, settings, run_id, notice=notice)
-
-    @pages.post("/runs/{run_id}/actions/{action}", dependencies=[Depends(check_csrf)])
+    @pages.post("/runs/{run_id:runid}/actions/{action}", dependencies=[Depends(check_csrf)])
     async def act(request: Request, run_id: str, action: str) -> Response:
         if action not in ACTIONS:
             return refusal(request, 404, f"no action {action!r}")
@@ -54,6 +50,14 @@ def router(cx: Continuum, settings: UiSettings) -> APIRouter:
             return _run_page(request, cx, settings, run_id, status_of(error), message(error))
         target = request.scope.get("root_path", "") + f"/runs/{pathpart(run_id)}?done={action}"
         return RedirectResponse(target, 303)
+
+    @pages.get("/runs/{run_id:runid}")
+    def run(request: Request, run_id: str, done: str = "", fork_at: str = "",
+            from_seq: Annotated[int | None, Query(ge=1)] = None) -> Response:  # fmt: skip
+        notice = f"{done.replace('_', ' ')}: done" if done in ACTIONS else None
+        extra = {"fork": _fork_preview(cx, run_id, fork_at)} if fork_at else {}
+        return _run_page(request, cx, settings, run_id, notice=notice, extra=extra,
+                         from_seq=from_seq)  # fmt: skip
 
     _views(pages, cx, settings)
     return pages
@@ -84,11 +88,19 @@ def _fields(form: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _fork_preview(cx: Continuum, run_id: str, fork_at: str) -> ForkPreview:
+    """The fork preview the page shows: ``failure`` for the default cut, or a seq."""
+    if fork_at != "failure" and not fork_at.isdigit():
+        raise ValueError(f"fork_at must be a seq or 'failure', not {fork_at!r}")
+    return ops.fork_preview(cx, run_id, None if fork_at == "failure" else int(fork_at))
+
+
 def _run_page(
     request: Request, cx: Continuum, settings: UiSettings, run_id: str,
     status: int = 200, problem: str | None = None, notice: str | None = None,
+    extra: dict[str, Any] | None = None, from_seq: int | None = None,
 ) -> Response:  # fmt: skip
-    values = runpage.values(cx, settings, run_id)
+    values = runpage.values(cx, settings, run_id, from_seq) | (extra or {})
     values["terminal"] = values["run"].state in TERMINAL_STATES
     return page(request, "run.html", status, settings=settings, problem=problem,
                 notice=notice, **values)  # fmt: skip

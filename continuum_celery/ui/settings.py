@@ -19,6 +19,10 @@ from pathlib import Path
 
 ROLES = ("viewer", "operator")
 ACTIONS = ("signal", "cancel", "terminate", "fork", "retry_activity")
+"""The actions on one run, from its page."""
+SWITCHABLE = (*ACTIONS, "bulk", "schedules")
+"""Everything ``disabled_actions`` may name: a run's actions, bulk jobs (create and
+abort) and the schedule actions (pause, unpause, trigger)."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,9 @@ class UiSettings:
     flower_url: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.disabled_actions) - set(ACTIONS)
+        unknown = set(self.disabled_actions) - set(SWITCHABLE)
         if unknown:
-            raise ValueError(f"disabled_actions: unknown {sorted(unknown)}; known {ACTIONS}")
+            raise ValueError(f"disabled_actions: unknown {sorted(unknown)}; known {SWITCHABLE}")
 
     @property
     def configured(self) -> bool:

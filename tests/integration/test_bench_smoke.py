@@ -173,3 +173,21 @@ def test_schedules_bench_reports_the_tick_to_start_lag(
     # a row is inserted before its pass commits, and woken only after
     assert lag["created"]["max"] <= lag["committed"]["max"] <= lag["published"]["max"]
     assert results["idle_pass_ms"] > 0 and results["passes"] >= 1
+
+
+def test_ui_bench_times_the_index_and_a_long_run_page(tmp_path: Path) -> None:
+    # 2,000 runs and a run of 400 events: the pages render (200 each), and are timed.
+    output = tmp_path / "ui.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.ui", "--runs", "2000", "--events", "400", "--calls", "3",
+         "--output", str(output)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    results = json.loads(output.read_text())
+    assert results["seed"]["runs"] == 2000
+    pages = {page["path"]: page for page in results["pages"]}
+    assert "/" in pages and "/runs/run-long-history" in pages
+    assert all(page["calls"] == 3 and page["p50_ms"] > 0 for page in pages.values())
+    assert "p50 ms" in proc.stdout

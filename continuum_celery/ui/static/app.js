@@ -39,7 +39,9 @@
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (text) {
         if (text === null) { return null; }
-        var changed = last !== null && text !== last;
+        // The first answer reloads too: a change between the render and this poll
+        // (a short bulk job ending) would otherwise never show.
+        var changed = text !== last;
         last = text;
         return changed ? reload() : null;
       })

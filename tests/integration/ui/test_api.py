@@ -139,7 +139,8 @@ def test_a_cookie_session_post_without_the_csrf_token_is_refused(
 def test_no_action_from_a_get(client: TestClient, flows: ModuleType) -> None:
     handle = waiting(flows, batch())
     for path in (f"/runs/{handle.run_id}/actions/cancel", f"/api/runs/{handle.run_id}/cancel"):
-        assert client.get(PREFIX + path, headers=OPERATOR).status_code == 405
+        # 404 where a run id may hold "/": the GET reads a run named ".../cancel".
+        assert client.get(PREFIX + path, headers=OPERATOR).status_code in (404, 405)
     assert flows.cx.get_run(handle.run_id).cancel_requested_at is None
     flows.cx.terminate(handle.run_id, "test over")
 

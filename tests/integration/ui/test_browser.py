@@ -191,3 +191,27 @@ def test_a_hostile_payload_is_rendered_as_text(viewer: Any, served: str, flows: 
     assert page.locator("img[src=x]").count() == 0 and page.locator("main script").count() == 0
     assert dialogs == []
     shot(page, "index.png")
+
+
+def test_bulk_from_a_query_with_a_dry_run_then_live_progress(
+    operator: Any, served: str, flows: ModuleType
+) -> None:
+    tag = batch()
+    handles = [waiting(flows, tag) for _ in range(3)]
+    page = operator.new_page()
+    page.goto(f"{served}/?q=attributes.batch+%3D+%22{tag}%22")
+    page.click("#bulk-open")
+    page.select_option("#bulk-action", "cancel")
+    page.fill("#bulk-form input[name=reason]", "customer churned")
+    shot(page, "bulk-dialog.png")
+    page.click("#bulk-form button")
+    assert page.locator("#bulk-count").inner_text() == "3"
+    assert page.locator("#bulk-sample tbody tr").count() == 3
+    assert all(flows.cx.get_run(h.run_id).cancel_requested_at is None for h in handles)
+    shot(page, "bulk-preview.png")
+    page.click("#bulk-confirm button")
+    page.wait_for_url("**/jobs/*")
+    page.wait_for_selector('#job[data-state="completed"]', timeout=20000)
+    assert "3 done" in page.locator("#job-progress").inner_text()
+    assert page.get_attribute("body", "data-refreshed") is not None  # updated in place
+    wait_for(lambda: all(h.state == "cancelled" for h in handles))
