@@ -106,3 +106,17 @@ def test_bad_schedules_are_refused_and_nothing_kept(env: WorkflowEnvironment) ->
     with pytest.raises(TypeError, match="unknown options: colour"):
         env.schedules.create("x", "ticks.report", "@hourly", colour="red")
     assert sorted(env.schedules.by_id) == ["hourly"]
+
+
+@pytest.mark.parametrize(("policy", "ended"), [("terminate_other", "terminated"),
+                                               ("cancel_other", "cancelled")])  # fmt: skip
+def test_a_tick_ends_the_open_run_under_cancel_or_terminate_other(
+    env: WorkflowEnvironment, policy: str, ended: str
+) -> None:
+    env.schedules.create("end", "ticks.slow", "@every 1h", args=[2.5], overlap=policy)
+    env.sleep(timedelta(hours=4))
+    runs = [env.get_run(run_id) for run_id in env.schedules.runs("end")]
+    assert [(r.state, r.created_at.hour) for r in runs] == [
+        (ended, 1), (ended, 2), (ended, 3), ("running", 4)]  # fmt: skip
+    ended_by = [e.data.get("by") for e in env.journal.runs.get(runs[0].run_id).history]
+    assert "schedule end" in ended_by
