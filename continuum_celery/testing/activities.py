@@ -4,11 +4,18 @@ failure is retried by the activity's own policy after its backoff, in virtual ti
 What is retried and what is final follows ``runtime/perform.py``:
 ``NonRetryableError`` and ``ActivityCancelled`` stop at once, as does a result
 the journal could not store; anything else waits out ``next_delay``.
+
+An attempt's ``timeout`` is real time, as on workers: on the main thread the
+body runs under the workers' own deadline (``runtime/deadline.py``), which stops
+it; elsewhere it runs on, and a result that came too late is refused, as a lapsed
+claim's would be. Either way the attempt fails with ``TimeoutError`` and is
+retried by the policy.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +26,7 @@ from ..definitions import Registry
 from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ActivityCancelled, NonRetryableError, PayloadError, UnknownActivity
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES, encode
+from ..runtime.deadline import AttemptTimeout, attempt_deadline
 from .journal import MemoryJournal
 from .memory import MemoryRun
 
@@ -31,6 +39,11 @@ class Task:
     data: dict[str, Any]
     task_id: str
     attempt: int = 1
+
+    @property
+    def timeout(self) -> float:
+        """Real seconds each attempt may take (the activity's ``timeout=``)."""
+        return float(self.data["timeout"])
 
 
 class ActivityRunner:
@@ -85,16 +98,27 @@ class ActivityRunner:
             return True, self.keyed[name, key]
         fn, limit = self._body(name)
         self.attempts[name] = self.attempts.get(name, 0) + 1
-        info = ActivityInfo(task.run.run_id, task.task_id, name, task.attempt)
         try:
-            with running(info, lambda details: None):
-                result = fn(*task.data["args"], **task.data["kwargs"])
+            result = self._timed(task, fn)
             encode(result, f"result of {name}", limit)
+        except AttemptTimeout:
+            message = f"attempt {task.attempt} did not finish within its {task.timeout:g}s timeout"
+            return False, ("TimeoutError", message, True)
         except (NonRetryableError, ActivityCancelled, PayloadError) as error:
             return False, (type(error).__name__, str(error), False)
         except Exception as error:
             return False, (type(error).__name__, str(error), True)
         return True, result
+
+    def _timed(self, task: Task, fn: Callable[..., Any]) -> Any:
+        """The body under its attempt's deadline; ``AttemptTimeout`` when it ran over."""
+        info = ActivityInfo(task.run.run_id, task.task_id, task.data["activity"], task.attempt)
+        began = time.monotonic()
+        with running(info, lambda details: None), attempt_deadline(task.timeout):
+            result = fn(*task.data["args"], **task.data["kwargs"])
+        if time.monotonic() - began > task.timeout:
+            raise AttemptTimeout()
+        return result
 
     def _settle(self, task: Task, ok: bool, outcome: Any) -> None:
         name = task.data["activity"]

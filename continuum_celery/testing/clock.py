@@ -53,23 +53,36 @@ class _Due:
     at: datetime
     order: int
     fire: Callable[[], None] = field(compare=False)
+    background: bool = field(compare=False, default=False)
 
 
 class Timeline:
-    """Things due at an instant (timers, signal timeouts, retries), earliest first;
-    ties in the order they were scheduled."""
+    """Things due at an instant (timers, signal timeouts, retries, schedule ticks),
+    earliest first; ties in the order they were scheduled.
+
+    Schedule ticks are ``background``: they recur for ever, so a run's drive
+    skips to them only while something of the runs' own is still due.
+    """
 
     def __init__(self) -> None:
         self._heap: list[_Due] = []
         self._order = itertools.count()
+        self._foreground = 0
 
-    def add(self, at: datetime, fire: Callable[[], None]) -> None:
-        heapq.heappush(self._heap, _Due(at, next(self._order), fire))
+    def add(self, at: datetime, fire: Callable[[], None], background: bool = False) -> None:
+        heapq.heappush(self._heap, _Due(at, next(self._order), fire, background))
+        self._foreground += not background
+
+    def busy(self) -> bool:
+        """Whether anything but schedule ticks is still due."""
+        return self._foreground > 0
 
     def next_at(self) -> datetime | None:
         return self._heap[0].at if self._heap else None
 
     def pop_due(self, now: datetime) -> Callable[[], None] | None:
         if self._heap and self._heap[0].at <= now:
-            return heapq.heappop(self._heap).fire
+            due = heapq.heappop(self._heap)
+            self._foreground -= not due.background
+            return due.fire
         return None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..client import Run
 from ..definitions import Registry, Workflow
 from ..engine.attributes import starting
 from ..engine.commands import Blocked, Decision
@@ -29,6 +30,7 @@ from .clock import EPOCH, VirtualClock
 from .handle import EnvRunHandle, StuckRun
 from .journal import MemoryJournal
 from .memory import MemoryRun
+from .schedules import EnvSchedules
 
 if TYPE_CHECKING:
     from ..core import Continuum
@@ -48,6 +50,9 @@ class WorkflowEnvironment:
         self.activities = ActivityRunner(self.registry, MemoryJournal(self.clock, self._task))
         self.journal = self.activities.journal
         self.residents = ResidentCache(DEFAULT_CAPACITY if residents else 0)
+        self.schedules = EnvSchedules(self.registry, self.journal, self.max_payload_bytes)
+        """``create`` and ``runs``; schedules declared with ``@cx.schedule`` are here too."""
+        self.schedules.declare_all(getattr(getattr(cx, "schedules", None), "declared", {}))
 
     def _task(self, run: MemoryRun, kind: str, command_id: str, data: dict[str, Any]) -> None:
         self.activities.schedule(run, kind, command_id, data)
@@ -73,6 +78,10 @@ class WorkflowEnvironment:
         run = self.journal.spawn(data, {}, continued_from=None)
         self.run_until_idle()
         return EnvRunHandle(self, run.run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        """A run of this environment as ``cx.get_run`` shows one (``RunNotFound`` if none)."""
+        return self.journal.runs.get(run_id).public()
 
     def sleep(self, duration: timedelta | float) -> None:
         """Move time on by hand, firing what falls due on the way, in order."""
@@ -117,9 +126,10 @@ class WorkflowEnvironment:
                 self._advance(self.journal.runs.get(self.journal.wake.pop(0)))
             elif not self.activities.run_next():
                 fire = self.journal.timeline.pop_due(self.clock.now())
-                if fire is None:
+                if fire is not None:
+                    fire()
+                elif not self.schedules.settle_buffered():
                     return
-                fire()
         raise StuckRun(f"still busy after {MAX_STEPS} steps at {self.clock.now()}: a loop?")
 
     def drive(self, run_id: str) -> MemoryRun:
@@ -130,7 +140,7 @@ class WorkflowEnvironment:
             if not run.active or run.state == "blocked":
                 return run
             at = self.journal.timeline.next_at()
-            if at is None:
+            if at is None or not self.journal.timeline.busy():
                 return run  # waits for something only the test can give
             self.clock.move_to(at)
 
