@@ -864,7 +864,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="py-spy the continuum pool children")
     p.add_argument(
         "--stats-settle", type=float,
-        help="seconds to wait before each commit-counter read (11; --quick: 1, undercounts)",
+        help="seconds to wait before each commit-counter read (11; --quick: 2, may undercount)",
     )  # fmt: skip
     p.add_argument(
         "--workload",
@@ -890,7 +890,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     default_idle = 0.3 if quick else (5.0 if args.parked is not None else 2.0)
     args.idle_window = args.idle_window if args.idle_window is not None else default_idle
     if args.stats_settle is None:
-        args.stats_settle = 1.0 if quick else STATS_SETTLE
+        args.stats_settle = 2.0 if quick else STATS_SETTLE
     if args.stats_settle < 0:
         p.error("--stats-settle must be >= 0")
     if args.workload is not None:
