@@ -1,9 +1,10 @@
-"""Timer lateness: N runs each ``workflow.sleep`` a little over ``TIMER_S`` seconds.
+"""Timer lateness: N runs each ``workflow.sleep`` ``TIMER_S`` seconds or a little more.
 
-Durations are spread over ``SPREAD_S`` seconds so the timers come due at a steady
-rate. Lateness is ``timer_fired`` (the event's ``created_at``) minus the ``fires_at``
-the run journaled with ``timer_started``: p50 and p99. The peer is a Celery task sent
-with ``eta`` the same distance ahead: the time it starts minus its ``eta``.
+Durations are spread over ``SPREAD_S`` seconds (``--quick``: a quarter of both) so the
+timers come due at a steady rate. Lateness is ``timer_fired`` (the event's
+``created_at``) minus the ``fires_at`` the run journaled with ``timer_started``: p50
+and p99. The peer is a Celery task sent with ``eta`` the same distance ahead: the time
+it starts minus its ``eta``.
 """
 
 from __future__ import annotations
@@ -21,38 +22,41 @@ from bench.workloads.base import Ctx
 
 TIMER_S = 2.0
 SPREAD_S = 2.0
+QUICK_S = 0.5  # --quick: timers of 0.5-1 s, and no warm-up wait
 LATE_KEY = "bench:shapes:late"
 
 
-def _delay(i: int, n: int) -> float:
-    return TIMER_S + SPREAD_S * i / n
+def _delays(n: int, first: float) -> list[float]:
+    """``first`` to ``first + spread``, evenly: the timers come due at a steady rate."""
+    spread = SPREAD_S * first / TIMER_S
+    return [first + spread * i / n for i in range(n)]
 
 
 def _summary(lateness_ms: list[float]) -> dict[str, float]:
     return {"p50_ms": percentile(lateness_ms, 50), "p99_ms": percentile(lateness_ms, 99)}
 
 
-def _celery(ctx: Ctx, n: int) -> list[float]:
+def _celery(ctx: Ctx, delays: list[float]) -> list[float]:
     import bench.apps.shapes_plain as mod
 
     r = redis.Redis.from_url(ctx.env.broker_url)
     r.delete(LATE_KEY)
-    for i in range(n):
-        eta = time.time() + _delay(i, n)
+    for delay in delays:
+        eta = time.time() + delay
         mod.late.apply_async(
             (eta, LATE_KEY, uuid.uuid4().hex), eta=datetime.fromtimestamp(eta, UTC)
         )
-    deadline = time.monotonic() + 60 + TIMER_S + SPREAD_S
-    while r.zcard(LATE_KEY) < n:
+    deadline = time.monotonic() + 60 + max(delays)
+    while r.zcard(LATE_KEY) < len(delays):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"eta tasks: {r.zcard(LATE_KEY)}/{n} ran")
+            raise TimeoutError(f"eta tasks: {r.zcard(LATE_KEY)}/{len(delays)} ran")
         time.sleep(0.05)
     return [1000 * s for _, s in r.zrange(LATE_KEY, 0, -1, withscores=True)]
 
 
-def _continuum(client: base.CxClient, n: int) -> list[float]:
-    ids = [client.start(client.mod.nap, _delay(i, n)) for i in range(n)]
-    client.wait(ids, 60 + n + TIMER_S + SPREAD_S)
+def _continuum(client: base.CxClient, delays: list[float]) -> list[float]:
+    ids = [client.start(client.mod.nap, delay) for delay in delays]
+    client.wait(ids, 60 + len(ids) + max(delays))
     rows = client.query(
         "SELECT 1000 * extract(epoch FROM f.created_at - (s.data->>'fires_at')::timestamptz)"
         " FROM cx_events s JOIN cx_events f ON f.run_id = s.run_id"
@@ -65,14 +69,15 @@ def _continuum(client: base.CxClient, n: int) -> list[float]:
 
 def timers(ctx: Ctx) -> dict[str, Any]:
     n = ctx.units(500, 10)
-    base.log(f"workload timers: {n} timers of {TIMER_S}-{TIMER_S + SPREAD_S} s, eta tasks first")
+    delays = _delays(n, QUICK_S if ctx.args.quick else TIMER_S)
+    base.log(f"workload timers: {n} timers of {delays[0]}-{delays[-1]:.2f} s, eta tasks first")
     with base.workers(ctx, base.PLAIN_APP):
-        peer_ms, peer = base.counted(ctx, n, lambda: _celery(ctx, n))
+        peer_ms, peer = base.counted(ctx, n, lambda: _celery(ctx, delays))
     client = base.CxClient(ctx)
     try:
         with base.workers(ctx, base.CX_APP, [client.mod.QUEUE]):
-            _continuum(client, 3)
-            ours_ms, ours = base.counted(ctx, n, lambda: _continuum(client, n), client)
+            _continuum(client, [0.05] * 3)
+            ours_ms, ours = base.counted(ctx, n, lambda: _continuum(client, delays), client)
     finally:
         client.close()
     ours |= {"lateness": _summary(ours_ms)}
