@@ -66,6 +66,5 @@ def render_workloads(workloads: dict[str, Any], environment: dict[str, Any]) -> 
                 f" ({_num(peer['commits_per_unit'])} commits,"
                 f" {_num(peer['msgs_per_unit'])} msgs per {w['unit']})"
             )
-        print_line = line + (f"; dbos: {dbos}" if dbos else "")
-        lines.append(print_line)
+        lines.append(line + (f"; dbos: {dbos}" if dbos else ""))
     return "\n".join(lines)
