@@ -118,16 +118,28 @@ class CxClient:
     def __init__(self, ctx: Ctx) -> None:
         self.mod: Any = importlib.import_module(CX_APP)
         self.mod.cx.migrate()
-        self.conn = psycopg.connect(ctx.env.db_url(), autocommit=False)
+        self.url = ctx.env.db_url()
+        self.conn = psycopg.connect(self.url, autocommit=False)
         self.polls = 0
 
     def query(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Reads end in ROLLBACK, so polling adds nothing to ``xact_commit``."""
-        self.polls += 1
-        try:
-            return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
-        finally:
-            self.conn.rollback()
+        for _attempt in range(60):
+            self.polls += 1
+            try:
+                try:
+                    return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+                finally:
+                    self.conn.rollback()
+            except psycopg.OperationalError:
+                self._reconnect()  # the server restarted; the window says so
+        raise RuntimeError("continuum: could not reach Postgres for 30 s")
+
+    def _reconnect(self) -> None:
+        time.sleep(0.5)
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()
+            self.conn = psycopg.connect(self.url, autocommit=False)
 
     def start(self, workflow: Any, *args: Any) -> str:
         return str(workflow.apply_async(list(args)).run_id)
