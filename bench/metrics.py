@@ -2,8 +2,15 @@
 
 - Postgres: ``pg_stat_database.xact_commit`` / ``xact_rollback`` of one database, read
   from a connection to the ``postgres`` database so the reads never count themselves.
-  Backends flush their counters to the shared stats at most once a second, and within
-  a second of going idle, so the bench waits ``STATS_FLUSH`` seconds before each read.
+  Since Postgres 15 a backend flushes its counters to the shared statistics when it
+  goes idle, but at most once a second (``PGSTAT_MIN_INTERVAL``); a backend that goes
+  idle within that second holds them until a 10 s idle timeout
+  (``PGSTAT_IDLE_INTERVAL``) fires. No client can flush another backend's counters
+  (``pg_stat_force_next_flush()`` acts on its own backend only), so the counter of an
+  idle pool connection can lag 10 s. The bench therefore waits ``settle_seconds()``
+  (``STATS_SETTLE``, 11 s, the idle timeout plus a margin; ``--stats-settle``) before
+  each read that closes or opens a measured window: every transaction committed before
+  the wait is then counted, whatever its backend did afterwards.
 - Redis: ``INFO commandstats`` ``calls`` of LPUSH and RPUSH. Kombu's Redis transport
   publishes every message with one LPUSH (RPUSH only when it gives back unacked
   messages). Commandstats are server-wide, so any other client pushing to the same
@@ -40,8 +47,27 @@ import redis
 
 from bench.apps.common import read_counts
 
-STATS_FLUSH = 2.0
-"""Seconds to wait for idle Postgres backends to flush their transaction counters."""
+STATS_SETTLE = 11.0
+"""Seconds after which every backend has flushed its counters (10 s idle timeout + 1)."""
+
+_settle = [STATS_SETTLE]
+
+
+def set_settle_seconds(seconds: float) -> None:
+    """Shorter waits undercount commits; only smoke runs, which check no counts, use them."""
+    if seconds < 0:
+        raise ValueError("the settle time must be >= 0")
+    _settle[0] = seconds
+
+
+def settle_seconds() -> float:
+    return _settle[0]
+
+
+def settle() -> None:
+    """Wait until the commit counters of transactions already committed are visible."""
+    time.sleep(_settle[0])
+
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 

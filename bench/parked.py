@@ -52,7 +52,7 @@ import redis
 import sqlalchemy.exc
 from sqlalchemy import event, text
 
-from bench.metrics import STATS_FLUSH, Delta, Probe, Snapshot, group_pids, percentile
+from bench.metrics import Delta, Probe, Snapshot, group_pids, percentile, settle
 from bench.run import REPO_ROOT, Env, RolledBackReads, Workers, _fmt, _row, log, profiling
 from continuum_celery.errors import RunFinished
 from continuum_celery.journal import sweep
@@ -329,7 +329,7 @@ class ParkedBench:
         """Start ``count`` more runs and wait until every one is parked."""
         first = self.started
         want = self.warmup_runs + first + count
-        time.sleep(STATS_FLUSH)
+        settle()
         before = self.probe.snapshot()
         t0 = time.time()
         gated = self._in_threads(
@@ -401,7 +401,7 @@ class ParkedBench:
 
     def background(self, workers: Workers) -> dict[str, Any]:
         """Idle workers for ``--idle-window`` seconds: what beat's upkeep costs."""
-        time.sleep(STATS_FLUSH)
+        settle()
         offsets = [_size(p.log_path) for p in workers.procs]
         a = self.probe.snapshot()
         if self.pending is not None:
@@ -500,7 +500,7 @@ class ParkedBench:
     def signal_all(self) -> dict[str, Any]:
         ids = list(self.signal_ids)
         want = self.warmup_runs + len(ids)
-        time.sleep(STATS_FLUSH)
+        settle()
         before = self.probe.snapshot()
         t0 = time.time()
         gated = self._in_threads(ids, self._signal)

@@ -41,7 +41,15 @@ import sqlalchemy.exc
 from psycopg import sql
 
 from bench.apps.common import COUNT_ENV
-from bench.metrics import STATS_FLUSH, Delta, Probe, percentile
+from bench.metrics import (
+    STATS_SETTLE,
+    Delta,
+    Probe,
+    percentile,
+    set_settle_seconds,
+    settle,
+)
+from bench.workloads import WORKLOAD_NAMES, parse_workloads, render_workloads, run_workloads
 from tests.integration.harness import WorkerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -244,14 +252,14 @@ def measure(
 
     ``wait`` returns the wall-clock time the last unit of work completed.
     """
-    time.sleep(STATS_FLUSH)
+    settle()
     a = probe.snapshot()
     time.sleep(idle_seconds)
     b = probe.snapshot()
     t0 = time.time()
     handles = submit()
     t_end = wait(handles)
-    time.sleep(STATS_FLUSH)
+    settle()
     c = probe.snapshot()
     return Window(Probe.delta(a, b), Probe.delta(b, c), t0, t_end)
 
@@ -658,11 +666,11 @@ def bench_growth(env: Env, probe: Probe, args: argparse.Namespace) -> dict[str, 
                 per_step, commits, cpu, first, last = [], [], [], [], []
                 for _ in range(reps[n]):
                     for _attempt in range(3):  # measure again if Postgres restarted
-                        time.sleep(STATS_FLUSH)
+                        settle()
                         before = probe.snapshot()
                         run_ids = durable.submit(1, n)
                         durable.wait(run_ids, n * n // 50 + n)
-                        time.sleep(STATS_FLUSH)
+                        settle()
                         after = probe.snapshot()
                         delta = Probe.delta(before, after)
                         if not delta.pg_restarted:
@@ -854,6 +862,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--client-threads", type=int, default=4, help="parked: start/signal threads")
     p.add_argument("--upkeep-ticks", type=int, default=20, help="parked: timed upkeep ticks")
     p.add_argument("--profile", action="store_true", help="py-spy the continuum pool children")
+    p.add_argument(
+        "--stats-settle", type=float,
+        help="seconds to wait before each commit-counter read (11; --quick: 2, may undercount)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workload",
+        help=f"workloads mode: comma-separated, from {','.join(WORKLOAD_NAMES)}, or 'all'",
+    )
+    p.add_argument("--units", type=int, help="workloads: units per workload (see README)")
+    p.add_argument("--signal-rate", type=float, default=250.0, help="workloads: paced signals/s")
     p.add_argument("--output", type=Path, help="JSON output path")
     p.add_argument(
         "--pg-server",
@@ -871,6 +889,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.latency_runs = args.latency_runs or (3 if quick else 30)
     default_idle = 0.3 if quick else (5.0 if args.parked is not None else 2.0)
     args.idle_window = args.idle_window if args.idle_window is not None else default_idle
+    if args.stats_settle is None:
+        args.stats_settle = 2.0 if quick else STATS_SETTLE
+    if args.stats_settle < 0:
+        p.error("--stats-settle must be >= 0")
+    if args.workload is not None:
+        try:
+            args.workload = parse_workloads(args.workload)
+        except ValueError as error:
+            p.error(str(error))
     if quick:
         args.warmup = min(args.warmup, 1)
         args.no_dbos = True
@@ -885,6 +912,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    set_settle_seconds(args.stats_settle)
     env = Env(args.pg_server, args.redis_server, args.redis_db, args.keep_db).open()
     # The apps read these at import; the bench imports them only after this point.
     os.environ.update(env.worker_env())
@@ -901,7 +929,10 @@ def main(argv: list[str] | None = None) -> int:
     succeeded = False
     try:
         results["environment"] = environment_info(env)
-        if args.parked is not None:
+        if args.workload is not None:
+            results["workloads"] = run_workloads(env, probe, args)
+            output = args.output or RESULTS_DIR / "workloads.json"
+        elif args.parked is not None:
             from bench.parked import bench_parked
 
             results["parked"] = bench_parked(env, probe, args)
@@ -942,7 +973,9 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
-    if args.parked is not None:
+    if args.workload is not None:
+        print(render_workloads(results["workloads"], results["environment"]))
+    elif args.parked is not None:
         from bench.parked import render_parked
 
         print(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_parked_bench_reports_memory_upkeep_and_signal_throughput(
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--parked", "30", "--parked-checkpoints", "10",
-         "--upkeep-ticks", "3", "--idle-window", "0.5", "--warmup", "2",
+         "--upkeep-ticks", "3", "--idle-window", "0.5", "--warmup", "2", "--stats-settle", "2",
          "--output", str(output)],
         cwd=REPO_ROOT,
         env=env,
@@ -191,3 +192,97 @@ def test_ui_bench_times_the_index_and_a_long_run_page(tmp_path: Path) -> None:
     assert "/" in pages and "/runs/run-long-history" in pages
     assert all(page["calls"] == 3 and page["p50_ms"] > 0 for page in pages.values())
     assert "p50 ms" in proc.stdout
+
+
+def _workload(mode: str, tmp_path: Path) -> tuple[dict[str, Any], str, float]:
+    output = tmp_path / f"{mode}.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--workload", mode, "--quick",
+         "--idle-window", "0.2", "--warmup", "1", "--output", str(output)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert mode in proc.stdout and "commits" in proc.stdout, proc.stdout
+    workload: dict[str, Any] = json.loads(output.read_text())["workloads"][mode]
+    return workload, proc.stdout, elapsed
+
+
+def _check_sizes(workload: dict[str, Any], elapsed: float) -> None:
+    ours = workload["continuum"]
+    assert ours["units"] > 0 and ours["commits_per_unit"] > 0
+    assert ours["rollbacks_per_unit"] >= 0 and ours["msgs_per_unit"] > 0
+    assert "skipped" in workload["dbos"] or "per_s" in workload["dbos"]
+    if elapsed > 40:  # about 20 s on an idle machine
+        pytest.fail(f"the {workload['unit']} workload took {elapsed:.1f}s")
+
+
+@pytest.mark.parametrize("mode", ["message", "queues"])
+def test_step_workloads_compare_with_a_chain_of_exactly_one_message_per_step(
+    database_url: str, broker_url: str, tmp_path: Path, mode: str
+) -> None:
+    workload, _out, elapsed = _workload(mode, tmp_path)
+    _check_sizes(workload, elapsed)
+    ours, peer = workload["continuum"], workload["peer"]
+    assert workload["size"] == "5x3" and ours["units"] == peer["units"] == 15
+    assert peer["msgs_per_unit"] == 1.0 and peer["commits_per_unit"] == 0
+    assert workload["ratio"] == pytest.approx(ours["per_s"] / peer["per_s"])
+    if mode == "message":  # inline_budget=0: every activity is a broker message
+        assert ours["msgs_per_unit"] >= 1.0
+
+
+def test_fanout_workload_times_a_gather_and_a_chord_on_workers_and_end_to_end(
+    database_url: str, broker_url: str, tmp_path: Path
+) -> None:
+    workload, out, elapsed = _workload("fanout", tmp_path)
+    _check_sizes(workload, elapsed)
+    for side in (workload["continuum"], workload["peer"]):
+        assert side["units"] == 20
+        assert 0 < side["on_workers_s"] <= side["end_to_end_s"]
+    assert workload["peer"]["msgs_per_unit"] >= 1.0  # a header task each, plus the callback
+    assert workload["ratio_on_workers"] > 0 and "workers" in out
+
+
+def test_starts_workload_compares_one_step_workflows_with_tasks_and_results(
+    database_url: str, broker_url: str, tmp_path: Path
+) -> None:
+    workload, _out, elapsed = _workload("starts", tmp_path)
+    _check_sizes(workload, elapsed)
+    assert workload["peer"]["msgs_per_unit"] == 1.0
+    assert workload["continuum"]["commits_per_unit"] >= 1  # at least the start
+    assert workload["ratio"] > 0
+
+
+def test_signals_workload_reports_throughput_and_paced_latency(
+    database_url: str, broker_url: str, tmp_path: Path
+) -> None:
+    workload, _out, elapsed = _workload("signals", tmp_path)
+    _check_sizes(workload, elapsed)
+    ours = workload["continuum"]
+    assert ours["per_s"] > 0 and ours["sent_per_s"] > 0
+    latency = ours["latency"]
+    assert latency["paced_per_s"] == 250
+    assert latency["p99_ms"] >= latency["p50_ms"] > 0
+
+
+def test_timers_workload_reports_lateness_against_eta_tasks(
+    database_url: str, broker_url: str, tmp_path: Path
+) -> None:
+    workload, _out, elapsed = _workload("timers", tmp_path)
+    _check_sizes(workload, elapsed)
+    for side in (workload["continuum"], workload["peer"]):
+        assert side["units"] == 10
+        assert side["lateness"]["p99_ms"] >= side["lateness"]["p50_ms"]
+    assert workload["continuum"]["lateness"]["p50_ms"] >= 0  # never before fires_at
+
+
+def test_unknown_workload_is_one_line_and_exit_2() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--workload", "message,nope"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown nope" in proc.stderr and "Traceback" not in proc.stderr
