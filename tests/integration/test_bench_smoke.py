@@ -59,8 +59,8 @@ def test_quick_bench_prints_the_table_with_every_metric(
     assert chain["commits_per_step"] == 0
     assert cx["commits_per_step"] >= 1
     assert 0 < cx["msgs_per_step"] < 1
-    if elapsed > 40:
-        pytest.fail(f"the quick bench took {elapsed:.1f}s, more than 40s")
+    if elapsed > 60:
+        pytest.fail(f"the quick bench took {elapsed:.1f}s, more than 60s")
 
 
 def test_parked_bench_reports_memory_upkeep_and_signal_throughput(
@@ -113,8 +113,8 @@ def test_parked_bench_reports_memory_upkeep_and_signal_throughput(
     assert signal["runs"] == 27 and signal["runs_per_s"] > 0
     assert signal["signal_to_completion_p99_ms"] >= signal["signal_to_completion_p50_ms"] > 0
     assert parked["summary"]["memory_rss_ratio_n_vs_first"] > 0
-    if elapsed > 40:
-        pytest.fail(f"the parked bench took {elapsed:.1f}s, more than 40s")
+    if elapsed > 60:
+        pytest.fail(f"the parked bench took {elapsed:.1f}s, more than 60s")
 
 
 def test_ops_bench_times_listing_and_drains_expired_runs_with_what_they_own(
@@ -215,7 +215,7 @@ def _check_sizes(workload: dict[str, Any], elapsed: float) -> None:
     assert ours["units"] > 0 and ours["commits_per_unit"] > 0
     assert ours["rollbacks_per_unit"] >= 0 and ours["msgs_per_unit"] > 0
     assert "skipped" in workload["dbos"] or "per_s" in workload["dbos"]
-    if elapsed > 40:  # about 20 s on an idle machine
+    if elapsed > 75:  # about 20 s on an idle machine; a runaway, not a slow box
         pytest.fail(f"the {workload['unit']} workload took {elapsed:.1f}s")
 
 
