@@ -37,7 +37,7 @@ from continuum_celery import Continuum
 from continuum_celery.celery_app.tasks import CeleryPublisher
 from continuum_celery.journal.firing import ScheduleFiring
 from continuum_celery.runtime.schedules import BATCH, fire_schedules
-from continuum_celery.runtime.transport import Publisher
+from continuum_celery.runtime.transport import Publisher, wake_all
 
 COPIES = (
     "INSERT INTO cx_schedules (id, workflow, specs, tz, overlap, catchup_window, next_tick,"
@@ -65,6 +65,11 @@ class Timed:
         if self.publisher is not None:
             self.publisher.publish_advance(run_id, countdown)
         self.sent.append(time.time())
+
+    def publish_advances(self, run_ids: list[str]) -> None:
+        if self.publisher is not None:
+            wake_all(self.publisher, run_ids)
+        self.sent += [time.time()] * len(run_ids)
 
     def publish_activity(self, message: Any) -> None:  # pragma: no cover - unused
         raise NotImplementedError

@@ -146,6 +146,8 @@ class Continuum(Operations):
         app = self.app
         celery_tasks.warn_unsafe_content(app)
         celery_tasks.register_advance(app, self.advancer.advance, self.wakeup_time_limit)
+        celery_tasks.register_advance_many(app, self.advancer.advance_many,
+                                           self.wakeup_time_limit)  # fmt: skip
         if beat_interval is not None:
             celery_tasks.register_upkeep(app, self.sweeper.run_once, beat_interval)
         # New code may have come with this worker: blocked runs get a chance at once.

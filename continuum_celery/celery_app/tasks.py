@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeGuard
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
@@ -24,6 +24,9 @@ from ..runtime.attempts import Delivery
 log = logging.getLogger("continuum_celery.celery")
 
 ADVANCE = "continuum.advance"
+ADVANCE_MANY = "continuum.advance_many"
+WAKE_BATCH = 100
+"""Run ids one ``ADVANCE_MANY`` message carries at most."""
 UPKEEP = "continuum.upkeep"
 HARD_LIMIT_GRACE = 10.0
 """Seconds past an attempt's timeout before Celery kills the pool process outright."""
@@ -108,6 +111,28 @@ def register_advance(app: Celery, advance: Callable[[str], object], time_limit: 
         advance(run_id)
 
 
+def register_advance_many(
+    app: Celery, advance_many: Callable[[list[str]], object], time_limit: float
+) -> None:
+    """The wakeup of many runs at once (a schedule's tick starting thousands): one
+    message instead of one per run. Malformed (not a list of 1 to ``WAKE_BATCH``
+    run ids) is refused as a whole."""
+
+    @app.task(name=ADVANCE_MANY, time_limit=time_limit, **_TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def continuum_advance_many(*args: Any, **kwargs: Any) -> None:
+        run_ids = args[0] if len(args) == 1 and not kwargs else None
+        if not _run_ids(run_ids):
+            log.warning("ignored malformed %s message: args=%r kwargs=%r", ADVANCE_MANY,
+                        args, kwargs)  # fmt: skip
+            return
+        advance_many(run_ids)
+
+
+def _run_ids(value: object) -> TypeGuard[list[str]]:
+    return (isinstance(value, list) and 0 < len(value) <= WAKE_BATCH
+            and all(is_run_id(run_id) for run_id in value))  # fmt: skip
+
+
 def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) -> None:
     @app.task(name=UPKEEP, ignore_result=True, serializer="json", typing=False, shared=False)  # type: ignore[untyped-decorator]
     def continuum_upkeep(*args: Any, **kwargs: Any) -> None:
@@ -187,6 +212,16 @@ class CeleryPublisher:
             argsrepr=f"run={run_id}",
             ignore_result=True,
         )
+
+    def publish_advances(self, run_ids: Sequence[str]) -> None:
+        """Wake many runs, ``WAKE_BATCH`` to a message, all in one broker round trip
+        where the transport can (a Redis pipeline)."""
+        chunks = [list(run_ids[i : i + WAKE_BATCH]) for i in range(0, len(run_ids), WAKE_BATCH)]
+        with self.app.producer_or_acquire() as producer, producer.batch():
+            for chunk in chunks:
+                self.app.send_task(ADVANCE_MANY, args=[chunk], root_id=chunk[0],
+                                   argsrepr=f"runs={len(chunk)} first={chunk[0]}",
+                                   ignore_result=True, producer=producer)  # fmt: skip
 
     def publish_activity(self, message: TaskMessage) -> None:
         options: dict[str, Any] = {}

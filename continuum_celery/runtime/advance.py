@@ -68,9 +68,10 @@ class Advancer:
         """Who holds a lease, for operators: host and the (forked) pool process."""
         return f"{self.host}:{os.getpid()}"
 
-    def advance(self, run_id: str) -> bool:
-        """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""
-        offer = self.offer_inline() if self.offer_inline else None
+    def advance(self, run_id: str, inline: bool = True) -> bool:
+        """Replay ``run_id`` until it waits or ends; False if there was nothing to do.
+        With ``inline``, this delivery may run the activities it schedules itself."""
+        offer = self.offer_inline() if self.offer_inline and inline else None
         claimed: list[ClaimedTask] = []
         # Only a run this process holds live: resuming it takes microseconds, so the
         # row lock is held that long. A from-the-top replay may be slow, and a worker
@@ -85,6 +86,21 @@ class Advancer:
             raise
         self._run_claimed(claimed, offer)
         return done
+
+    def advance_many(self, run_ids: list[str]) -> None:
+        """Each run in turn, none taking on activities inline: one message waking many
+        must not hold them all behind a run's activity bodies (those go out as
+        messages, to any worker) nor outlast its time limit. A run that fails does
+        not stop the rest: its wake marker stays, so upkeep wakes it again."""
+        failed: Exception | None = None
+        for run_id in run_ids:
+            try:
+                self.advance(run_id, inline=False)
+            except Exception as error:
+                log.warning("run %s: wakeup failed (%s); upkeep wakes it again", run_id, error)
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def _run_claimed(self, claimed: list[ClaimedTask], offer: InlineOffer | None) -> None:
         """Run what a committed decision claimed for this worker.

@@ -7,6 +7,7 @@ duplicating any of these messages may delay work but never corrupts it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from ..journal.records import TaskMessage
@@ -20,6 +21,17 @@ class Publisher(Protocol):
 
     def publish_activity(self, message: TaskMessage) -> None:
         """Ask some worker to perform one activity attempt."""
+
+
+def wake_all(publisher: Publisher, run_ids: Sequence[str]) -> None:
+    """Wake many runs at once: in a few messages where the publisher can carry many
+    ids in one (``publish_advances``), else one message per run."""
+    many = getattr(publisher, "publish_advances", None)
+    if many is not None and len(run_ids) > 1:
+        many(run_ids)
+        return
+    for run_id in run_ids:
+        publisher.publish_advance(run_id)
 
 
 class AfterCommit:
@@ -43,6 +55,14 @@ class AfterCommit:
             self.failures += 1
             log.warning("wakeup of run %s not published (%s); upkeep will resend it",
                         run_id, error)  # fmt: skip
+
+    def publish_advances(self, run_ids: Sequence[str]) -> None:
+        try:
+            wake_all(self.publisher, run_ids)
+        except Exception as error:
+            self.failures += 1
+            log.warning("wakeups of %d runs not published (%s); upkeep will resend them",
+                        len(run_ids), error)  # fmt: skip
 
     def publish_activity(self, message: TaskMessage) -> None:
         try:
