@@ -18,6 +18,7 @@ from .journal.firing import ScheduleFiring, timing_of
 from .journal.schedules import ScheduleDefinition, ScheduleStore
 from .payloads import check_text, normalize_args
 from .runtime.schedules import fire_schedules
+from .runtime.transport import wake_all
 from .schedule_views import Schedule, ScheduleDescription, described, public_schedule
 from .schedules import DEFAULT_CATCHUP_WINDOW, Timing, check_policy, next_ticks, ticks_between
 
@@ -183,8 +184,7 @@ class Schedules:
                    via: str) -> list[str]:  # fmt: skip
         self._cx.schema.check()
         started, woken = self.firing.start_now(sid, ticks, overlap, now, via)
-        for run_id in woken:
-            self._cx.outbox.publish_advance(run_id)
+        wake_all(self._cx.outbox, woken)
         return started
 
     def delete(self, schedule_id: str) -> None:

@@ -22,7 +22,16 @@ from sqlalchemy import Connection
 
 from ..schedules.plan import Plan, plan
 from .db import execute
-from .firing_steps import Applied, apply_steps, changed, due_of, saved, tick_run, tick_run_id
+from .firing_steps import (
+    Applied,
+    apply_steps,
+    changed,
+    due_of,
+    iso,
+    saved,
+    tick_run,
+    tick_run_id,
+)
 from .lifecycle import MAX_HOPS
 from .queries import q
 from .records import NewRun
@@ -54,7 +63,9 @@ SAVE_FIRINGS = q(
     " buffered = u.buffered, last_run_id = u.last_run_id, actions = s.actions + u.actions,"
     " missed_catchup = s.missed_catchup + u.missed,"
     " overlap_skipped = s.overlap_skipped + u.skipped,"
-    " buffer_dropped = s.buffer_dropped + u.dropped, recent_actions = u.recent"
+    " buffer_dropped = s.buffer_dropped + u.dropped,"
+    " recent_actions = jsonb_path_query_array(s.recent_actions || u.recent,"
+    " '$[last - 9 to last]')"
     " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(id text, next_tick timestamptz,"
     " next_fire_at timestamptz, buffered jsonb, last_run_id text, actions bigint,"
     " missed bigint, skipped bigint, dropped bigint, recent jsonb)"
@@ -98,8 +109,8 @@ def insert_runs(conn: Connection, batches: Iterable[list[dict[str, Any]]]) -> se
 def save_all(conn: Connection, saves: list[dict[str, Any]]) -> None:
     """Move every changed schedule's cursor and counters in one statement."""
     if saves:
-        rows = [{**row, "next_tick": _instant(row["next_tick"]),
-                 "next_fire_at": _instant(row["next_fire_at"])} for row in saves]  # fmt: skip
+        rows = [{**row, "next_tick": _iso(row["next_tick"]),
+                 "next_fire_at": _iso(row["next_fire_at"])} for row in saves]  # fmt: skip
         execute(conn, SAVE_FIRINGS, {"rows": dumps(rows)})
 
 
@@ -107,8 +118,8 @@ def _starts_only(p: Plan) -> bool:
     return all(step.kind == "start" for step in p.steps)
 
 
-def _instant(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)
 
 
 def _step_by_step(conn: Connection, s: ScheduleRecord, p: Plan, now: datetime) -> Applied:

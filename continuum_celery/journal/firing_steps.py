@@ -33,11 +33,15 @@ SAVE_FIRING = q(
     " buffered = CAST(:buffered AS jsonb), last_run_id = :last_run_id,"
     " actions = actions + :actions, missed_catchup = missed_catchup + :missed,"
     " overlap_skipped = overlap_skipped + :skipped, buffer_dropped = buffer_dropped + :dropped,"
-    " recent_actions = CAST(:recent AS jsonb) WHERE id = :id"
+    " recent_actions = jsonb_path_query_array(recent_actions || CAST(:recent AS jsonb),"
+    " '$[last - 9 to last]') WHERE id = :id"
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(instant: datetime) -> str:
+    """An instant as stored in ids and attributes. Cached: the schedules of one pass
+    mostly share their ticks, and ``isoformat`` of an aware datetime is slow."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -137,8 +141,9 @@ def changed(s: ScheduleRecord, p: Plan) -> bool:
 
 def saved(s: ScheduleRecord, applied: Applied, p: Plan,
           cursor: tuple[datetime | None, datetime | None]) -> dict[str, Any]:  # fmt: skip
-    """The row's new cursor and memory, and what to add to its counters."""
-    recent = (s.recent_actions + applied.recent)[-RECENT_ACTIONS:]
+    """The row's new cursor and memory, and what to add to its counters (and to
+    its recent actions, which the statement keeps to the last ``RECENT_ACTIONS``)."""
+    recent = applied.recent[-RECENT_ACTIONS:]
     return {"id": s.id, "next_tick": cursor[0], "next_fire_at": cursor[1],
             "buffered": [iso(t) for t in p.buffered],
             "last_run_id": applied.last_run_id, "actions": len(applied.created),

@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 from sqlalchemy import text
 
-from continuum_celery.celery_app.tasks import ADVANCE
+from continuum_celery.celery_app.tasks import ADVANCE, ADVANCE_MANY, WAKE_BATCH
 from continuum_celery.journal.records import TaskMessage
 from tests.integration.checks import assert_sound, types
 from tests.integration.harness import WorkerProcess
@@ -66,9 +66,15 @@ def test_forged_and_garbled_messages_run_nothing(flows: ModuleType, worker: Work
     send(ADVANCE, args=["x" * 201])  # no run id is that long
     send(ADVANCE, args=["two\nlines"])
     send(ADVANCE, args=[42])
+    send(ADVANCE_MANY, args=[handle.run_id])  # not a list
+    send(ADVANCE_MANY, args=[[]])
+    send(ADVANCE_MANY, args=[[handle.run_id, 42]])  # one bad id spoils the message
+    send(ADVANCE_MANY, args=[[handle.run_id] * (WAKE_BATCH + 1)])  # too many
+    send(ADVANCE_MANY, args=[[handle.run_id]], kwargs={"evil": True})
+    send(ADVANCE_MANY, args=[[str(uuid.uuid4()), "'; DROP TABLE cx_runs; --"]])  # no such runs
     wait_for(
-        lambda: worker.log().count("ignored") >= ignored_before + 8,
-        what="the worker to refuse all eight",
+        lambda: worker.log().count("ignored") >= ignored_before + 13,
+        what="the worker to refuse all thirteen",
     )
     assert flows.calls(key) == 1
     assert handle.history() == before

@@ -6,7 +6,9 @@ was down. Also the ``schedules`` command line, in a subprocess.
 
 from __future__ import annotations
 
+import base64
 import importlib
+import json
 import os
 import statistics
 import subprocess
@@ -20,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import redis
 
 from tests.integration.checks import wait_for
 from tests.integration.databases import fresh_database
@@ -99,6 +102,34 @@ def test_ticks_due_while_every_worker_was_down_run_on_recovery(
     assert described.missed_catchup == 0
     times = sorted(scheduled_time(r) for r in ticks_run(scheduled))
     assert len(times) == len(set(times))
+
+
+def queued(broker_url: str, queue: str) -> list[tuple[str, Any]]:
+    """(task name, args) of every message waiting in a Redis queue."""
+    client = redis.Redis.from_url(broker_url)
+    messages = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0])
+            for m in messages]  # fmt: skip
+
+
+def test_a_backfill_wakes_its_runs_with_one_message(
+    scheduled: ModuleType, start_worker: Any, broker_url: str
+) -> None:
+    """Many runs started at once go out as one ``continuum.advance_many`` message,
+    not one message per run, and each of them still runs to completion."""
+    schedules = scheduled.cx.schedules
+    schedules.create("burst", "scheduled.report", "* * * * *", overlap="allow_all")
+    schedules.pause("burst", "backfill only")
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    started = schedules.backfill("burst", end - 30 * timedelta(minutes=1), end)
+    assert len(started) == 30
+    ours = [(name, args) for name, args in queued(broker_url, "scheduled")
+            if set(args[0] if isinstance(args[0], list) else args) & set(started)]  # fmt: skip
+    assert ours == [("continuum.advance_many", [started])]
+    start_worker()
+    wait_for(lambda: all(scheduled.cx.get_run(r).state == "completed" for r in started),
+             timeout=30, what="the 30 backfilled runs")  # fmt: skip
+    schedules.delete("burst")
 
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

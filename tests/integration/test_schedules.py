@@ -147,6 +147,20 @@ def test_started_runs_carry_their_schedule_and_tick(cx: Continuum) -> None:
     assert [a["run_id"] for a in recent] == [run.run_id]
 
 
+def test_recent_actions_keep_the_last_ten_in_order(cx: Continuum) -> None:
+    """Passes, a trigger and a backfill append; the row keeps the newest ten."""
+    first = every_minute(cx, "recent", "allow_all")
+    for minute in range(6):  # one pass a minute, then one that catches up five ticks
+        cx.schedules.fire(first + minute * MINUTE)
+    cx.schedules.fire(first + 10 * MINUTE)
+    triggered = cx.schedules.trigger("recent")
+    ids = [run.run_id for run in runs_of(cx, "recent")]
+    assert len(ids) == 12 and ids[-1] == triggered
+    recent = cx.schedules.describe("recent").recent_actions
+    assert [a["run_id"] for a in recent] == ids[-10:]
+    assert [a["via"] for a in recent][-2:] == ["tick", "trigger"]
+
+
 # --- catch-up ---------------------------------------------------------------------------
 
 
