@@ -102,7 +102,8 @@ section "mypy"
 mypy || failed+=(mypy)
 
 section "pytest"
-pytest "$@" || failed+=(pytest)
+# The slowest tests are listed, so that the suite's time stays watched.
+pytest --durations=20 "$@" || failed+=(pytest)
 
 section "summary"
 if ((${#failed[@]})); then
