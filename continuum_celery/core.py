@@ -29,6 +29,7 @@ from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
 from .journal.records import DEFAULT_SCOPE, NewRun, TaskStatus
+from .journal.starts import first_lease
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
@@ -112,6 +113,9 @@ class Continuum(Operations):
         settings = dataclasses.replace(
             upkeep or UpkeepSettings(), retention=checks.age_seconds(retention)
         )
+        self.eager = checks.flag(eager, "eager")
+        """Replay where the input lands: after an activity's completion, and a start
+        that has the workflow's code commits the run with its first decision."""
         self._wire_runtime(eager, settings)
         self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
         self.schedules = Schedules(self)
@@ -321,16 +325,32 @@ class Continuum(Operations):
         options = starting.StartOptions(run_id, idempotency_key, namespace, attributes, eta)
         new = starting.new_run(wf, args, kwargs, options, self.max_payload_bytes)
         self.schema.check()
+        insert = self._insert_eagerly if self._eager_start(workflow, new) else self._insert
         if self.hooks.enabled:
-            return RunHandle(self, starting.traced(self.hooks, new, self._insert))
-        return RunHandle(self, self._insert(new)[0])
+            return RunHandle(self, starting.traced(self.hooks, new, insert))
+        return RunHandle(self, insert(new)[0])
+
+    def _eager_start(self, workflow: Workflow | str, new: NewRun) -> bool:
+        """Whether the start may replay the run to its first decision here: the
+        caller passed the workflow's code, and the run is due now (an ``eta``
+        start waits for its time, as a wakeup)."""
+        return self.eager and isinstance(workflow, Workflow) and new.eta is None
 
     def _insert(self, new: NewRun) -> tuple[str, bool]:
         """Insert the run and publish its first wakeup: (run id, created?)."""
-        started_id, created = self.runs.start_run(new)
-        if created:
-            starting.publish_first_wake(self.outbox, started_id, new.eta)
-        return started_id, created
+        started = self.runs.start_run(new)
+        if started.created:
+            starting.publish_first_wake(self.outbox, started.run_id, new.eta)
+        return started.run_id, started.created
+
+    def _insert_eagerly(self, new: NewRun) -> tuple[str, bool]:
+        """Insert the run with its first decision, then publish what that needs;
+        without a decision (see ``Advancer.first_decision``) as ``_insert``."""
+        first = self.advancer.first_decision(first_lease(new))
+        started = self.runs.start_run(new, first)
+        if started.created:
+            starting.publish_first(self.outbox, self.hooks, started, new.eta)
+        return started.run_id, started.created
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing run; raises RunNotFound for an unknown id."""
