@@ -338,7 +338,7 @@ class Continuum(Operations):
 
     def _insert(self, new: NewRun) -> tuple[str, bool]:
         """Insert the run and publish its first wakeup: (run id, created?)."""
-        started = self.runs.start_run(new)
+        started = self.runs.start(new)
         if started.created:
             starting.publish_first_wake(self.outbox, started.run_id, new.eta)
         return started.run_id, started.created
@@ -347,7 +347,7 @@ class Continuum(Operations):
         """Insert the run with its first decision, then publish what that needs;
         without a decision (see ``Advancer.first_decision``) as ``_insert``."""
         first = self.advancer.first_decision(first_lease(new))
-        started = self.runs.start_run(new, first)
+        started = self.runs.start(new, first)
         if started.created:
             starting.publish_first(self.outbox, self.hooks, started, new.eta)
         return started.run_id, started.created

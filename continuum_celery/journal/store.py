@@ -59,7 +59,12 @@ class RunStore:
 
     # --- start ------------------------------------------------------------------------
 
-    def start_run(self, run: NewRun, first: Decision | None = None) -> Started:
+    def start_run(self, run: NewRun) -> tuple[str, bool]:
+        """Insert a run ready to replay; returns (run id, created?)."""
+        started = self.start(run)
+        return started.run_id, started.created
+
+    def start(self, run: NewRun, first: Decision | None = None) -> Started:
         """Insert a run ready to replay, or, given ``first`` (what its first replay
         decides), together with that decision (see ``starts.start_run``)."""
         return start_run(self.db, self.scope, run, self.histories, first)
