@@ -18,11 +18,11 @@ from sqlalchemy import Connection
 from ..engine.commands import Decision
 from ..errors import RunAlreadyExists
 from . import queries as Q
-from .db import Database, execute
+from .db import Database, Record, execute
 from .decisions import apply
 from .history import HistoryCache
 from .records import DEFAULT_SCOPE, CommitResult, Lease, NewRun
-from .rows import dumps, lock_run
+from .rows import dumps
 from .tasks import SHORT_DELAY
 
 
@@ -61,18 +61,19 @@ def start_run(
             existing = _claim_start_key(conn, run)
             if existing is not None:
                 return Started(existing, False)
-        if not insert_run(conn, run, scope):
+        row = insert_run(conn, run, scope)
+        if row is None:
             return Started(_existing_run_id(conn, run), False)
-        result = _write_first(conn, run, first) if first is not None else None
+        result = _write_first(conn, run, row, first) if first is not None else None
     if result is not None and result.history is not None:
         histories.remember(run.run_id, result.history)
     return Started(run.run_id, True, result)
 
 
-def _write_first(conn: Connection, run: NewRun, decision: Decision) -> CommitResult:
-    """The first decision, under the row lock the insert already holds; it also
-    clears the wake marker the insert set (or keeps it, if the run must replay again)."""
-    row = lock_run(conn, run.run_id)
+def _write_first(conn: Connection, run: NewRun, row: Record, decision: Decision) -> CommitResult:
+    """The first decision, on the row the insert returned (and holds: nobody else
+    sees it before commit); it also clears the wake marker the insert set (or
+    keeps it, if the run must replay again at once)."""
     return apply(conn, first_lease(run), row, 0, None, decision, None)
 
 
@@ -100,10 +101,11 @@ def _existing_run_id(conn: Connection, run: NewRun) -> str:
     return run.run_id
 
 
-def insert_run(conn: Connection, run: NewRun, scope: str) -> bool:
-    """Insert the run in the caller's transaction; False when its id is taken (the
-    caller decides whether that is the same start, retried, or a conflict)."""
-    return execute(conn, Q.INSERT_RUN, run_params(run, scope)).first() is not None
+def insert_run(conn: Connection, run: NewRun, scope: str) -> Record | None:
+    """Insert the run in the caller's transaction and return its row, as ``LOCK_RUN``
+    reads it; None when its id is taken (the caller decides whether that is the
+    same start, retried, or a conflict)."""
+    return execute(conn, Q.INSERT_RUN, run_params(run, scope)).first()
 
 
 def run_params(run: NewRun, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
