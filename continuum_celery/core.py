@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -325,28 +326,17 @@ class Continuum(Operations):
         options = starting.StartOptions(run_id, idempotency_key, namespace, attributes, eta)
         new = starting.new_run(wf, args, kwargs, options, self.max_payload_bytes)
         self.schema.check()
-        insert = self._insert_eagerly if self._eager_start(workflow, new) else self._insert
+        eager = starting.decides_first(self.eager, workflow, new)
         if self.hooks.enabled:
+            insert = functools.partial(self._insert, eager=eager)
             return RunHandle(self, starting.traced(self.hooks, new, insert))
-        return RunHandle(self, insert(new)[0])
+        return RunHandle(self, self._insert(new, eager)[0])
 
-    def _eager_start(self, workflow: Workflow | str, new: NewRun) -> bool:
-        """Whether the start may replay the run to its first decision here: the
-        caller passed the workflow's code, and the run is due now (an ``eta``
-        start waits for its time, as a wakeup)."""
-        return self.eager and isinstance(workflow, Workflow) and new.eta is None
-
-    def _insert(self, new: NewRun) -> tuple[str, bool]:
-        """Insert the run and publish its first wakeup: (run id, created?)."""
-        started = self.runs.start(new)
-        if started.created:
-            starting.publish_first_wake(self.outbox, started.run_id, new.eta)
-        return started.run_id, started.created
-
-    def _insert_eagerly(self, new: NewRun) -> tuple[str, bool]:
-        """Insert the run with its first decision, then publish what that needs;
-        without a decision (see ``Advancer.first_decision``) as ``_insert``."""
-        first = self.advancer.first_decision(first_lease(new))
+    def _insert(self, new: NewRun, eager: bool = False) -> tuple[str, bool]:
+        """Insert the run, with its first decision if ``eager`` and it could be made
+        here (see ``Advancer.first_decision``), then publish what the run needs
+        next: (run id, created?)."""
+        first = self.advancer.first_decision(first_lease(new)) if eager else None
         started = self.runs.start(new, first)
         if started.created:
             starting.publish_first(self.outbox, self.hooks, started, new.eta)

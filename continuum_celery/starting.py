@@ -59,6 +59,13 @@ def new_run(
                   idempotency_key=options.idempotency_key, eta=options.eta)  # fmt: skip
 
 
+def decides_first(eager: bool, workflow: Workflow | str, new: NewRun) -> bool:
+    """Whether the start replays the run to its first decision itself: the caller
+    passed the workflow's code (a start by name may have none), and the run is due
+    now (an ``eta`` start waits for its time, as a wakeup)."""
+    return eager and isinstance(workflow, Workflow) and new.eta is None
+
+
 def publish_first_wake(outbox: Publisher, run_id: str, eta: datetime | None) -> None:
     """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
     delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
