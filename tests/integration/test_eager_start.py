@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from continuum_celery import RunAlreadyExists
+from continuum_celery import RunAlreadyExists, RunFailed
 from tests.integration.checks import assert_sound, types
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory, WorkerProcess
@@ -153,6 +153,29 @@ def test_a_repeated_start_returns_the_run_and_writes_nothing(starts: ModuleType)
     assert task_states(starts, by_key.run_id) == ["ready"]
 
 
+def test_a_child_started_by_the_first_decision_waits_for_its_wakeup(starts: ModuleType) -> None:
+    handle = starts.parent.delay(2)
+    [started] = handle.history()
+    assert started.type == "child_started"
+    child = started.data["child_run_id"]
+    assert run_row(starts, child).wake_at is not None, "the child is woken after the commit"
+    assert starts.cx.history(child) == []
+    assert writers(starts, handle.run_id) == writers(starts, child), "one transaction"
+
+
+def test_a_run_that_continues_at_once_hands_over_in_its_start(starts: ModuleType) -> None:
+    handle = starts.hops.delay(1)
+    run = starts.cx.get_run(handle.run_id)
+    assert run.state == "continued" and run.next_run_id is not None
+    assert_waits_for_a_wakeup(starts, run.next_run_id)
+
+
+def test_a_workflow_that_fails_at_once_fails_in_its_start(starts: ModuleType) -> None:
+    handle = starts.fails.delay("no")
+    with pytest.raises(RunFailed, match="ValueError: no"):
+        handle.result(timeout=1)
+
+
 # --- then workers -----------------------------------------------------------------------
 
 
@@ -162,7 +185,11 @@ def test_runs_started_eagerly_finish_on_a_worker(
     handles = [starts.one_step.delay(n) for n in range(10)]
     by_name = starts.cx.start("starts.one_step", 100)
     timer = starts.timer.delay(0.3)
+    parent = starts.parent.delay(5)
+    hops = starts.hops.delay(3)
     start_worker(starts_db, broker_url, worker_factory)
+    assert parent.result(timeout=30) == 11
+    assert hops.result(timeout=30) == "landed"
     assert [h.result(timeout=30) for h in handles] == [2 * n for n in range(10)]
     assert by_name.result(timeout=30) == 200
     assert timer.result(timeout=30) == 0.3

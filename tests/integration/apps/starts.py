@@ -71,3 +71,20 @@ def timer(seconds: float) -> float:
 @cx.workflow(name="starts.clocked")
 def clocked() -> float:
     return time.time()  # refused by the determinism guard
+
+
+@cx.workflow(name="starts.parent")
+def parent(n: int) -> int:
+    return int(workflow.start_child(one_step, n).result()) + 1
+
+
+@cx.workflow(name="starts.hops")
+def hops(n: int) -> str:
+    if n > 0:
+        workflow.continue_as_new(n - 1)
+    return "landed"
+
+
+@cx.workflow(name="starts.fails")
+def fails(why: str) -> None:
+    raise ValueError(why)
