@@ -184,6 +184,9 @@ class Advancer:
             return None
         try:
             workflow = self.registry.workflow(lease.workflow, lease.version)
+        except UnknownWorkflow:
+            return None
+        try:
             decision = self._decide(lease, workflow, self._once)
         except Exception:  # a worker's replay meets it again, and reports it
             log.warning("run %s: first replay failed at start", lease.run_id, exc_info=True)
