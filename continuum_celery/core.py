@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
 from .journal.records import DEFAULT_SCOPE, NewRun, TaskStatus
+from .journal.starts import first_lease
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
@@ -112,6 +114,9 @@ class Continuum(Operations):
         settings = dataclasses.replace(
             upkeep or UpkeepSettings(), retention=checks.age_seconds(retention)
         )
+        self.eager = checks.flag(eager, "eager")
+        """Replay where the input lands: after an activity's completion, and a start
+        that has the workflow's code commits the run with its first decision."""
         self._wire_runtime(eager, settings)
         self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
         self.schedules = Schedules(self)
@@ -323,16 +328,21 @@ class Continuum(Operations):
         options = starting.StartOptions(run_id, idempotency_key, namespace, attributes, eta)
         new = starting.new_run(wf, args, kwargs, options, self.max_payload_bytes)
         self.schema.check()
+        eager = starting.decides_first(self.eager, workflow, new)
         if self.hooks.enabled:
-            return RunHandle(self, starting.traced(self.hooks, new, self._insert))
-        return RunHandle(self, self._insert(new)[0])
+            insert = functools.partial(self._insert, eager=eager)
+            return RunHandle(self, starting.traced(self.hooks, new, insert))
+        return RunHandle(self, self._insert(new, eager)[0])
 
-    def _insert(self, new: NewRun) -> tuple[str, bool]:
-        """Insert the run and publish its first wakeup: (run id, created?)."""
-        started_id, created = self.runs.start_run(new)
-        if created:
-            starting.publish_first_wake(self.outbox, started_id, new.eta)
-        return started_id, created
+    def _insert(self, new: NewRun, eager: bool = False) -> tuple[str, bool]:
+        """Insert the run, with its first decision if ``eager`` and it could be made
+        here (see ``Advancer.first_decision``), then publish what the run needs
+        next: (run id, created?)."""
+        first = self.advancer.first_decision(first_lease(new)) if eager else None
+        started = self.runs.start(new, first)
+        if started.created:
+            starting.publish_first(self.outbox, self.hooks, started, new.eta)
+        return started.run_id, started.created
 
     def run(self, run_id: str) -> RunHandle:
         """A handle on an existing run; raises RunNotFound for an unknown id."""

@@ -16,10 +16,12 @@ from .checks import check_start_options, check_workflow_name
 from .definitions import Registry, Workflow
 from .errors import UnknownWorkflow
 from .journal.records import NewRun
+from .journal.starts import Started
 from .journal.tasks import SHORT_DELAY
 from .payloads import encode, normalize_args
 from .runids import new_run_id
 from .runtime.hooks import Hooks, guarded
+from .runtime.report import report
 from .runtime.transport import Publisher
 
 
@@ -57,6 +59,13 @@ def new_run(
                   idempotency_key=options.idempotency_key, eta=options.eta)  # fmt: skip
 
 
+def decides_first(eager: bool, workflow: Workflow | str, new: NewRun) -> bool:
+    """Whether the start replays the run to its first decision itself: the caller
+    passed the workflow's code (a start by name may have none), and the run is due
+    now (an ``eta`` start waits for its time, as a wakeup)."""
+    return eager and isinstance(workflow, Workflow) and new.eta is None
+
+
 def publish_first_wake(outbox: Publisher, run_id: str, eta: datetime | None) -> None:
     """Wake the new run now, or by countdown for a near eta; upkeep covers far ones."""
     delay = 0.0 if eta is None else (eta - datetime.now(UTC)).total_seconds()
@@ -64,6 +73,20 @@ def publish_first_wake(outbox: Publisher, run_id: str, eta: datetime | None) -> 
         outbox.publish_advance(run_id)
     elif delay <= SHORT_DELAY:
         outbox.publish_advance(run_id, countdown=delay)
+
+
+def publish_first(outbox: Publisher, hooks: Hooks, started: Started, eta: datetime | None) -> None:
+    """After an eager start committed: publish what its first decision needs (its
+    activities, a child's wakeup), or the first wakeup if it had no decision."""
+    first = started.first
+    if first is None:
+        publish_first_wake(outbox, started.run_id, eta)
+        return
+    report(first.ending, hooks)
+    for message in first.tasks:
+        outbox.publish_activity(message)
+    for run_id in first.wake:
+        outbox.publish_advance(run_id)
 
 
 def traced(hooks: Hooks, new: NewRun, insert: Callable[[NewRun], tuple[str, bool]]) -> str:

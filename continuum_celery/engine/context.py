@@ -180,6 +180,8 @@ class ReplayState:
             )
             return None
         if event.type != event_type or event.command_id != command_id:
+            if callable(data):  # a command the live pass refused (its data raised) left
+                data()  # no event: refuse it again here, as that pass did, not drift
             raise self.drifted(event, f"{event_type} {command_id}")
         self.cursor += 1
         return event

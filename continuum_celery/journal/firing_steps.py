@@ -25,7 +25,7 @@ from .queries import q
 from .records import NewRun
 from .rows import dumps
 from .schedules import ScheduleRecord
-from .store import insert_run
+from .starts import insert_run
 
 RECENT_ACTIONS = 10
 SAVE_FIRING = q(

@@ -27,6 +27,8 @@ GET_START_KEY = q(
 )
 # A run due later than the client's countdown reaches gets ``wake_nudges = -1``: no
 # wakeup was published for it, so upkeep publishes one as soon as it is due.
+# Returns what LOCK_RUN reads of a run: the inserting transaction holds the new
+# row, so an eager start decides on it as on a locked run without reading it back.
 INSERT_RUN = q(
     "INSERT INTO cx_runs (id, workflow, version, namespace, args, kwargs, attributes,"
     " idempotency_key, parent_run_id, wake_at, wake_nudges, scope, trace_context)"
@@ -36,7 +38,12 @@ INSERT_RUN = q(
     " CASE WHEN CAST(:eta AS timestamptz)"
     " > clock_timestamp() + make_interval(secs => :publish_within) THEN -1 ELSE 0 END,"
     " :scope, CAST(:trace_context AS jsonb))"
-    " ON CONFLICT (id) DO NOTHING RETURNING id"
+    " ON CONFLICT (id) DO NOTHING RETURNING id, state, lease_owner, lease_token,"
+    " lease_expires_at > clock_timestamp() AS live,"
+    " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
+    " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
+    " parent_run_id, parent_command_id, correlation_id, next_run_id,"
+    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope"
 )
 # A start whose run id is taken: the same run only if workflow and input match,
 # compared as the journal stores them (jsonb equality: key order and number

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from ..engine.commands import Decision
 from ..engine.events import Event
-from ..errors import RunAlreadyExists, RunFinished, RunNotFound
+from ..errors import RunFinished, RunNotFound
 from . import queries as Q
 from .audit import Actor
 from .db import Database, Record, execute
@@ -33,7 +33,7 @@ from .records import (
     TraceRoot,
 )
 from .rows import ACTIVE, append_event, dumps, lock_run, mark_wake, to_event
-from .tasks import SHORT_DELAY
+from .starts import Started, start_run
 
 T = TypeVar("T")
 
@@ -60,41 +60,14 @@ class RunStore:
     # --- start ------------------------------------------------------------------------
 
     def start_run(self, run: NewRun) -> tuple[str, bool]:
-        """Insert a run ready to replay; returns (run id, created?).
+        """Insert a run ready to replay; returns (run id, created?)."""
+        started = self.start(run)
+        return started.run_id, started.created
 
-        With an idempotency key, the key and the run commit together, so two
-        concurrent starts with one key converge on a single run.
-        """
-        with self.db.engine.begin() as conn:
-            if run.idempotency_key is not None:
-                existing = self._claim_start_key(conn, run)
-                if existing is not None:
-                    return existing, False
-            if not insert_run(conn, run, self.scope):
-                return self._existing_run_id(conn, run), False
-        return run.run_id, True
-
-    def _claim_start_key(self, conn: Connection, run: NewRun) -> str | None:
-        params = {
-            "namespace": run.namespace,
-            "workflow": run.workflow,
-            "key": run.idempotency_key,
-            "run_id": run.run_id,
-        }
-        if execute(conn, Q.CLAIM_START_KEY, params).first() is not None:
-            return None
-        row = execute(conn, Q.GET_START_KEY, params).one()
-        return str(row.run_id)
-
-    def _existing_run_id(self, conn: Connection, run: NewRun) -> str:
-        """The run this id names, if it is the one asked for (a retried start);
-        raising rolls back the start key claimed in the same transaction."""
-        row = execute(conn, Q.SAME_START, run_params(run)).one()
-        if not row.same_workflow:
-            raise RunAlreadyExists(run.run_id, f"another workflow ({row.workflow})")
-        if not row.same_input:
-            raise RunAlreadyExists(run.run_id, f"other arguments for {run.workflow}")
-        return run.run_id
+    def start(self, run: NewRun, first: Decision | None = None) -> Started:
+        """Insert a run ready to replay, or, given ``first`` (what its first replay
+        decides), together with that decision (see ``starts.start_run``)."""
+        return start_run(self.db, self.scope, run, self.histories, first)
 
     # --- replay lease -------------------------------------------------------------
 
@@ -248,30 +221,6 @@ class RunStore:
         with self.db.engine.connect() as conn:
             rows = execute(conn, Q.LOAD_EVENTS, {"run_id": run_id, "after": 0})
             return [to_event(r) for r in rows]
-
-
-def insert_run(conn: Connection, run: NewRun, scope: str) -> bool:
-    """Insert the run in the caller's transaction; False when its id is taken (the
-    caller decides whether that is the same start, retried, or a conflict)."""
-    return execute(conn, Q.INSERT_RUN, run_params(run, scope)).first() is not None
-
-
-def run_params(run: NewRun, scope: str = DEFAULT_SCOPE) -> dict[str, Any]:
-    return {
-        "id": run.run_id,
-        "workflow": run.workflow,
-        "version": run.version,
-        "namespace": run.namespace,
-        "args": dumps(run.args),
-        "kwargs": dumps(run.kwargs),
-        "attributes": dumps(run.attributes),
-        "key": run.idempotency_key,
-        "parent_run_id": run.parent_run_id,
-        "eta": run.eta,
-        "publish_within": SHORT_DELAY,
-        "scope": scope,
-        "trace_context": dumps(run.trace_context) if run.trace_context else None,
-    }
 
 
 def at_chain_tip(db: Database, run_id: str, write: Callable[[Connection, str], T]) -> T:

@@ -50,6 +50,8 @@ class Advancer:
     ) -> None:
         self.max_payload_bytes = max_payload_bytes
         self.residents = ResidentCache(resident_capacity)
+        self._once = ResidentCache(0)
+        """Replays whose instance is not kept (a start's first decision)."""
         self.runs = runs
         self.registry = registry
         self.publisher = publisher
@@ -185,22 +187,47 @@ class Advancer:
             return None
         return self._decide(lease, workflow)
 
-    def _decide(self, lease: Lease, workflow: Workflow) -> Decision:
+    def first_decision(self, lease: Lease) -> Decision | None:
+        """A new run's first decision, replayed by the process that starts it, for
+        the start to commit with the run; None when that replay cannot stand in for
+        a worker's: the code of that version is missing here, the run has a parent
+        (whose row a run's end must lock first), or the replay was blocked (say,
+        by the determinism guard), which a worker's replay reports and retries.
+
+        The instance is not kept: the process that starts a run rarely advances it.
+        """
+        if lease.version == 0 or lease.parent_run_id is not None:
+            return None
+        try:
+            workflow = self.registry.workflow(lease.workflow, lease.version)
+        except UnknownWorkflow:
+            return None
+        try:
+            decision = self._decide(lease, workflow, self._once)
+        except Exception:  # a worker's replay meets it again, and reports it
+            log.warning("run %s: first replay failed at start", lease.run_id, exc_info=True)
+            return None
+        return None if isinstance(decision.outcome, Blocked) else decision
+
+    def _decide(
+        self, lease: Lease, workflow: Workflow, cache: ResidentCache | None = None
+    ) -> Decision:
+        cache = self.residents if cache is None else cache  # an empty cache is falsy
         if not self.hooks.enabled:
-            return self._replay(lease, workflow)
+            return self._replay(lease, workflow, cache)
         scope, outcome = (
             guarded(self.hooks.pass_begin, lease.run_id, lease.workflow, len(lease.history)),
             "error",
         )
         try:
-            decision = self._replay(lease, workflow)
+            decision = self._replay(lease, workflow, cache)
             outcome = _outcome(decision)
             return decision
         finally:
             guarded(self.hooks.pass_end, scope, outcome)
 
-    def _replay(self, lease: Lease, workflow: Workflow) -> Decision:
-        decision = self.residents.decide(
+    def _replay(self, lease: Lease, workflow: Workflow, cache: ResidentCache) -> Decision:
+        decision = cache.decide(
             workflow.fn,
             lease.args,
             lease.kwargs,

@@ -107,7 +107,9 @@ def test_a_body_that_will_not_stop_has_its_process_ended(
 ) -> None:
     worker = worker_factory(APP, concurrency=1, beat=True, queues=["hardship"],
                             env=env(hardship_db, broker_url))  # fmt: skip
-    stuck = hardship.hung_hard.delay(120.0)
+    # By name: the first wakeup then runs the body inline, under the wakeup's limit
+    # (a start with the code would publish it, under the activity's own limit).
+    stuck = hardship.cx.start(hardship.hung_hard.name, 120.0)
     wait_for(lambda: "activity_scheduled" in types(stuck.history()))
     quick = hardship.quick.delay()
     assert quick.result(timeout=40) == 7  # served once the stuck process was replaced
@@ -150,7 +152,7 @@ def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
 ) -> None:
     """No worker: the wakeup runs in this process, and its second round hits a
     database blip after the first round committed a claim on the activity."""
-    handle = hardship.leaf_and_signal.delay()
+    handle = hardship.cx.start(hardship.leaf_and_signal.name)  # by name: a wakeup decides
     handle.signal("go", "now")  # buffered: the first decision consumes it
     runs = hardship.cx.runs
 

@@ -24,7 +24,7 @@ def received(worker: WorkerProcess, task_id: str, attempt: int = 1) -> bool:
     return f"[{task_id}-{attempt}] received" in worker.log()
 
 
-def test_a_sequential_workflow_sends_no_activity_messages(
+def test_a_sequential_workflow_sends_one_message_its_start(
     flows: ModuleType, worker: WorkerProcess
 ) -> None:
     handle = flows.chain.delay(6)
@@ -33,8 +33,20 @@ def test_a_sequential_workflow_sends_no_activity_messages(
     tasks = flows.cx.activity_tasks(handle.run_id)
     assert [t.state for t in tasks] == ["completed"] * 6
     time.sleep(0.5)  # Celery may log a receipt a moment after the body ran
-    # The wakeup that started the run ran the first activity itself, and each
-    # completion claimed the next one: not a single activity message.
+    # The start scheduled the first activity and published it (in place of a first
+    # wakeup), and each completion claimed the next one: no other activity message.
+    delivered = [received(worker, t.task_id) for t in tasks]
+    assert delivered == [True] + [False] * 5, delivered
+
+
+def test_a_run_started_by_name_sends_no_activity_messages(
+    flows: ModuleType, worker: WorkerProcess
+) -> None:
+    handle = flows.cx.start(flows.chain.name, 6)
+    assert handle.result(timeout=30) == sum(range(6))
+    tasks = flows.cx.activity_tasks(handle.run_id)
+    time.sleep(0.5)
+    # The wakeup that started the run ran the first activity itself.
     delivered = [received(worker, t.task_id) for t in tasks]
     assert delivered == [False] * 6, delivered
 

@@ -61,7 +61,9 @@ def test_a_rolling_deploy_with_old_and_new_workers(
     old_run = str(uuid.uuid4())  # started before the deploy, on version 1
     deploy.cx.runs.start_run(NewRun(old_run, "deploy.greet", ["old"], {}, version=1))
     old = worker_factory(APP, concurrency=1, beat=True, env=env(deploy_db, broker_url, "old"))
-    new_run = deploy.greet_v1.delay("new")  # the client already runs the new release
+    # The client already runs the new release; by name, so that its first replay is
+    # a worker's (a start with the code makes that decision itself: see below).
+    new_run = deploy.cx.start("deploy.greet", "new")
     wait_for(lambda: "signal_awaited" in types(deploy.cx.history(old_run)), what="v1 await")
 
     wait_for(lambda: deploy.cx.get_run(new_run.run_id).state == "blocked", what="v2 blocked")
@@ -84,6 +86,26 @@ def test_a_rolling_deploy_with_old_and_new_workers(
         "signal_awaited",
         "signal_received",
     ]
+
+
+def test_a_client_of_the_new_release_decides_the_first_step_itself(
+    deploy: ModuleType, deploy_db: str, broker_url: str, worker_factory: WorkerFactory
+) -> None:
+    old = worker_factory(APP, concurrency=1, env=env(deploy_db, broker_url, "old"))
+    handle = deploy.greet_v1.delay("eager")  # version 2, replayed here to its first step
+    assert deploy.cx.get_run(handle.run_id).version == 2
+    assert types(handle.history()) == ["activity_scheduled"]
+    assert handle.history()[0].data["activity"] == "deploy.shout"
+    time.sleep(1.0)  # the old worker has nothing to do with it: no wakeup was sent
+    assert deploy.cx.get_run(handle.run_id).state == "running"
+    assert f"run {handle.run_id}" not in old.log()
+    worker_factory(
+        APP, concurrency=1, queues=["deploy", "deploy-v2"], env=env(deploy_db, broker_url, "new")
+    )
+    wait_for(lambda: "signal_awaited" in types(handle.history()), what="v2 await")
+    handle.signal("go")
+    assert handle.result(timeout=30) == "v2 hello EAGER"
+    assert_sound(handle.history())
 
 
 def _far_future() -> Any:

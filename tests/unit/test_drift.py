@@ -9,7 +9,7 @@ import pytest
 from continuum_celery import workflow
 from continuum_celery.engine.commands import Blocked, Completed, Suspended
 from continuum_celery.engine.events import Event
-from continuum_celery.errors import ReplayDriftError
+from continuum_celery.errors import NotSerializable, ReplayDriftError
 from tests.unit.driver import Driver, activity
 
 calls: Counter[str] = Counter()
@@ -259,3 +259,24 @@ def test_drift_is_detected_before_the_live_tail_adds_commands(v1_history: list[E
     assert changed.outcome == drift(3, "timer_started timer:sleep:0", "signal_awaited signal:go:0")
     assert changed.decisions[-1].commands == []
     assert changed.history == v1_history[:4]
+
+
+def refuses_then_ships(order: str) -> list[object]:
+    """An activity call whose arguments cannot be journaled is refused live, so it
+    leaves no event; replaying from the top must refuse it again, not drift."""
+    try:
+        charge("nul \x00 byte")  # type: ignore[arg-type]
+        refused = "accepted"
+    except NotSerializable as error:
+        refused = type(error).__name__
+    try:
+        workflow.upsert_attributes({"bad": "lone \ud800 half"})
+    except NotSerializable as error:
+        refused += f", {type(error).__name__}"
+    return [refused, ship(order)]
+
+
+def test_a_call_refused_live_is_refused_again_on_a_replay_from_the_top() -> None:
+    driver = Driver(refuses_then_ships, ACTIVITIES, ["o-1"])
+    assert driver.run() == Completed(["NotSerializable, NotSerializable", "label-o-1"])
+    assert driver.types() == ["activity_scheduled", "activity_completed"]

@@ -185,3 +185,37 @@ def test_a_wakeup_skips_the_lease_only_for_a_run_held_live() -> None:
     ours.eager_wake = False
     ours.advance("run-1")
     assert journal.paths == ["lease", "eager", "lease"]
+
+
+def test_a_first_decision_equals_a_workers_first_replay_and_keeps_no_instance() -> None:
+    journal = Journal(steps=3)
+    ours = advancer(journal)
+    lease = journal.acquire("run-1", "test")
+    assert lease.history == []
+    assert ours.first_decision(lease) == journal.replayed(lease)
+    assert len(ours.residents) == 0, "the starting process keeps nothing resident"
+
+
+def test_a_first_decision_is_left_to_a_worker_when_this_process_cannot_stand_in() -> None:
+    ours = advancer(Journal(steps=1))
+    cases = {
+        "started by name": {"version": 0},
+        "code missing": {"workflow": "tests.unknown"},
+        "a child": {"parent_run_id": "run-0"},
+    }
+    for case, change in cases.items():
+        lease = Journal(steps=1).acquire("run-1", "test")
+        for field, value in change.items():
+            setattr(lease, field, value)
+        assert ours.first_decision(lease) is None, case
+
+
+def test_a_first_replay_the_guard_blocks_is_left_to_a_worker() -> None:
+    import time
+
+    found = Registry()
+    found.add_workflow(Workflow(lambda: time.time(), "tests.clocked", starter=None))  # type: ignore[arg-type]
+    ours = Advancer(Journal(steps=1), found, Publisher(), FakeLive(), "test")  # type: ignore[arg-type]
+    lease = Journal(steps=1).acquire("run-1", "test")
+    lease.workflow, lease.args = "tests.clocked", []
+    assert ours.first_decision(lease) is None
