@@ -54,6 +54,19 @@ def ends(decision: Decision) -> bool:
     return isinstance(decision.outcome, Completed | Failed | Continued | CancelledOutcome)
 
 
+def awaiting(decision: Decision) -> int | None:
+    """Completions the code needs before it can move, when more than one (a gather).
+
+    Stored on the run by a commit that saw the whole history, so that each of a
+    gather's completions but the last lands without a replay (see
+    ``COMPLETE_CLAIMED_TASK``); None means "replay on any input".
+    """
+    outcome = decision.outcome
+    if isinstance(outcome, Suspended) and outcome.needs > 1:
+        return outcome.needs
+    return None
+
+
 def apply(
     conn: Connection,
     lease: Lease,
@@ -75,6 +88,7 @@ def apply(
     # An activity a finishing run leaves behind is never claimed here: it may not run.
     offer = None if ends(decision) else inline
     writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
+    writer.awaiting = awaiting(decision)
     _write_commands(writer, decision, last_seq == lease.last_seq)
     if ends(decision):
         return _end_run(conn, writer, run, parent, decision.outcome)
@@ -146,7 +160,7 @@ def _go_on(
     if again:
         execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
     elif not writer.released:
-        execute(conn, Q.RELEASE_LEASE, params)
+        execute(conn, Q.RELEASE_LEASE, params | {"awaiting": writer.awaiting})
     history = [*lease.history, *writer.events]
     return CommitResult(writer.tasks, again, False, writer.wake, writer.inline_claim, history)
 
@@ -177,6 +191,8 @@ class DecisionWriter:
         self.inline_claim: ClaimedTask | None = None
         self.release_with_write = False
         """Set for the decision's last command when its write may release the lease."""
+        self.awaiting: int | None = None
+        """What releasing the run stores as its completions still needed."""
         self.released = False
         self.lease = lease
         self.run_id = lease.run_id
@@ -232,7 +248,7 @@ class DecisionWriter:
         claim = offer is not None and self.inline_claim is None and offer.wants(message)
         row |= {"claim": claim, "ttl": offer.claim_ttl if offer else None,
                 "owner": offer.owner if offer else None,
-                "release": self.release_with_write}  # fmt: skip
+                "release": self.release_with_write, "awaiting": self.awaiting}  # fmt: skip
         stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
         self.events.append(to_event(stored))
         self.released = self.release_with_write
