@@ -26,6 +26,7 @@ from ..engine.commands import (
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
+from .batches import schedule_tasks
 from .db import Record, execute
 from .lifecycle import end_run, finish, request_cancel
 from .records import ClaimedTask, CommitResult, InlineOffer, Lease, RunEnding, TaskMessage
@@ -108,16 +109,34 @@ def _ending(run: Record, state: str, error: str | None) -> RunEnding:
 
 def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool) -> None:
     """The common decision ends by scheduling an activity and then waits: its last
-    write can also release the lease, saving a round trip."""
-    last = len(decision.commands)
-    for position, command in enumerate(decision.commands, start=1):
+    write can also release the lease, saving a round trip. Activities scheduled one
+    after another (a fan-out) are written together, in one statement."""
+    commands, position = decision.commands, 0
+    while position < len(commands):
+        run = scheduled_run(commands, position)
+        end = position + max(run, 1)
         writer.release_with_write = (
-            position == last
+            end == len(commands)
             and isinstance(decision.outcome, Suspended)
             and unchanged
             and not writer.consumed_signal
         )
-        writer.write(command)
+        if run > 1:
+            writer.schedule_many(commands[position:end])
+        else:
+            writer.write(commands[position])
+        position = end
+
+
+SCHEDULED = {"activity_scheduled": "activity", "compensation_scheduled": "compensation"}
+
+
+def scheduled_run(commands: list[Command], start: int) -> int:
+    """How many commands from ``start`` on schedule activities (or compensations)."""
+    end = start
+    while end < len(commands) and commands[end].type in SCHEDULED:
+        end += 1
+    return end - start
 
 
 def _end_run(
@@ -189,6 +208,8 @@ class DecisionWriter:
         self.conn = conn
         self.inline = inline
         self.inline_claim: ClaimedTask | None = None
+        self.claiming = False
+        """An activity of this decision is (being) claimed inline: no other may be."""
         self.release_with_write = False
         """Set for the decision's last command when its write may release the lease."""
         self.awaiting: int | None = None
@@ -222,6 +243,20 @@ class DecisionWriter:
         self._write_activity_scheduled(command, kind="compensation")
 
     def _write_activity_scheduled(self, command: Command, kind: str = "activity") -> None:
+        row, message = self._task_row(command, kind)
+        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
+        self._scheduled(row, message, command, stored)
+
+    def schedule_many(self, commands: list[Command]) -> None:
+        """Activities scheduled back to back (a fan-out), written in one statement."""
+        rows = [self._task_row(command, SCHEDULED[command.type]) for command in commands]
+        stored = schedule_tasks(self.conn, [row for row, _ in rows])
+        for (row, message), command, event in zip(rows, commands, stored, strict=True):
+            self._scheduled(row, message, command, event)
+
+    def _task_row(self, command: Command, kind: str) -> tuple[dict[str, Any], TaskMessage]:
+        """SCHEDULE_TASK's parameters for one activity, and its message; claimed at
+        once when this is the first one the inline offer wants."""
         data = command.data
         task_id = str(uuid.uuid4())
         self.seq += 1
@@ -245,15 +280,22 @@ class DecisionWriter:
         message = TaskMessage(task_id, self.run_id, data["activity"], 1, data.get("queue"),
                               data.get("priority"), float(data["timeout"]))  # fmt: skip
         offer = self.inline
-        claim = offer is not None and self.inline_claim is None and offer.wants(message)
+        claim = offer is not None and not self.claiming and offer.wants(message)
+        self.claiming = self.claiming or claim
         row |= {"claim": claim, "ttl": offer.claim_ttl if offer else None,
                 "owner": offer.owner if offer else None,
                 "release": self.release_with_write, "awaiting": self.awaiting}  # fmt: skip
-        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
+        return row, message
+
+    def _scheduled(
+        self, row: dict[str, Any], message: TaskMessage, command: Command, stored: Record
+    ) -> None:
+        """After the write: the event as stored, and the task to publish or run here."""
         self.events.append(to_event(stored))
         self.released = self.release_with_write
-        if claim:
-            self.inline_claim = self._claimed(row, command.command_id, data, stored.claim_token)
+        if row["claim"]:
+            self.inline_claim = self._claimed(row, command.command_id, command.data,
+                                              stored.claim_token)  # fmt: skip
         else:
             self.tasks.append(message)
 
