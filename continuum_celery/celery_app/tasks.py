@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
@@ -188,7 +188,14 @@ class CeleryPublisher:
             ignore_result=True,
         )
 
-    def publish_activity(self, message: TaskMessage) -> None:
+    def publish_activities(self, messages: Sequence[TaskMessage]) -> None:
+        """Many messages through one producer (a fan-out): acquiring a producer
+        from the pool for each message costs about a third of its publish."""
+        with self.app.producer_or_acquire() as producer:
+            for message in messages:
+                self.publish_activity(message, producer)
+
+    def publish_activity(self, message: TaskMessage, producer: Any = None) -> None:
         options: dict[str, Any] = {}
         if message.queue is not None:
             options["queue"] = message.queue
@@ -206,5 +213,6 @@ class CeleryPublisher:
                 f"run={message.run_id} activity={message.activity} attempt={message.attempt}"
             ),
             ignore_result=True,
+            producer=producer,
             **options,
         )
