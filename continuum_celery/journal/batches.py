@@ -20,6 +20,7 @@ from .queries import q
 
 # ``input`` is one row per activity, in seq order. The run is released with the
 # last write only when :release (the decision's last command, nothing new seen).
+# Tasks are available and published at one instant, read once (see SCHEDULE_TASK).
 SCHEDULE_TASKS = q(
     "WITH input AS (SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:type AS text[]),"
     " CAST(:id AS uuid[]), CAST(:command_id AS text[]), CAST(:data AS jsonb[]),"
@@ -33,18 +34,18 @@ SCHEDULE_TASKS = q(
     " SELECT :run_id, seq, type, command_id, data FROM input"
     " RETURNING seq, type, command_id, data, created_at),"
     " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
-    " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
-    " claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
+    " queue, priority, timeout, retry, kind, idempotency_key, available_at, published_at,"
+    " state, claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
     " SELECT id, :run_id, command_id, activity, args, kwargs, queue, priority, timeout,"
-    " retry, kind, idempotency_key, clock_timestamp(),"
+    " retry, kind, idempotency_key, now.at, now.at,"
     " CASE WHEN claim THEN 'claimed' ELSE 'ready' END,"
     " CASE WHEN claim THEN nextval('cx_token_seq') END,"
     " CASE WHEN claim THEN clock_timestamp() + make_interval(secs => LEAST(timeout, :ttl))"
     " END,"
     " CASE WHEN claim THEN clock_timestamp() + make_interval(secs => timeout) END,"
     " CASE WHEN claim THEN CAST(:owner AS text) END,"
-    " (SELECT scope FROM cx_runs WHERE id = :run_id) FROM input"
-    " RETURNING id, claim_token),"
+    " (SELECT scope FROM cx_runs WHERE id = :run_id)"
+    " FROM input, (SELECT clock_timestamp() AS at) now RETURNING id, claim_token),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, 1, claim_token FROM task WHERE claim_token IS NOT NULL),"
     " run AS (UPDATE cx_runs SET last_seq = :last_seq, lease_owner = NULL,"

@@ -211,16 +211,20 @@ LOAD_EVENTS_UPTO = q(
 # task is claimed at once by the worker whose transaction schedules it (inline
 # dispatch: never published unless that claim dies). With :release this is the
 # decision's last write and the run's lease and wake marker are cleared with it.
+# The task is available and published at the same instant, read once: two readings
+# of the clock may differ, and upkeep publishes again a task whose publish is older
+# than its availability (as for an attempt published before a retry).
 SCHEDULE_TASK = q(
-    "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    "WITH now AS MATERIALIZED (SELECT clock_timestamp() AS at),"
+    " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
     " RETURNING seq, type, command_id, data, created_at),"
     " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
-    " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
-    " claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
+    " queue, priority, timeout, retry, kind, idempotency_key, available_at, published_at,"
+    " state, claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp(),"
+    " :idempotency_key, (SELECT at FROM now), (SELECT at FROM now),"
     " CASE WHEN :claim THEN 'claimed' ELSE 'ready' END,"
     " CASE WHEN :claim THEN nextval('cx_token_seq') END,"
     " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl))"

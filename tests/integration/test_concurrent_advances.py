@@ -49,6 +49,7 @@ from continuum_celery.journal.records import (
 )
 from continuum_celery.journal.rows import mark_wake
 from continuum_celery.journal.store import RunStore
+from continuum_celery.journal.sweep import SweepStore
 from continuum_celery.journal.tasks import TaskStore
 from continuum_celery.runtime.advance import Advancer
 from continuum_celery.runtime.live import SystemSources
@@ -648,3 +649,29 @@ def test_a_suspended_replay_of_a_partial_history_decides_only_new_commands(
     assert isinstance(decision.outcome, Suspended)
     assert [c.type for c in decision.commands] == ["side_effect", "activity_scheduled"]
     runs.release(lease)
+
+
+def test_a_fan_out_is_published_once_not_again_by_upkeep(db: Database) -> None:
+    """Each task of a 1,000-wide fan-out is available and published at one instant.
+
+    Upkeep publishes again a ready task whose publish is older than its
+    availability (an attempt published before its retry); two readings of the
+    clock in one INSERT made that true for a few percent of a fan-out's tasks, each
+    then sent twice.
+    """
+    runs, tasks = RunStore(db, lease_ttl=30.0), TaskStore(db)
+    run_id = start_run(runs, 1000)
+    model = Model(db, runs, tasks, run_id, [Replayer("r0"), Replayer("r1")], width=1000)
+    for op in ("acquire", "replay", "commit", "complete", "acquire", "replay", "commit"):
+        model.step(op, 0)
+    assert model.awaiting == 1000, model.log
+    with db.engine.connect() as conn:
+        ready, early = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE published_at < available_at)"
+                " FROM cx_tasks WHERE run_id = :id AND state = 'ready'"
+            ),
+            {"id": run_id},
+        ).one()
+    assert (ready, early) == (1000, 0)
+    assert SweepStore(db).tasks_to_publish(stale_after=30.0, cap=300.0, limit=5000) == []
