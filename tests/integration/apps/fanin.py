@@ -28,7 +28,7 @@ app.conf.update(
 cx = Continuum(
     app,
     database_url=os.environ.get("FANIN_DATABASE_URL"),
-    claim_ttl=1.0,
+    claim_ttl=2.0,
     upkeep_interval=0.5,
     upkeep=UpkeepSettings(wake_stale_after=1.0, task_stale_after=2.0),
 )
