@@ -113,15 +113,15 @@ def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool)
     after another (a fan-out) are written together, in one statement."""
     commands, position = decision.commands, 0
     while position < len(commands):
-        run = scheduled_run(commands, position)
-        end = position + max(run, 1)
+        span = scheduled_span(commands, position)
+        end = position + max(span, 1)
         writer.release_with_write = (
             end == len(commands)
             and isinstance(decision.outcome, Suspended)
             and unchanged
             and not writer.consumed_signal
         )
-        if run > 1:
+        if span > 1:
             writer.schedule_many(commands[position:end])
         else:
             writer.write(commands[position])
@@ -131,7 +131,7 @@ def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool)
 SCHEDULED = {"activity_scheduled": "activity", "compensation_scheduled": "compensation"}
 
 
-def scheduled_run(commands: list[Command], start: int) -> int:
+def scheduled_span(commands: list[Command], start: int) -> int:
     """How many commands from ``start`` on schedule activities (or compensations)."""
     end = start
     while end < len(commands) and commands[end].type in SCHEDULED:
