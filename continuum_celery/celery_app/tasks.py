@@ -223,7 +223,15 @@ class CeleryPublisher:
                                    argsrepr=f"runs={len(chunk)} first={chunk[0]}",
                                    ignore_result=True, producer=producer)  # fmt: skip
 
-    def publish_activity(self, message: TaskMessage) -> None:
+    def publish_activities(self, messages: Sequence[TaskMessage]) -> None:
+        """Many messages through one producer (a fan-out), pipelined where the
+        transport can (Redis): a producer from the pool per message, and a round trip
+        per message, cost most of a publish."""
+        with self.app.producer_or_acquire() as producer, producer.batch():
+            for message in messages:
+                self.publish_activity(message, producer)
+
+    def publish_activity(self, message: TaskMessage, producer: Any = None) -> None:
         options: dict[str, Any] = {}
         if message.queue is not None:
             options["queue"] = message.queue
@@ -241,5 +249,6 @@ class CeleryPublisher:
                 f"run={message.run_id} activity={message.activity} attempt={message.attempt}"
             ),
             ignore_result=True,
+            producer=producer,
             **options,
         )

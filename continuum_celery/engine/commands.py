@@ -54,9 +54,16 @@ class CancelledOutcome:
 
 @dataclass(frozen=True)
 class Suspended:
-    """The code is blocked on these command ids until something resolves them."""
+    """The code is blocked on these command ids until something resolves them.
+
+    ``needs`` is how many of them must resolve before the code can move: all of
+    them for a gather, else one. The journal uses it to let a gather's completions
+    land without replaying the run for each; it is not part of what a replay
+    decided, so it does not take part in comparisons.
+    """
 
     waiting_on: tuple[str, ...]
+    needs: int = field(default=1, compare=False)
 
 
 @dataclass(frozen=True)

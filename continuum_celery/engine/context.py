@@ -107,6 +107,8 @@ class ReplayState:
         self.compensations: list[Compensable] = []
         self.armed: set[str] = set()
         self.suspended_on: str | None = None
+        self.needs = 1
+        """How many of ``suspended_on``'s ids must resolve before the code can move."""
         self.drift: ReplayDriftError | None = None
         self.parker: Parker | None = None
 
@@ -223,8 +225,9 @@ class ReplayState:
             self.cancel_delivered = True
             raise Cancelled(_reason(self.cancel))
 
-    def block(self, command_id: str) -> None:
-        """Wait for ``command_id`` (a comma-joined list for a gather) to be resolved.
+    def block(self, command_id: str, needs: int = 1) -> None:
+        """Wait for ``command_id`` (a comma-joined list for a gather) to be resolved;
+        ``needs`` of them must be before the code can move (a gather: all).
 
         A from-the-top replay raises :class:`Suspend`, unwinding the workflow. A
         resident instance parks instead and returns here once new events are in;
@@ -233,7 +236,7 @@ class ReplayState:
         blocked at is where a cancel reaches it.
         """
         self.deliver_cancel()
-        self.suspended_on = command_id
+        self.suspended_on, self.needs = command_id, needs
         if self.parker is None:
             raise Suspend(command_id)
         self.parker(command_id)

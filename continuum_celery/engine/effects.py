@@ -67,7 +67,7 @@ def wait_all(handles: Sequence[ActivityHandle]) -> list[Any]:
         pending = [h.command_id for h, e in zip(handles, events, strict=True) if e is None]
         if not pending:
             break
-        state.block(",".join(pending))
+        state.block(",".join(pending), needs=len(pending))
     for handle in handles:
         _arm_compensation(state, handle)
     return [private_copy(e.data.get("result")) for e in events if e is not None]

@@ -97,7 +97,7 @@ def suspended(state: ReplayState) -> Outcome:
         state.check_fully_replayed(f"workflow waiting on {waiting}")
     except ReplayDriftError as drift:
         return Blocked(describe_error(drift))
-    return Suspended(tuple(waiting.split(",")))
+    return Suspended(tuple(waiting.split(",")), needs=state.needs)
 
 
 def _failed(state: ReplayState, error: Exception) -> Outcome:

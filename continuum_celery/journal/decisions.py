@@ -26,6 +26,7 @@ from ..engine.commands import (
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
+from .batches import schedule_tasks
 from .db import Record, execute
 from .lifecycle import end_run, finish, request_cancel
 from .records import ClaimedTask, CommitResult, InlineOffer, Lease, RunEnding, TaskMessage
@@ -54,6 +55,19 @@ def ends(decision: Decision) -> bool:
     return isinstance(decision.outcome, Completed | Failed | Continued | CancelledOutcome)
 
 
+def awaiting(decision: Decision) -> int | None:
+    """Completions the code needs before it can move, when more than one (a gather).
+
+    Stored on the run by a commit that saw the whole history, so that each of a
+    gather's completions but the last lands without a replay (see
+    ``COMPLETE_CLAIMED_TASK``); None means "replay on any input".
+    """
+    outcome = decision.outcome
+    if isinstance(outcome, Suspended) and outcome.needs > 1:
+        return outcome.needs
+    return None
+
+
 def apply(
     conn: Connection,
     lease: Lease,
@@ -75,6 +89,7 @@ def apply(
     # An activity a finishing run leaves behind is never claimed here: it may not run.
     offer = None if ends(decision) else inline
     writer = DecisionWriter(conn, lease, last_seq, run.db_now, offer)
+    writer.awaiting = awaiting(decision)
     _write_commands(writer, decision, last_seq == lease.last_seq)
     if ends(decision):
         return _end_run(conn, writer, run, parent, decision.outcome)
@@ -94,16 +109,34 @@ def _ending(run: Record, state: str, error: str | None) -> RunEnding:
 
 def _write_commands(writer: DecisionWriter, decision: Decision, unchanged: bool) -> None:
     """The common decision ends by scheduling an activity and then waits: its last
-    write can also release the lease, saving a round trip."""
-    last = len(decision.commands)
-    for position, command in enumerate(decision.commands, start=1):
+    write can also release the lease, saving a round trip. Activities scheduled one
+    after another (a fan-out) are written together, in one statement."""
+    commands, position = decision.commands, 0
+    while position < len(commands):
+        span = scheduled_span(commands, position)
+        end = position + max(span, 1)
         writer.release_with_write = (
-            position == last
+            end == len(commands)
             and isinstance(decision.outcome, Suspended)
             and unchanged
             and not writer.consumed_signal
         )
-        writer.write(command)
+        if span > 1:
+            writer.schedule_many(commands[position:end])
+        else:
+            writer.write(commands[position])
+        position = end
+
+
+SCHEDULED = {"activity_scheduled": "activity", "compensation_scheduled": "compensation"}
+
+
+def scheduled_span(commands: list[Command], start: int) -> int:
+    """How many commands from ``start`` on schedule activities (or compensations)."""
+    end = start
+    while end < len(commands) and commands[end].type in SCHEDULED:
+        end += 1
+    return end - start
 
 
 def _end_run(
@@ -146,7 +179,7 @@ def _go_on(
     if again:
         execute(conn, Q.KEEP_LEASE, params | {"ttl": lease_ttl})
     elif not writer.released:
-        execute(conn, Q.RELEASE_LEASE, params)
+        execute(conn, Q.RELEASE_LEASE, params | {"awaiting": writer.awaiting})
     history = [*lease.history, *writer.events]
     return CommitResult(writer.tasks, again, False, writer.wake, writer.inline_claim, history)
 
@@ -175,8 +208,12 @@ class DecisionWriter:
         self.conn = conn
         self.inline = inline
         self.inline_claim: ClaimedTask | None = None
+        self.claiming = False
+        """An activity of this decision is (being) claimed inline: no other may be."""
         self.release_with_write = False
         """Set for the decision's last command when its write may release the lease."""
+        self.awaiting: int | None = None
+        """What releasing the run stores as its completions still needed."""
         self.released = False
         self.lease = lease
         self.run_id = lease.run_id
@@ -206,6 +243,20 @@ class DecisionWriter:
         self._write_activity_scheduled(command, kind="compensation")
 
     def _write_activity_scheduled(self, command: Command, kind: str = "activity") -> None:
+        row, message = self._task_row(command, kind)
+        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
+        self._scheduled(row, message, command, stored)
+
+    def schedule_many(self, commands: list[Command]) -> None:
+        """Activities scheduled back to back (a fan-out), written in one statement."""
+        rows = [self._task_row(command, SCHEDULED[command.type]) for command in commands]
+        stored = schedule_tasks(self.conn, [row for row, _ in rows])
+        for (row, message), command, event in zip(rows, commands, stored, strict=True):
+            self._scheduled(row, message, command, event)
+
+    def _task_row(self, command: Command, kind: str) -> tuple[dict[str, Any], TaskMessage]:
+        """SCHEDULE_TASK's parameters for one activity, and its message; claimed at
+        once when this is the first one the inline offer wants."""
         data = command.data
         task_id = str(uuid.uuid4())
         self.seq += 1
@@ -229,15 +280,22 @@ class DecisionWriter:
         message = TaskMessage(task_id, self.run_id, data["activity"], 1, data.get("queue"),
                               data.get("priority"), float(data["timeout"]))  # fmt: skip
         offer = self.inline
-        claim = offer is not None and self.inline_claim is None and offer.wants(message)
+        claim = offer is not None and not self.claiming and offer.wants(message)
+        self.claiming = self.claiming or claim
         row |= {"claim": claim, "ttl": offer.claim_ttl if offer else None,
                 "owner": offer.owner if offer else None,
-                "release": self.release_with_write}  # fmt: skip
-        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
+                "release": self.release_with_write, "awaiting": self.awaiting}  # fmt: skip
+        return row, message
+
+    def _scheduled(
+        self, row: dict[str, Any], message: TaskMessage, command: Command, stored: Record
+    ) -> None:
+        """After the write: the event as stored, and the task to publish or run here."""
         self.events.append(to_event(stored))
         self.released = self.release_with_write
-        if claim:
-            self.inline_claim = self._claimed(row, command.command_id, data, stored.claim_token)
+        if row["claim"]:
+            self.inline_claim = self._claimed(row, command.command_id, command.data,
+                                              stored.claim_token)  # fmt: skip
         else:
             self.tasks.append(message)
 

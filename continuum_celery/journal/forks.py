@@ -38,13 +38,16 @@ COPY_EVENTS = q(
     " FROM jsonb_to_recordset(CAST(:events AS jsonb))"
     " AS e(seq bigint, type text, command_id text, data jsonb, created_at timestamptz)"
 )
-# An activity task to run again, ready and published at once (the caller publishes).
+# An activity task to run again, ready and published at once (the caller publishes):
+# at one instant, read once (see SCHEDULE_TASK).
 INSERT_READY_TASK = q(
-    "INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
-    " timeout, retry, kind, idempotency_key, published_at, scope)"
+    "WITH now AS MATERIALIZED (SELECT clock_timestamp() AS at)"
+    " INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs, queue, priority,"
+    " timeout, retry, kind, idempotency_key, available_at, published_at, scope)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp(), (SELECT scope FROM cx_runs WHERE id = :run_id))"
+    " :idempotency_key, (SELECT at FROM now), (SELECT at FROM now),"
+    " (SELECT scope FROM cx_runs WHERE id = :run_id))"
 )
 
 

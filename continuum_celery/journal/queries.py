@@ -126,13 +126,16 @@ UPSERT_ATTRIBUTES = q(
     " WHERE id = :id RETURNING attributes"
 )
 MOVE_SIGNALS = q("UPDATE cx_signals SET run_id = :next_run_id WHERE run_id = :id AND NOT consumed")
+# Input landed after the replay read the history: its count of completions still
+# needed (``awaiting``) may be stale, so it is cleared until a replay that saw
+# everything writes it again. Every way of marking input for a wakeup clears it too.
 KEEP_LEASE = q(
-    "UPDATE cx_runs SET last_seq = :last_seq,"
+    "UPDATE cx_runs SET last_seq = :last_seq, awaiting = NULL,"
     " lease_expires_at = clock_timestamp() + make_interval(secs => :ttl) WHERE id = :id"
 )
 RELEASE_LEASE = q(
     "UPDATE cx_runs SET last_seq = :last_seq, lease_owner = NULL, lease_expires_at = NULL,"
-    " wake_at = NULL, wake_nudges = 0 WHERE id = :id"
+    " wake_at = NULL, wake_nudges = 0, awaiting = :awaiting WHERE id = :id"
 )
 # Give the lease back but keep the wake marker: another worker should take over.
 # The nudge backoff starts over: this is "not me", not "nobody is listening".
@@ -168,7 +171,8 @@ END_RUN = q(
 # nudge backoff (which a successful replay resets).
 BLOCK_RUN = q(
     "UPDATE cx_runs SET state = 'blocked', error = :error, last_seq = :last_seq,"
-    " lease_owner = NULL, lease_expires_at = NULL, wake_at = clock_timestamp() WHERE id = :id"
+    " awaiting = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+    " wake_at = clock_timestamp() WHERE id = :id"
 )
 # A worker process started: blocked runs get another chance at once (new code may
 # have arrived with it).
@@ -186,7 +190,7 @@ CLOSE_WAITS = q("UPDATE cx_waits SET resolved = true WHERE run_id = :run_id AND 
 LISTEN_RUN_ENDS = q("LISTEN cx_run_ended")
 # Input landed for the run: keep the oldest pending marker, so upkeep sees its age.
 MARK_WAKE = q(
-    "UPDATE cx_runs SET last_seq = :last_seq,"
+    "UPDATE cx_runs SET last_seq = :last_seq, awaiting = NULL,"
     " wake_at = COALESCE(wake_at, clock_timestamp()) WHERE id = :id"
 )
 
@@ -214,16 +218,20 @@ LOAD_EVENTS_UPTO = q(
 # task is claimed at once by the worker whose transaction schedules it (inline
 # dispatch: never published unless that claim dies). With :release this is the
 # decision's last write and the run's lease and wake marker are cleared with it.
+# The task is available and published at the same instant, read once: two readings
+# of the clock may differ, and upkeep publishes again a task whose publish is older
+# than its availability (as for an attempt published before a retry).
 SCHEDULE_TASK = q(
-    "WITH event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    "WITH now AS MATERIALIZED (SELECT clock_timestamp() AS at),"
+    " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " VALUES (:run_id, :seq, :type, :command_id, CAST(:data AS jsonb))"
     " RETURNING seq, type, command_id, data, created_at),"
     " task AS (INSERT INTO cx_tasks (id, run_id, command_id, activity, args, kwargs,"
-    " queue, priority, timeout, retry, kind, idempotency_key, published_at, state,"
-    " claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
+    " queue, priority, timeout, retry, kind, idempotency_key, available_at, published_at,"
+    " state, claim_token, claim_expires_at, deadline_at, claimed_by, scope)"
     " VALUES (:id, :run_id, :command_id, :activity, CAST(:args AS jsonb),"
     " CAST(:kwargs AS jsonb), :queue, :priority, :timeout, CAST(:retry AS jsonb), :kind,"
-    " :idempotency_key, clock_timestamp(),"
+    " :idempotency_key, (SELECT at FROM now), (SELECT at FROM now),"
     " CASE WHEN :claim THEN 'claimed' ELSE 'ready' END,"
     " CASE WHEN :claim THEN nextval('cx_token_seq') END,"
     " CASE WHEN :claim THEN clock_timestamp() + make_interval(secs => LEAST(:timeout, :ttl))"
@@ -235,7 +243,7 @@ SCHEDULE_TASK = q(
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, 1, claim_token FROM task WHERE claim_token IS NOT NULL),"
     " run AS (UPDATE cx_runs SET last_seq = :seq, lease_owner = NULL,"
-    " lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0"
+    " lease_expires_at = NULL, wake_at = NULL, wake_nudges = 0, awaiting = :awaiting"
     " WHERE id = :run_id AND :release)"
     " SELECT event.*, task.claim_token FROM event, task"
 )
@@ -319,6 +327,8 @@ TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
 # the task and attempt rows are settled and the event appended only if the run is
 # running and the claim still holds within its deadline. The run row always comes
 # back; a NULL event means the claim did not hold and nothing was written.
+# ``absorbed``: the run's code still needs other completions (``awaiting`` > 1, a
+# gather), so the event is counted and the run left as it is, with no replay.
 COMPLETE_CLAIMED_TASK = q(
     "WITH run AS (SELECT id, state, lease_owner, lease_token,"
     " lease_expires_at > clock_timestamp() AS live,"
@@ -326,7 +336,7 @@ COMPLETE_CLAIMED_TASK = q(
     " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
     " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
-    " cancel_reason FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " cancel_reason, awaiting FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL"
     " FROM run WHERE t.id = :id AND run.state IN ('running', 'blocked')"
     " AND t.state = 'claimed'"
@@ -336,10 +346,14 @@ COMPLETE_CLAIMED_TASK = q(
     " WHERE task_id = (SELECT id FROM task) AND attempt = :attempt),"
     " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " SELECT :run_id, run.last_seq + 1, :type, :command_id, CAST(:data AS jsonb)"
-    " FROM task, run RETURNING seq, type, command_id, data, created_at)"
+    " FROM task, run RETURNING seq, type, command_id, data, created_at),"
+    " absorbed AS (UPDATE cx_runs r SET last_seq = event.seq, awaiting = r.awaiting - 1"
+    " FROM event WHERE r.id = :run_id AND r.state = 'running' AND r.awaiting > 1"
+    " RETURNING r.id)"
     " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
     " event.command_id AS event_command_id, event.data AS event_data,"
-    " event.created_at AS event_created_at FROM run LEFT JOIN event ON true"
+    " event.created_at AS event_created_at, EXISTS (SELECT FROM absorbed) AS absorbed"
+    " FROM run LEFT JOIN event ON true"
 )
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(

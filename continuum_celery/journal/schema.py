@@ -45,6 +45,7 @@ EXPECTED_COLUMNS: Mapping[str, frozenset[str]] = {
             "fork_seq",
             "scope",
             "trace_context",
+            "awaiting",
         }
     ),
     "cx_schedules": frozenset(

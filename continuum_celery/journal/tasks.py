@@ -174,6 +174,8 @@ class TaskStore:
                     timed_out = self._settle_failure(conn, run, failed, None)
                     return Settled(timed_out.retry, timed_out.run_to_wake, accepted=False)
                 event = _complete_locked(conn, run, claim, result)
+            elif run.absorbed:  # the run's gather still waits on others: no replay yet
+                return Settled(None, None)
             settled = self._wake_or_continue(conn, run, event, decide, inline)
         self._remember(claim.run_id, settled)
         return settled

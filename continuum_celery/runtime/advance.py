@@ -29,7 +29,7 @@ from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
-from .transport import Publisher
+from .transport import Publisher, publish_activities
 
 log = logging.getLogger("continuum_celery.advance")
 
@@ -132,8 +132,7 @@ class Advancer:
             report(result.ending, self.hooks)
             if result.inline is not None:
                 claimed.append(result.inline)
-            for message in result.tasks:
-                self.publisher.publish_activity(message)
+            publish_activities(self.publisher, result.tasks)
             for woken in result.wake:
                 if woken != run_id:
                     self.publisher.publish_advance(woken)
@@ -267,8 +266,7 @@ class Advancer:
             result = self._commit(lease, decision, None if claimed else offer)
             if result.inline is not None and claimed is not None:
                 claimed.append(result.inline)
-            for message in result.tasks:
-                self.publisher.publish_activity(message)
+            publish_activities(self.publisher, result.tasks)
             for run_id in result.wake:
                 self.publisher.publish_advance(run_id)
             if not result.again:

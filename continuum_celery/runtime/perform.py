@@ -46,7 +46,7 @@ from .deadline import AttemptTimeout, attempt_deadline
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
-from .transport import Publisher
+from .transport import Publisher, publish_activities
 
 log = logging.getLogger("continuum_celery.activity")
 
@@ -303,8 +303,7 @@ class Performer:
         if settled.run_to_wake is not None:
             self.publisher.publish_advance(settled.run_to_wake)
         if settled.commit is not None:
-            for message in settled.commit.tasks:
-                self.publisher.publish_activity(message)
+            publish_activities(self.publisher, settled.commit.tasks)
             for run_id in settled.commit.wake:
                 self.publisher.publish_advance(run_id)
 

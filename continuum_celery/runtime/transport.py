@@ -71,3 +71,30 @@ class AfterCommit:
             self.failures += 1
             log.warning("task %s attempt %s not published (%s); upkeep will resend it",
                         message.task_id, message.attempt, error)  # fmt: skip
+
+    def publish_activities(self, messages: Sequence[TaskMessage]) -> None:
+        """A fan-out in one batch when the transport can (one producer for all).
+
+        A batch that fails part-way is published again one by one: a message sent
+        twice only costs its second delivery a refused claim.
+        """
+        batch = getattr(self.publisher, "publish_activities", None)
+        if batch is not None and len(messages) > 1:
+            try:
+                batch(messages)
+                return
+            except Exception as error:
+                log.warning("%d tasks not published in one batch (%s); one by one instead",
+                            len(messages), error)  # fmt: skip
+        for message in messages:
+            self.publish_activity(message)
+
+
+def publish_activities(publisher: Publisher, messages: Sequence[TaskMessage]) -> None:
+    """A decision's activities, in one batch if ``publisher`` takes batches."""
+    batch = getattr(publisher, "publish_activities", None)
+    if batch is not None:
+        batch(messages)
+        return
+    for message in messages:
+        publisher.publish_activity(message)

@@ -21,6 +21,7 @@ from continuum_celery.engine.replay import replay
 from continuum_celery.journal.audit import Actor
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
+from continuum_celery.journal.rows import mark_wake
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import AttemptError, TaskStore
 from continuum_celery.runtime.live import SystemSources
@@ -219,7 +220,10 @@ def test_an_event_landing_during_replay_forces_another_replay(
     runs.commit_decision(lease, decide(lease, parallel))
     first, second = (tasks.claim(t, 1, "journal.step") for t in scheduled_task_ids(runs, run_id))
     assert isinstance(first, ClaimedTask) and isinstance(second, ClaimedTask)
-    tasks.complete(first, 0)
+    tasks.complete(first, 0)  # the gather still needs the other: no wakeup for this one
+    assert runs.get_run(run_id).wake_at is None
+    with runs.db.engine.begin() as conn:  # other input, as a signal would mark it
+        mark_wake(conn, run_id, 3)
 
     lease = runs.acquire(run_id, "replayer")  # reads [scheduled, scheduled, completed]
     assert lease is not None

@@ -12,6 +12,7 @@ from continuum_celery.engine.commands import Command, Completed, Failed, Suspend
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.events import Event
 from continuum_celery.engine.replay import replay
+from continuum_celery.engine.residents import ResidentCache
 from continuum_celery.engine.retry import RetryPolicy
 from continuum_celery.errors import ActivityFailed
 from tests.unit.driver import Driver, FakeLive, activity
@@ -302,3 +303,24 @@ def test_workflow_code_that_changes_journaled_values_changes_only_its_own_copy()
     assert first == expected
     for _ in range(2):  # the same event objects, replayed again from the top
         assert replay(wf, driver.args, {}, driver.history, INFO, FakeLive()).outcome == expected
+
+
+def test_a_gather_needs_every_pending_result_a_single_wait_one() -> None:
+    """``Suspended.needs``: how many resolutions the code needs before it can move.
+    The journal lets a gather's completions land without a replay until it is one;
+    over-counting would park a run that could move, so it is checked both ways, from
+    the top and on a resident instance."""
+    driver = Driver(fan_out, [double], [8], hold=lambda command: True)
+    first = driver.run()
+    assert isinstance(first, Suspended) and first.needs == 8
+    cache = ResidentCache()
+    for command_id in list(driver.held):
+        driver.run_activity(command_id)
+        if not driver.held:
+            break
+        fresh = driver.replay().outcome
+        resident = cache.decide(fan_out, [8], {}, driver.history, INFO, driver.live).outcome
+        assert isinstance(fresh, Suspended) and isinstance(resident, Suspended)
+        assert fresh.needs == resident.needs == len(driver.held)
+    single = replay(checkout, ["o-1", 5], {}, [], INFO, FakeLive()).outcome
+    assert isinstance(single, Suspended) and single.needs == 1
