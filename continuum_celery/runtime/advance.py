@@ -1,4 +1,4 @@
-"""Advance a run: lease it, replay it, commit the decisions, publish what they need.
+"""Advance a run: replay it, commit the decisions, publish what they need.
 
 This is the replay wakeup. It is safe to receive any number of times: without a
 due wake marker the lease is not granted and nothing happens, and a replay whose
@@ -35,6 +35,10 @@ log = logging.getLogger("continuum_celery.advance")
 
 MAX_ROUNDS = 1000
 """Replays per wakeup before yielding the worker; the run keeps its wake marker."""
+EAGER_HISTORY = 100
+"""A run that is not resident here is replayed from the top under its row lock, in
+the wake's one transaction, only while its journal has at most this many events
+(a few milliseconds of replay); a longer one is leased in that transaction."""
 
 
 class Advancer:
@@ -72,14 +76,12 @@ class Advancer:
         """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""
         offer = self.offer_inline() if self.offer_inline else None
         claimed: list[ClaimedTask] = []
-        # Only a run this process holds live: resuming it takes microseconds, so the
-        # row lock is held that long. A from-the-top replay may be slow, and a worker
-        # frozen in one must not block the run; it takes a lease instead.
-        resident = self.eager_wake and run_id in self.residents
         try:
-            done = self._wake_eagerly(run_id, offer, claimed) if resident else None
+            done = self._wake_eagerly(run_id, offer, claimed) if self.eager_wake else None
             if done is None:
                 done = self._advance_leased(run_id, offer, claimed)
+            elif isinstance(done, Lease):
+                done = self._advance_leased(run_id, offer, claimed, done)
         except Exception:
             self._run_claimed(claimed, offer)  # committed claims are ours, whatever came after
             raise
@@ -100,17 +102,22 @@ class Advancer:
 
     def _wake_eagerly(
         self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
-    ) -> bool | None:
-        """Wake the run in one transaction per replay; None: take the lease path."""
+    ) -> bool | Lease | None:
+        """Wake the run in one transaction per replay; None: take the lease path;
+        a Lease: that transaction leased the run instead, replay under it."""
         for rounds in range(MAX_ROUNDS):
             try:
-                result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
+                result = self.runs.wake_eagerly(
+                    run_id, self.decide, None if claimed else offer, self._lease_past(run_id)
+                )
             except JournalRejected:  # the lease path fails the run, saying why
                 return None
             if result is True:
                 return rounds > 0
             if result is False:
                 return None
+            if isinstance(result, Lease):
+                return result
             report(result.ending, self.hooks)
             if result.inline is not None:
                 claimed.append(result.inline)
@@ -124,10 +131,22 @@ class Advancer:
         self.publisher.publish_advance(run_id)  # still busy: the marker is set
         return True
 
+    def _lease_past(self, run_id: str) -> tuple[int, str] | None:
+        """When the wake's transaction should lease instead of replaying under the
+        row lock: never for a run this process holds live (resuming it takes
+        microseconds), else past ``EAGER_HISTORY`` events. A from-the-top replay of
+        a long journal may be slow, and a worker frozen in one must not block the
+        run (signals, completions); under a lease it blocks nothing."""
+        return None if run_id in self.residents else (EAGER_HISTORY, self.owner)
+
     def _advance_leased(
-        self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
+        self,
+        run_id: str,
+        offer: InlineOffer | None,
+        claimed: list[ClaimedTask],
+        lease: Lease | None = None,
     ) -> bool:
-        lease = self.runs.acquire(run_id, self.owner)
+        lease = lease or self.runs.acquire(run_id, self.owner)
         if lease is None:
             return False
         workflow = self._code_for(lease)

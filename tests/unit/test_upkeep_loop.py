@@ -24,6 +24,7 @@ class FakeSweeper:
         self.settings = UpkeepSettings()
         self.sweeps = self.timer_checks = 0
         self.publisher = publisher
+        self.next_due: tuple[float, float | None] | None = None
 
     def run_once(self) -> None:
         self.sweeps += 1
