@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import queries as Q
 from .db import Database, execute
-from .leader import NEXT_WAIT_DUE_IN
 from .queries import q
 
 # Waits of runs that ended are resolved with no event (nothing will replay them).
 # Several waits of one run due together get consecutive seqs after its last one.
+# The updates find their rows by key (= ANY(ARRAY(...))): joined to a CTE the
+# planner cannot size, they would be planned as scans of every parked row.
 FIRE_DUE_WAITS = q(
     "WITH due AS (SELECT w.run_id, w.command_id, w.fires_at, r.last_seq,"
     " r.state IN ('running', 'blocked') AS active"
@@ -30,14 +32,16 @@ FIRE_DUE_WAITS = q(
     " ORDER BY w.fires_at LIMIT :limit FOR UPDATE OF w, r SKIP LOCKED),"
     " fired AS (SELECT run_id, command_id, last_seq + row_number() OVER"
     " (PARTITION BY run_id ORDER BY fires_at, command_id) AS seq FROM due WHERE active),"
-    " resolved AS (UPDATE cx_waits w SET resolved = true FROM due"
-    " WHERE w.run_id = due.run_id AND w.command_id = due.command_id),"
+    " resolved AS (UPDATE cx_waits w SET resolved = true"
+    " WHERE w.run_id = ANY(ARRAY(SELECT run_id FROM due))"
+    " AND (w.run_id, w.command_id) IN (SELECT run_id, command_id FROM due)),"
     " events AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " SELECT run_id, seq, 'timer_fired', command_id, jsonb_build_object('timer_id', command_id)"
     " FROM fired),"
     " marked AS (UPDATE cx_runs r SET last_seq = f.seq,"
     " wake_at = COALESCE(r.wake_at, clock_timestamp())"
-    " FROM (SELECT run_id, max(seq) AS seq FROM fired GROUP BY run_id) f WHERE r.id = f.run_id)"
+    " FROM (SELECT run_id, max(seq) AS seq FROM fired GROUP BY run_id) f"
+    " WHERE r.id = ANY(ARRAY(SELECT run_id FROM fired)) AND r.id = f.run_id)"
     " SELECT run_id, command_id FROM fired ORDER BY run_id, seq"
 )
 
@@ -56,6 +60,6 @@ def fire_due_waits(db: Database, scope: str, limit: int) -> Fired:
     params = {"scope": scope, "limit": limit}
     with db.transaction() as conn:
         rows = execute(conn, FIRE_DUE_WAITS, params).all()
-        seconds = execute(conn, NEXT_WAIT_DUE_IN, {"scope": scope}).scalar()
+        seconds = execute(conn, Q.NEXT_WAIT_DUE_IN, {"scope": scope}).scalar()
     waits = [(str(r.run_id), str(r.command_id)) for r in rows]
     return Fired(waits, None if seconds is None else float(seconds))
