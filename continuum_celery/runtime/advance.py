@@ -1,8 +1,13 @@
 """Advance a run: replay it, commit the decisions, publish what they need.
 
 This is the replay wakeup. It is safe to receive any number of times: without a
-due wake marker the lease is not granted and nothing happens, and a replay whose
-lease was taken over has its commit rejected.
+due wake marker nothing happens, and a replay whose lease was taken over has its
+commit rejected.
+
+A wakeup is one transaction: the run row is locked, the run replayed and its
+decisions committed, as a completion does. Only a replay that may be long (a run
+not held live here with a long journal, see ``EAGER_HISTORY``) is leased instead,
+in that same transaction, so that no row lock is held through it.
 
 Decisions come from a cache of resident workflow instances (``engine/residents.py``),
 so a wake of a long run only runs its new part. The cache checks each history it
