@@ -78,7 +78,7 @@ LOCK_RUN = q(
     " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
     " parent_run_id, parent_command_id, correlation_id, next_run_id,"
-    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope, version"
+    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope"
     " FROM cx_runs WHERE id = :id FOR UPDATE"
 )
 RUN_INPUTS = q(

@@ -76,7 +76,9 @@ def deliver(
 ) -> str | None:
     """Deliver to the newest run of the chain through ``start`` (``asked``: the run
     the caller named); that run when the signal resolved an await (it needs a
-    wakeup), else None (buffered until awaited)."""
+    wakeup), else None (buffered until awaited). Under the lock, a signal landing
+    just before the run continues is buffered here and moves to the successor with
+    the continuation (``MOVE_SIGNALS``)."""
     run = lock_chain_tip(conn, start)
     tip, seq = str(run.id), int(run.last_seq) + 1
     details = {"name": name} | ({"requested_run_id": asked} if asked != tip else {})

@@ -102,43 +102,35 @@ class RunStore:
     def acquire(self, run_id: str, owner: str) -> Lease | None:
         """Lease a run that has unseen input, and load its history in the same snapshot."""
         with self.db.engine.begin() as conn:
-            return self._lease(conn, run_id, owner)
-
-    def _lease(self, conn: Connection, run_id: str, owner: str) -> Lease | None:
-        params = {"id": run_id, "owner": owner, "ttl": self.lease_ttl, "scope": self.scope}
-        row = execute(conn, Q.ACQUIRE_LEASE, params).first()
-        if row is None:
-            return None
-        events = self.histories.load(conn, run_id, int(row.last_seq))
+            row = execute(
+                conn,
+                Q.ACQUIRE_LEASE,
+                {"id": run_id, "owner": owner, "ttl": self.lease_ttl, "scope": self.scope},
+            ).first()
+            if row is None:
+                return None
+            events = self.histories.load(conn, run_id, int(row.last_seq))
         return Lease.from_row(run_id, int(row.lease_token), row, events)
 
     def wake_eagerly(
-        self,
-        run_id: str,
-        decide: Decide,
-        inline: InlineOffer | None = None,
-        lease_past: tuple[int, str] | None = None,
-    ) -> CommitResult | Lease | bool:
+        self, run_id: str, decide: Decide, inline: InlineOffer | None = None
+    ) -> CommitResult | bool:
         """A wakeup in one transaction: replay under the run-row lock, no lease.
 
         Taking a lease costs a transaction of its own; it pays off only when a
-        replay may be long. True: nothing to do (no due wake marker, or a live
-        lease elsewhere that will see the new input). False: this path cannot
-        decide (the code is missing here, or the run ends and its parent must be
-        locked first), so take the lease path. With ``lease_past`` (a number of
-        events, an owner), a run whose journal is longer is leased to that owner
-        in this same transaction instead: a Lease, to replay and commit under.
+        replay may be long (callers use this for runs they hold live). True: nothing
+        to do (no due wake marker, or a live lease elsewhere that will see the new
+        input). False: this path cannot decide (the code is missing here, or the run
+        ends and its parent must be locked first), so take the lease path.
         """
         with self.db.transaction() as conn:
             run = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
             if run is None or run.state not in ACTIVE or not run.due or run.scope != self.scope:
                 return True  # nothing to do here (another app's run is never touched)
-            if run.lease_owner is not None and run.live:
-                return True
-            if lease_past is not None and _leases_instead(run, lease_past[0]):
-                return self._lease(conn, run_id, lease_past[1]) or True
             if run.state == "blocked":  # its replay may be long: take the lease path
                 return False
+            if run.lease_owner is not None and run.live:
+                return True
             result = continue_eagerly(conn, run, int(run.last_seq), decide, self.histories, [],
                                       inline)  # fmt: skip
         if result is None:
@@ -311,19 +303,6 @@ def at_chain_tip(
             run_id = finished.run_id
     with db.engine.begin() as conn:
         return write(conn, find_tip(conn, run_id))
-
-
-def _leases_instead(run: Record, events: int) -> bool:
-    """Whether a wake of a run nobody here holds live should lease it rather than
-    replay it under its row lock: its replay may be long (a long journal, or
-    blocked code), it still needs its version pinned (only a lease pins), or it
-    is a child, whose ending must lock its parent first (the lease path does)."""
-    return (
-        run.state == "blocked"
-        or run.last_seq > events
-        or run.version == 0
-        or run.parent_run_id is not None
-    )
 
 
 def _asked(details: dict[str, Any], run_id: str, tip: str) -> dict[str, Any]:

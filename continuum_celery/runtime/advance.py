@@ -1,13 +1,8 @@
-"""Advance a run: replay it, commit the decisions, publish what they need.
+"""Advance a run: lease it, replay it, commit the decisions, publish what they need.
 
 This is the replay wakeup. It is safe to receive any number of times: without a
-due wake marker nothing happens, and a replay whose lease was taken over has its
-commit rejected.
-
-A wakeup is one transaction: the run row is locked, the run replayed and its
-decisions committed, as a completion does. Only a replay that may be long (a run
-not held live here with a long journal, see ``EAGER_HISTORY``) is leased instead,
-in that same transaction, so that no row lock is held through it.
+due wake marker the lease is not granted and nothing happens, and a replay whose
+lease was taken over has its commit rejected.
 
 Decisions come from a cache of resident workflow instances (``engine/residents.py``),
 so a wake of a long run only runs its new part. The cache checks each history it
@@ -41,10 +36,6 @@ log = logging.getLogger("continuum_celery.advance")
 
 MAX_ROUNDS = 1000
 """Replays per wakeup before yielding the worker; the run keeps its wake marker."""
-EAGER_HISTORY = 100
-"""A run that is not resident here is replayed from the top under its row lock, in
-the wake's one transaction, only while its journal has at most this many events
-(a few milliseconds of replay); a longer one is leased in that transaction."""
 
 
 class Advancer:
@@ -82,12 +73,14 @@ class Advancer:
         """Replay ``run_id`` until it waits or ends; False if there was nothing to do."""
         offer = self.offer_inline() if self.offer_inline else None
         claimed: list[ClaimedTask] = []
+        # Only a run this process holds live: resuming it takes microseconds, so the
+        # row lock is held that long. A from-the-top replay may be slow, and a worker
+        # frozen in one must not block the run; it takes a lease instead.
+        resident = self.eager_wake and run_id in self.residents
         try:
-            done = self._wake_eagerly(run_id, offer, claimed) if self.eager_wake else None
+            done = self._wake_eagerly(run_id, offer, claimed) if resident else None
             if done is None:
                 done = self._advance_leased(run_id, offer, claimed)
-            elif isinstance(done, Lease):
-                done = self._advance_leased(run_id, offer, claimed, done)
         except Exception:
             self._run_claimed(claimed, offer)  # committed claims are ours, whatever came after
             raise
@@ -108,22 +101,17 @@ class Advancer:
 
     def _wake_eagerly(
         self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
-    ) -> bool | Lease | None:
-        """Wake the run in one transaction per replay; None: take the lease path;
-        a Lease: that transaction leased the run instead, replay under it."""
+    ) -> bool | None:
+        """Wake the run in one transaction per replay; None: take the lease path."""
         for rounds in range(MAX_ROUNDS):
             try:
-                result = self.runs.wake_eagerly(
-                    run_id, self.decide, None if claimed else offer, self._lease_past(run_id)
-                )
+                result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
             except JournalRejected:  # the lease path fails the run, saying why
                 return None
             if result is True:
                 return rounds > 0
             if result is False:
                 return None
-            if isinstance(result, Lease):
-                return result
             report(result.ending, self.hooks)
             if result.inline is not None:
                 claimed.append(result.inline)
@@ -137,22 +125,10 @@ class Advancer:
         self.publisher.publish_advance(run_id)  # still busy: the marker is set
         return True
 
-    def _lease_past(self, run_id: str) -> tuple[int, str] | None:
-        """When the wake's transaction should lease instead of replaying under the
-        row lock: never for a run this process holds live (resuming it takes
-        microseconds), else past ``EAGER_HISTORY`` events. A from-the-top replay of
-        a long journal may be slow, and a worker frozen in one must not block the
-        run (signals, completions); under a lease it blocks nothing."""
-        return None if run_id in self.residents else (EAGER_HISTORY, self.owner)
-
     def _advance_leased(
-        self,
-        run_id: str,
-        offer: InlineOffer | None,
-        claimed: list[ClaimedTask],
-        lease: Lease | None = None,
+        self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
     ) -> bool:
-        lease = lease or self.runs.acquire(run_id, self.owner)
+        lease = self.runs.acquire(run_id, self.owner)
         if lease is None:
             return False
         workflow = self._code_for(lease)

@@ -1,4 +1,4 @@
-"""A signal's wake costs one transaction, and a signal landing mid-replay is not lost.
+"""What a signal costs, and that one landing during a replay is not lost.
 
 Against the real journal, without Celery: the wakeup a signal publishes is
 ``Advancer.advance``. Commits and rollbacks are counted on the worker's own engine.
@@ -21,23 +21,15 @@ from continuum_celery.journal.audit import Actor
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import Lease, NewRun, TaskMessage
 from continuum_celery.journal.store import RunStore
-from continuum_celery.runtime.advance import EAGER_HISTORY, Advancer
+from continuum_celery.runtime.advance import Advancer
 from continuum_celery.runtime.live import SystemSources
 
 TWO = "signal_wake.two"
-LONG = "signal_wake.long"
 OPERATOR = Actor("test", None)
 
 
 def two_signals() -> list[Any]:
     return [workflow.wait_signal("a"), workflow.wait_signal("b")]
-
-
-def many_signals(n: int) -> int:
-    """A long journal: ``n`` signals, one await each, before the last one."""
-    for _ in range(n):
-        workflow.wait_signal("tick")
-    return int(workflow.wait_signal("last"))
 
 
 class Wakeups:
@@ -54,7 +46,6 @@ class Wakeups:
 def registry() -> Registry:
     reg = Registry()
     reg.add_workflow(Workflow(two_signals, TWO, lambda *a, **k: None))
-    reg.add_workflow(Workflow(many_signals, LONG, lambda *a, **k: None))
     return reg
 
 
@@ -104,7 +95,7 @@ def state(db: Database, run_id: str) -> tuple[str, bool, Any]:
     return row.state, row.marked, row.result
 
 
-def test_a_signal_wake_of_a_run_not_held_here_is_one_transaction(
+def test_a_signal_wake_is_one_transaction_where_the_run_is_held_live(
     journal_db: Database, worker_db: Database
 ) -> None:
     client = RunStore(journal_db)
@@ -115,48 +106,44 @@ def test_a_signal_wake_of_a_run_not_held_here_is_one_transaction(
     counted = Transactions(worker_db)
     assert client.deliver_signal(run_id, "a", 1, OPERATOR) == run_id
     assert fresh.advance(run_id)
-    assert (counted.commits, counted.rollbacks) == (1, 0)
+    assert (counted.commits, counted.rollbacks) == (2, 0), "a lease, then the decision"
     assert state(journal_db, run_id)[:2] == ("running", False)
 
     counted.reset()
     assert client.deliver_signal(run_id, "b", 2, OPERATOR) == run_id
-    assert fresh.advance(run_id)  # held live now, and it ends: still one transaction
+    assert fresh.advance(run_id)  # held live now, and it ends: one transaction
     assert (counted.commits, counted.rollbacks) == (1, 0)
     assert state(journal_db, run_id) == ("completed", False, [1, 2])
 
 
-def test_a_long_journal_is_leased_in_the_wake_transaction(
-    journal_db: Database, worker_db: Database
-) -> None:
+def test_a_buffered_signal_is_one_transaction_with_its_audit_row(journal_db: Database) -> None:
+    """Lock the chain's newest run, then write everything else in one statement."""
     client = RunStore(journal_db)
-    n = EAGER_HISTORY // 2 + 1  # two events a signal: the journal outgrows the limit
-    run_id = start(client, LONG, n)
-    warm = new_advancer(worker_db, Wakeups())
-    warm.advance(run_id)
-    for _ in range(n):
-        client.deliver_signal(run_id, "tick", None, OPERATOR)
-        warm.advance(run_id)
-    assert len(client.history(run_id)) > EAGER_HISTORY
-
-    fresh = new_advancer(worker_db, Wakeups())
-    counted = Transactions(worker_db)
-    client.deliver_signal(run_id, "last", 7, OPERATOR)
-    assert fresh.advance(run_id)
-    # the lease (taken in the wake's transaction) and the decision: no third one
-    assert (counted.commits, counted.rollbacks) == (2, 0)
-    assert state(journal_db, run_id)[0::2] == ("completed", 7)
+    run_id = start(client, TWO)
+    counted = Transactions(journal_db)
+    assert client.deliver_signal(run_id, "a", 1, OPERATOR) is None  # buffered: no await yet
+    assert (counted.commits, counted.rollbacks) == (1, 0)
+    with journal_db.engine.connect() as conn:
+        buffered = conn.execute(
+            text("SELECT name, payload FROM cx_signals WHERE run_id = :id"), {"id": run_id}
+        ).all()
+        audited = conn.execute(
+            text("SELECT action, details FROM cx_audit WHERE run_id = :id"), {"id": run_id}
+        ).all()
+    assert [tuple(r) for r in buffered] == [("a", 1)]
+    assert [tuple(r) for r in audited] == [("signal", {"name": "a"})]
 
 
-@pytest.mark.parametrize("resident", [False, True], ids=["from the top", "held live"])
+@pytest.mark.parametrize("resident", [True, False], ids=["held live", "leased"])
 def test_a_signal_landing_during_the_wake_replay_is_not_lost(
     journal_db: Database, worker_db: Database, resident: bool
 ) -> None:
-    """The replay runs under the run-row lock: the signal waits for the commit,
-    then finds the await that commit wrote and sets the wake marker again."""
+    """Held live, the replay runs under the run-row lock: the signal waits for its
+    commit, then finds the await that commit wrote and sets the wake marker again.
+    Leased, the signal is buffered meanwhile and the commit that awaits it takes it."""
     client = RunStore(journal_db)
     run_id = start(client, TWO)
-    wakeups = Wakeups()
-    advancer = new_advancer(worker_db, wakeups)
+    advancer = new_advancer(worker_db, Wakeups())
     advancer.advance(run_id)
     if not resident:
         advancer.residents.clear()
@@ -166,21 +153,23 @@ def test_a_signal_landing_during_the_wake_replay_is_not_lost(
     sender = threading.Thread(
         target=lambda: landed.append(client.deliver_signal(run_id, "b", 2, OPERATOR))
     )
-    decide = advancer.decide
+    replay = advancer._decide  # both paths replay through it
 
-    def decide_while_signalled(lease: Lease) -> Decision | None:
+    def replay_while_signalled(lease: Lease, code: Workflow) -> Decision:
         if not sender.is_alive() and not landed:
             sender.start()
-            sender.join(0.3)  # it is blocked on the row lock this replay holds
-            assert sender.is_alive(), "the signal did not wait for the replay's commit"
-        return decide(lease)
+            sender.join(0.3)
+            assert sender.is_alive() == resident, "only a lock-held replay holds it up"
+        return replay(lease, code)
 
-    advancer.decide = decide_while_signalled  # type: ignore[method-assign]
+    advancer._decide = replay_while_signalled  # type: ignore[method-assign]
     advancer.advance(run_id)
     sender.join(10)
-    assert landed == [run_id], "the signal resolved the await the replay committed"
-    assert state(journal_db, run_id)[:2] == ("running", True), "and marked the run to wake"
-
-    advancer.decide = decide  # type: ignore[method-assign]
-    assert advancer.advance(run_id)
+    if resident:
+        assert landed == [run_id], "the signal resolved the await the replay committed"
+        assert state(journal_db, run_id)[:2] == ("running", True), "and marked the run"
+        advancer._decide = replay  # type: ignore[method-assign]
+        assert advancer.advance(run_id)
+    else:
+        assert landed == [None], "buffered: the await was not committed yet"
     assert state(journal_db, run_id) == ("completed", False, [1, 2])

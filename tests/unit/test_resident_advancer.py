@@ -16,7 +16,7 @@ from continuum_celery.engine.events import Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.errors import LeaseLost
 from continuum_celery.journal.records import CommitResult, Lease
-from continuum_celery.runtime.advance import EAGER_HISTORY, Advancer
+from continuum_celery.runtime.advance import Advancer
 from continuum_celery.runtime.stamping import stamp_versions
 from tests.unit.driver import FakeLive, activity, json_copy
 
@@ -167,28 +167,22 @@ class EagerJournal(Journal):
         self.paths.append("lease")
         return super().acquire(run_id, owner)
 
-    def wake_eagerly(
-        self, run_id: str, decide: Any, inline: Any = None, lease_past: Any = None
-    ) -> bool | Lease:
-        if lease_past is not None:  # as if the journal were long: leased in that transaction
-            self.paths.append(f"eager, lease past {lease_past[0]}")
-            return super().acquire(run_id, lease_past[1])
+    def wake_eagerly(self, run_id: str, decide: Any, inline: Any = None) -> bool:
         self.paths.append("eager")
         return True  # "nothing to do"
 
 
-def test_a_wakeup_replays_under_the_row_lock_only_short_journals_unless_held_live() -> None:
+def test_a_wakeup_skips_the_lease_only_for_a_run_held_live() -> None:
     journal = EagerJournal(steps=3)
     journal.fence_at = 2  # stop after one commit, so the instance stays parked
     ours = advancer(journal)
     ours.eager_wake = True
-    leased = f"eager, lease past {EAGER_HISTORY}"
 
-    ours.advance("run-1")  # not held live: a long journal is leased in the wake's transaction
-    assert journal.paths == [leased]
+    ours.advance("run-1")  # not held live yet: a from-the-top replay takes a lease
+    assert journal.paths == ["lease"]
     assert "run-1" in ours.residents
-    ours.advance("run-1")  # held live: one transaction under the row lock, whatever its length
-    assert journal.paths == [leased, "eager"]
+    ours.advance("run-1")  # held live: one transaction under the row lock
+    assert journal.paths == ["lease", "eager"]
     ours.eager_wake = False
     ours.advance("run-1")
-    assert journal.paths == [leased, "eager", "lease"]
+    assert journal.paths == ["lease", "eager", "lease"]
