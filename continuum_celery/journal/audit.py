@@ -57,9 +57,14 @@ class Actor:
     ) -> None:
         """Write the audit row in the caller's transaction (one INSERT, no read).
         ``run_id`` is None only for a row about a whole job."""
-        params = {"run_id": run_id, "action": action, "actor": self.actor, "job_id": self.job,
-                  "reason": self.reason, "details": dumps(details or {})}  # fmt: skip
-        execute(conn, INSERT_AUDIT, params)
+        execute(conn, INSERT_AUDIT, self.row(run_id, action, details))
+
+    def row(
+        self, run_id: str | None, action: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The audit row's values, for a statement that writes it with others."""
+        return {"run_id": run_id, "action": action, "actor": self.actor, "job_id": self.job,
+                "reason": self.reason, "details": dumps(details or {})}  # fmt: skip
 
 
 def of_run(db: Database, run_id: str) -> list[AuditEntry]:

@@ -16,6 +16,7 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy import Connection
 
+from . import queries as Q
 from .db import Database, JournalUnavailable, execute
 from .queries import q
 from .records import DEFAULT_SCOPE
@@ -40,16 +41,6 @@ RESIGN_UPKEEP = q(
 UPKEEP_LEADER = q(
     "SELECT owner, since, expires_at > clock_timestamp() AS live FROM cx_upkeep_leader"
     " WHERE scope = :scope"
-)
-# Seconds until the earliest unresolved wait fires (negative: overdue), on the
-# database clock; a min() over the partial index of due waits.
-# The earliest of the next wait and the next schedule fire time (both indexed).
-NEXT_WAIT_DUE_IN = q(
-    "SELECT EXTRACT(EPOCH FROM (LEAST((SELECT min(fires_at) FROM cx_waits"
-    " WHERE scope = :scope AND NOT resolved AND fires_at IS NOT NULL),"
-    " (SELECT min(next_fire_at) FROM cx_schedules"
-    " WHERE scope = :scope AND NOT paused AND next_fire_at IS NOT NULL))"
-    " - clock_timestamp()))::float8 AS seconds"
 )
 LISTEN_WAITS = q("LISTEN cx_waits")
 
@@ -87,7 +78,7 @@ class UpkeepLeader:
         """Seconds until the scope's earliest unresolved wait fires; None when none has
         a time (another app's overdue waits never keep this leader awake)."""
         with self.db.engine.connect() as conn:
-            seconds = execute(conn, NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
+            seconds = execute(conn, Q.NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
         return None if seconds is None else float(seconds)
 
 

@@ -372,6 +372,16 @@ RETRY_TASK = q(
 
 # --- waits and signals ------------------------------------------------------------
 
+# Seconds until the earliest unresolved wait fires (negative: overdue), on the
+# database clock; a min() over the partial index of due waits.
+# The earliest of the next wait and the next schedule fire time (both indexed).
+NEXT_WAIT_DUE_IN = q(
+    "SELECT EXTRACT(EPOCH FROM (LEAST((SELECT min(fires_at) FROM cx_waits"
+    " WHERE scope = :scope AND NOT resolved AND fires_at IS NOT NULL),"
+    " (SELECT min(next_fire_at) FROM cx_schedules"
+    " WHERE scope = :scope AND NOT paused AND next_fire_at IS NOT NULL))"
+    " - clock_timestamp()))::float8 AS seconds"
+)
 # The NOTIFY (sent at commit) wakes the upkeep leader early for a wait that fires
 # sooner than the leader would look again by itself (it looks at least every second),
 # so a short timer fires on time without anyone polling; later ones are found by the

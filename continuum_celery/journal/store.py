@@ -17,6 +17,7 @@ from ..engine.commands import Decision
 from ..engine.events import Event
 from ..errors import RunFinished, RunNotFound
 from . import queries as Q
+from . import signals
 from .audit import Actor
 from .db import Database, Record, execute
 from .decisions import commit
@@ -32,7 +33,7 @@ from .records import (
     RunRecord,
     TraceRoot,
 )
-from .rows import ACTIVE, append_event, dumps, lock_run, mark_wake, to_event
+from .rows import ACTIVE, to_event
 from .starts import Started, start_run
 
 T = TypeVar("T")
@@ -160,12 +161,10 @@ class RunStore:
         Returns the run to wake when the signal resolved an await, else None.
         """
 
-        def write(conn: Connection, tip: str) -> str | None:
-            woken = _signal(conn, tip, name, payload)
-            who.record(conn, tip, "signal", _asked({"name": name}, run_id, tip))
-            return woken
+        def write(conn: Connection, start: str) -> str | None:
+            return signals.deliver(conn, start, run_id, name, payload, who)
 
-        return at_chain_tip(self.db, run_id, write)
+        return at_chain_tip(self.db, run_id, write, _as_named)
 
     def cancel(self, run_id: str, who: Actor) -> list[str]:
         """Ask the chain's newest run and its live descendants to cancel.
@@ -223,7 +222,17 @@ class RunStore:
             return [to_event(r) for r in rows]
 
 
-def at_chain_tip(db: Database, run_id: str, write: Callable[[Connection, str], T]) -> T:
+def _as_named(_conn: Connection, run_id: str) -> str:
+    """For a ``write`` that follows the chain itself as it locks (signals)."""
+    return run_id
+
+
+def at_chain_tip(
+    db: Database,
+    run_id: str,
+    write: Callable[[Connection, str], T],
+    find_tip: Callable[[Connection, str], str] = chain_tip,
+) -> T:
     """``write(conn, tip)`` in a transaction of its own, on the chain's newest run.
 
     ``write`` locks the tip and raises ``RunFinished`` if it is not running. The tip
@@ -236,32 +245,13 @@ def at_chain_tip(db: Database, run_id: str, write: Callable[[Connection, str], T
     for _ in range(TIP_TRIES - 1):
         try:
             with db.engine.begin() as conn:
-                return write(conn, chain_tip(conn, run_id))
+                return write(conn, find_tip(conn, run_id))
         except RunFinished as finished:
             if finished.state != "continued":
                 raise
             run_id = finished.run_id
     with db.engine.begin() as conn:
-        return write(conn, chain_tip(conn, run_id))
-
-
-def _signal(conn: Connection, run_id: str, name: str, payload: Any) -> str | None:
-    """Deliver to this run, locked: a signal landing just before it continues is
-    buffered here and moves to the successor with the continuation (MOVE_SIGNALS)."""
-    run = lock_run(conn, run_id)
-    if run.state not in ACTIVE:
-        raise RunFinished(run_id, run.state)
-    waiting = execute(conn, Q.PENDING_SIGNAL_WAIT, {"run_id": run_id, "name": name}).first()
-    if waiting is None:
-        params = {"run_id": run_id, "name": name, "payload": dumps(payload)}
-        execute(conn, Q.BUFFER_SIGNAL, params)
-        return None
-    execute(conn, Q.RESOLVE_WAIT, {"run_id": run_id, "command_id": waiting.command_id})
-    seq = int(run.last_seq) + 1
-    data = {"name": name, "payload": payload}
-    append_event(conn, run_id, seq, "signal_received", waiting.command_id, data)
-    mark_wake(conn, run_id, seq)
-    return run_id
+        return write(conn, find_tip(conn, run_id))
 
 
 def _asked(details: dict[str, Any], run_id: str, tip: str) -> dict[str, Any]:

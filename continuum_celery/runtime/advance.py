@@ -29,6 +29,7 @@ from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
+from .stamping import outcome_of, stamp_versions
 from .transport import Publisher, publish_activities
 
 log = logging.getLogger("continuum_celery.advance")
@@ -220,7 +221,7 @@ class Advancer:
         )
         try:
             decision = self._replay(lease, workflow, cache)
-            outcome = _outcome(decision)
+            outcome = outcome_of(decision)
             return decision
         finally:
             guarded(self.hooks.pass_end, scope, outcome)
@@ -236,7 +237,7 @@ class Advancer:
             self.max_payload_bytes,
             workflow.guarded,
         )
-        self._stamp_versions(lease, decision)
+        stamp_versions(self.registry, lease, decision)
         return decision
 
     @staticmethod
@@ -291,28 +292,3 @@ class Advancer:
             result = self.runs.commit_decision(lease, failed)
         report(result.ending, self.hooks)
         return result
-
-    def _stamp_versions(self, lease: Lease, decision: Decision) -> None:
-        """New runs (children, successors) start on the newest version known here."""
-        for command in decision.commands:
-            if command.type == "child_started":
-                command.data["version"] = self._newest(command.data["workflow"])
-            elif command.type == "run_continued_as_new":
-                command.data["version"] = self._newest(lease.workflow)
-
-    def _newest(self, name: str) -> int:
-        """The newest version here; 0 (the newest of the worker that first replays
-        it) for a workflow this worker does not have, as a start by name."""
-        try:
-            return self.registry.workflow(name).version
-        except UnknownWorkflow:
-            return 0
-
-
-_OUTCOMES = {"Suspended": "waiting", "CancelledOutcome": "cancelled"}
-
-
-def _outcome(decision: Decision) -> str:
-    """What a replay pass decided, for telemetry: the run's end, or that it waits."""
-    name = type(decision.outcome).__name__
-    return _OUTCOMES.get(name, name.lower())

@@ -20,6 +20,7 @@ from ..journal.gauges import read_backlog
 from ..journal.records import Settled
 from ..journal.sweep import SweepStore
 from ..journal.tasks import TaskStore
+from ..journal.timer_firing import fire_due_waits
 from .attempts import log_lost
 from .hooks import Hooks, guarded
 from .perform import Performer
@@ -77,6 +78,8 @@ class Sweeper:
         self.settings = settings
         firing = ScheduleFiring(sweep.db, sweep.scope)
         self.schedules = ScheduleUpkeep(firing, publisher, settings.batch)
+        self.next_due: tuple[float, float | None] | None = None
+        """(monotonic time read, seconds then until the next wait or schedule)."""
         self.jobs: Callable[[], int] | None = None
         """One batch of bulk job items (``bulk.worker``); set by the engine."""
 
@@ -122,14 +125,24 @@ class Sweeper:
             return 0
 
     def fire_timers(self) -> int:
-        """Fire the waits that are due; the leader calls this alone between sweeps."""
-        fired = 0
-        for run_id, command_id in self.sweep.due_waits(self.settings.batch):
-            if self.sweep.fire_wait(run_id, command_id):
-                fired += 1
-                self._wake_fired(run_id, command_id)
+        """Fire the waits that are due; the leader calls this alone between sweeps.
+
+        Schedules go first, so the read of the next due time that comes with the
+        waits' firing already sees the schedules' new fire times.
+        """
         self.schedules.fire_schedules()
-        return fired
+        fired = fire_due_waits(self.sweep.db, self.sweep.scope, self.settings.batch)
+        self.next_due = (time.monotonic(), fired.next_due_in)
+        for run_id, command_id in fired.waits:
+            self._wake_fired(run_id, command_id)
+        return len(fired.waits)
+
+    def next_wait_in(self) -> float | None:
+        """Seconds until the next wait or schedule is due, as the last firing read
+        it, so the leader needs no read of its own (``next_due`` must be set)."""
+        assert self.next_due is not None
+        read_at, due_in = self.next_due
+        return None if due_in is None else due_in - (time.monotonic() - read_at)
 
     def _wake_fired(self, run_id: str, timer_id: str) -> None:
         """Wake the run; under its timer's telemetry, so the wakeup joins its trace."""

@@ -38,6 +38,9 @@ log = logging.getLogger("continuum_celery.upkeep")
 LONGEST_SLEEP = 1.0
 """The leader looks at the earliest wait at least this often (``INSERT_WAIT`` only
 notifies waits due sooner than that, with a margin)."""
+OVERDUE_PAUSE = 0.005
+"""A wait still overdue after a firing pass is one whose run was locked (busy in a
+transaction): look again shortly, without spinning on it."""
 FIRST_BACKOFF, LONGEST_BACKOFF = 1.0, 30.0
 
 JobsFactory = Callable[[Database, AfterCommit], Callable[[], int]]
@@ -176,10 +179,11 @@ class UpkeepLoop:
     def _until_next(self, now: float) -> float:
         """Sleep until the earliest wait fires, the next sweep, or the renewal."""
         pause = min(LONGEST_SLEEP, self._next_sweep - now, self._renewed + self.ttl / 3 - now)
-        due = self.leader.next_wait_in()
+        fired = self.sweeper.next_due is not None  # the firing read it: no read of our own
+        due = self.sweeper.next_wait_in() if fired else self.leader.next_wait_in()
         if due is not None:
             pause = min(pause, due + 0.002)  # fires_at <= now() must hold when we look
-        return max(pause, 0.001)
+        return max(pause, OVERDUE_PAUSE if due is not None and due < 0 else 0.001)
 
     # --- trouble ------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import TextClause, text
 
-from continuum_celery.journal import leader, sweep
 from continuum_celery.journal import queries as Q
+from continuum_celery.journal import sweep, timer_firing
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.migrate import migrate
 from tests.integration.databases import fresh_database
@@ -27,13 +27,14 @@ PARKED = 20_000
 SCOPE = {"scope": "default"}
 UPKEEP_QUERIES: dict[str, tuple[TextClause, dict[str, object]]] = {
     "due waits": (sweep.DUE_WAITS, {"limit": 500, **SCOPE}),
+    "fire due waits": (timer_firing.FIRE_DUE_WAITS, {"limit": 500, **SCOPE}),
     "expired claims": (sweep.EXPIRED_CLAIMS, {"grace": 30.0, "limit": 500, **SCOPE}),
     "tasks to publish": (sweep.TASKS_TO_PUBLISH,
                          {"stale": 30.0, "cap": 300.0, "limit": 500, **SCOPE}),
     "runs to wake": (sweep.RUNS_TO_WAKE, {"stale": 5.0, "cap": 300.0, "limit": 500, **SCOPE}),
     "finished runs to delete": (sweep.DELETE_FINISHED_RUNS,
                                 {"age": 30 * 86400.0, "limit": 500, **SCOPE}),
-    "next wait": (leader.NEXT_WAIT_DUE_IN, SCOPE),
+    "next wait": (Q.NEXT_WAIT_DUE_IN, SCOPE),
     "blocked runs": (Q.WAKE_BLOCKED, SCOPE),
 }  # fmt: skip
 

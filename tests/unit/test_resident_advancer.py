@@ -17,6 +17,7 @@ from continuum_celery.engine.replay import replay
 from continuum_celery.errors import LeaseLost
 from continuum_celery.journal.records import CommitResult, Lease
 from continuum_celery.runtime.advance import Advancer
+from continuum_celery.runtime.stamping import stamp_versions
 from tests.unit.driver import FakeLive, activity, json_copy
 
 add = activity(lambda a, b: a + b, "math.add")
@@ -88,7 +89,7 @@ class Journal:
         advancer = Advancer(self, registry(), Publisher(), FakeLive(), "reference")  # type: ignore[arg-type]
         info = advancer._info(lease)
         decision = replay(summing, [self.steps], {}, lease.history, info, FakeLive())
-        advancer._stamp_versions(lease, decision)
+        stamp_versions(advancer.registry, lease, decision)
         return decision
 
     def append(self, type_: str, command_id: str, data: dict[str, Any]) -> None:

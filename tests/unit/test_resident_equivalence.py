@@ -23,6 +23,7 @@ from continuum_celery.engine.events import DECISION_TYPES, Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.journal.records import Lease
 from continuum_celery.runtime.advance import Advancer
+from continuum_celery.runtime.stamping import stamp_versions
 from continuum_celery.testing import RecordedRun
 from tests.unit.driver import FakeLive, json_copy
 from tests.unit.lockstep import endings, lockstep, ops
@@ -71,7 +72,7 @@ def flows() -> Iterator[ModuleType]:
 
 
 def _stamped(advancer: Advancer, lease: Lease, decision: Decision) -> Decision:
-    advancer._stamp_versions(lease, decision)
+    stamp_versions(advancer.registry, lease, decision)
     return decision
 
 

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from continuum_celery.runids import check_run_id, is_run_id, new_run_id
+from continuum_celery.runtime.stamping import stamp_versions
 
 ID = uuid.UUID("5f0c3a52-8f3e-4d0c-9a57-6c1b1e0e2a11")
 CANONICAL = str(ID)
@@ -77,5 +78,5 @@ def test_a_child_whose_code_this_worker_lacks_is_pinned_by_the_worker_that_has_i
     data = {"workflow": "elsewhere.child", "child_run_id": "c", "args": [], "kwargs": {}}
     decision = Decision([Command("child_started", "child:elsewhere.child:0", data)],
                         Suspended(("child:elsewhere.child:0",)))  # fmt: skip
-    advancer._stamp_versions(lease, decision)
+    stamp_versions(advancer.registry, lease, decision)
     assert decision.commands[0].data["version"] == 0  # the newest of the worker that runs it

@@ -8,6 +8,7 @@ hands upkeep over) or the database is away (one line per retry, backing off).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from continuum_celery.errors import SchemaNotMigrated
 from continuum_celery.journal.db import JournalUnavailable
 from continuum_celery.runtime.sweeper import UpkeepSettings
 from continuum_celery.runtime.transport import AfterCommit
-from continuum_celery.runtime.upkeep_loop import LONGEST_SLEEP, Backoff, UpkeepLoop
+from continuum_celery.runtime.upkeep_loop import (
+    LONGEST_SLEEP,
+    OVERDUE_PAUSE,
+    Backoff,
+    UpkeepLoop,
+)
 
 
 class FakeSweeper:
@@ -24,6 +30,7 @@ class FakeSweeper:
         self.settings = UpkeepSettings()
         self.sweeps = self.timer_checks = 0
         self.publisher = publisher
+        self.next_due: tuple[float, float | None] | None = None
 
     def run_once(self) -> None:
         self.sweeps += 1
@@ -84,10 +91,34 @@ def test_only_the_leader_sweeps_and_it_listens_for_new_waits() -> None:
     assert (leader_sweeper.sweeps, leader_sweeper.timer_checks) == (1, 1)
 
 
-@pytest.mark.parametrize(("next_wait", "slept"), [(0.25, 0.252), (-3.0, 0.001)])
+@pytest.mark.parametrize(("next_wait", "slept"), [(0.25, 0.252), (-3.0, OVERDUE_PAUSE)])
 def test_the_leader_sleeps_until_the_earliest_wait(next_wait: float, slept: float) -> None:
     upkeep = loop(FakeSweeper(), FakeLeader(leads=True, next_wait=next_wait))
     assert upkeep.step() == pytest.approx(slept, abs=0.01)
+
+
+class FiringSweeper(FakeSweeper):
+    """Reads the next due time as it fires, as the real one does in that transaction."""
+
+    def __init__(self, due_in: float | None) -> None:
+        super().__init__()
+        self.due_in = due_in
+
+    def run_once(self) -> None:
+        super().run_once()
+        self.next_due = (time.monotonic(), self.due_in)
+
+    def next_wait_in(self) -> float | None:
+        return self.due_in
+
+
+@pytest.mark.parametrize(("due_in", "slept"), [(0.25, 0.252), (-0.01, OVERDUE_PAUSE)])
+def test_the_leader_sleeps_on_what_its_firing_read_without_a_read_of_its_own(
+    due_in: float, slept: float
+) -> None:
+    """Overdue after a pass means a run was locked: look again shortly, not at once."""
+    upkeep = loop(FiringSweeper(due_in), FakeLeader(leads=True, next_wait=30.0))
+    assert upkeep.step() == pytest.approx(slept, abs=0.001)
 
 
 @pytest.mark.parametrize("next_wait", [None, 30.0])
