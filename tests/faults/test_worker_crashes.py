@@ -99,7 +99,10 @@ def test_frozen_replay_is_fenced_out_after_another_worker_takes_over(lab: Lab) -
     a = lab.worker("a", concurrency=1)
     client = lab.client()
     width = 2
-    handle = client.slow_replay.delay(uuid.uuid4().hex, width, rounds_for(1.5), 1)
+    # Started by name, so that a worker (not this client, which has the code and
+    # would make the first decision itself) replays it first.
+    args = (uuid.uuid4().hex, width, rounds_for(1.5), 1)
+    handle = client.cx.start("chaos.slow_replay", *args)
     wait_for(lambda: lab.run_row(handle.run_id)["lease_owner"], 20, "A to lease the run")
     a.pause()
     b = lab.worker("b", beat=True)
