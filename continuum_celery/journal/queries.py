@@ -251,8 +251,13 @@ STORE_RESULT = q(
 # The compare-and-swap that turns duplicate or stale deliveries into no-ops: only
 # a ready task, at exactly the attempt the message names, of a running run. The
 # attempt row is written in the same round trip (a data-modifying CTE always runs).
+# The claim commits without waiting for its WAL flush (``synchronous_commit`` off for
+# this transaction only): a claim lost in a Postgres crash is a task left ready at
+# the same attempt, which upkeep publishes again; the lost claim's holder is fenced
+# out by the claim token like any other, so only the flush wait is saved.
 CLAIM_TASK = q(
-    "WITH claimed AS ("
+    "WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " claimed AS ("
     " UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
     " claim_expires_at = clock_timestamp() + make_interval(secs => LEAST(t.timeout, :ttl)),"
     " deadline_at = clock_timestamp() + make_interval(secs => t.timeout),"
@@ -266,7 +271,7 @@ CLAIM_TASK = q(
     " extract(epoch FROM clock_timestamp() - t.available_at) AS waited),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, attempt, claim_token FROM claimed)"
-    " SELECT * FROM claimed"
+    " SELECT claimed.* FROM claimed, nosync"
 )
 RUN_TASKS = q(
     "SELECT id, command_id, activity, kind, attempt, state, heartbeat_at, heartbeat_details,"
