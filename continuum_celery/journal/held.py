@@ -151,11 +151,12 @@ class HeldClaim:
                 return None
             try:
                 done = work(self._conn)
-                if done is None:
-                    return None
-                _end(self._tx.commit)
-                self.settled = True
+                if done is not None:
+                    _end(self._tx.commit)
+                    self.settled = True
                 return done
+            except JournalUnavailable:
+                return None  # the session is gone (say, idle past the TTL): retake it
             finally:
                 self._close()
 
