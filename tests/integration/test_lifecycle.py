@@ -134,6 +134,24 @@ def test_a_worker_killed_before_its_claim_committed_leaves_the_attempt_to_retake
     assert_sound(history)
 
 
+def test_a_body_that_kills_its_worker_every_time_uses_up_its_attempts(
+    flows: ModuleType, worker_env: dict[str, str], worker_factory: WorkerFactory
+) -> None:
+    """The claim of a first delivery dies with its pool process; the redelivered
+    message (Celery requeues it) is claimed durably before the body runs, so the
+    crash counts as an attempt and the run fails once the attempts are used up,
+    instead of the same attempt being retaken forever."""
+    key = uuid.uuid4().hex
+    worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    handle = flows.killing.delay(key)
+    with pytest.raises(RunFailed, match="WorkerLost"):
+        handle.result(timeout=60)
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert (task.attempt, task.state) == (2, "failed")
+    assert 2 <= flows.calls(key) <= 4, "each attempt: at most its delivery and one redelivery"
+    assert_sound(handle.history())
+
+
 def test_a_fork_from_the_failure_reruns_only_what_failed(
     flows: ModuleType, state_dir: Path
 ) -> None:
