@@ -42,22 +42,26 @@ T = TypeVar("T")
 _LOCK_CLASS = 0x6378  # "cx": advisory locks (int4, int4) of held claims
 """The two-key advisory lock space never meets the one-key locks (migrations)."""
 
-# Read the attempt and take the task's advisory lock, only for a ready task at
-# exactly the attempt the message names, of a running run (the same compare as
-# CLAIM_TASK, which writes nothing here). The lock is tried only once the row
-# matched (OFFSET 0 keeps the filter inside). The session may then sit idle in
-# this transaction for at most the claim TTL.
+# Take the task's advisory lock, then read the attempt, only for a ready task at
+# exactly the attempt the message names, of a running run (the compare of
+# CLAIM_TASK, which here writes nothing). The lock is tried first (the row lock
+# sits above the join): FOR KEY SHARE then reads the row's latest version, so a
+# duplicate that got the lock just as the holder committed sees the task settled.
+# KEY SHARE blocks no update of the row (upkeep, a run that ends), only FOR UPDATE,
+# which is taken on claimed tasks alone. The session may then sit idle in this
+# transaction for at most the claim TTL.
 HOLD_TASK = q(
     "SELECT t.id, t.run_id, t.command_id, t.activity, t.attempt, t.args, t.kwargs,"
     " t.timeout, t.kind, t.idempotency_key, t.queue, t.publish_count,"
     " clock_timestamp() AS held_at,"
     " extract(epoch FROM clock_timestamp() - t.available_at) AS waited,"
     " set_config('idle_in_transaction_session_timeout', :idle_ms, true) AS idle"
-    " FROM (SELECT t.* FROM cx_tasks t JOIN cx_runs r ON r.id = t.run_id"
-    " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
+    " FROM (SELECT pg_try_advisory_xact_lock(:lock_class, :lock_key) AS got OFFSET 0) l,"
+    " cx_tasks t JOIN cx_runs r ON r.id = t.run_id"
+    " WHERE l.got AND t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
-    " AND r.state IN ('running', 'blocked') AND t.scope = :scope OFFSET 0) t"
-    " WHERE pg_try_advisory_xact_lock(:lock_class, :lock_key)"
+    " AND r.state IN ('running', 'blocked') AND t.scope = :scope"
+    " FOR KEY SHARE OF t"
 )
 # Promotion: the held claim becomes an ordinary one (token, expiry, attempt row),
 # its deadline counted from when it was held. Only if the task is still ready at
