@@ -81,38 +81,6 @@ PROMOTE_HELD = q(
     " SELECT claim_token FROM claimed"
 )
 
-# Completing a held claim, in one round trip: as COMPLETE_CLAIMED_TASK (run row
-# locked first, the event appended only if the run is running), the claim being
-# the task still ready at that attempt within the attempt's timeout (counted from
-# when it was held). The attempt row is written here, already completed. A NULL
-# event means nothing was written: the caller retakes the claim durably.
-HELD_COMPLETE = q(
-    "WITH run AS (SELECT id, state, lease_owner, lease_token,"
-    " lease_expires_at > clock_timestamp() AS live,"
-    " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
-    " last_seq, clock_timestamp() AS db_now,"
-    " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
-    " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
-    " cancel_reason FROM cx_runs WHERE id = :run_id FOR UPDATE),"
-    " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL,"
-    " claim_token = nextval('cx_token_seq'), claimed_by = :owner,"
-    " deadline_at = CAST(:held_at AS timestamptz) + make_interval(secs => t.timeout)"
-    " FROM run WHERE t.id = :id AND run.state IN ('running', 'blocked')"
-    " AND t.state = 'ready' AND t.attempt = :attempt"
-    " AND clock_timestamp() < CAST(:held_at AS timestamptz) + make_interval(secs => t.timeout)"
-    " RETURNING t.id, t.claim_token),"
-    " attempt AS (INSERT INTO cx_attempts"
-    " (task_id, attempt, claim_token, outcome, started_at, finished_at)"
-    " SELECT id, :attempt, claim_token, 'completed', CAST(:held_at AS timestamptz),"
-    " clock_timestamp() FROM task),"
-    " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
-    " SELECT :run_id, run.last_seq + 1, :type, :command_id, CAST(:data AS jsonb)"
-    " FROM task, run RETURNING seq, type, command_id, data, created_at)"
-    " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
-    " event.command_id AS event_command_id, event.data AS event_data,"
-    " event.created_at AS event_created_at FROM run LEFT JOIN event ON true"
-)
-
 
 def lock_key(task_id: str) -> int:
     """The task's advisory lock key: 32 bits of its id, as a signed int4."""

@@ -21,7 +21,7 @@ from . import queries as Q
 from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
-from .held import HELD_COMPLETE, HeldClaim, hold_task
+from .held import HeldClaim, hold_task
 from .history import HistoryCache
 from .records import (
     DEFAULT_SCOPE,
@@ -237,7 +237,7 @@ class TaskStore:
             "owner": held.owner,
             "held_at": held.held_at,
         }
-        row = execute(conn, HELD_COMPLETE, params).first()
+        row = execute(conn, Q.HELD_COMPLETE, params).first()
         if row is None or row.event_seq is None:
             return None
         event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},

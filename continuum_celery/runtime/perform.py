@@ -333,7 +333,9 @@ class Performer:
         return AttemptError(type(error).__name__, str(error), retryable=False,
                             exception=error), None  # fmt: skip
 
-    def _run_body(self, claim: ClaimedTask, fn: Any, limit: int, held: HeldClaim | None) -> Any:
+    def _run_body(
+        self, claim: ClaimedTask, fn: Any, limit: int, held: HeldClaim | None = None
+    ) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
         with running(info, lambda details: self._beat(claim, held, details)):
             return self._call(claim, fn, limit)
