@@ -44,6 +44,7 @@ from .attempts import (
     log_failure,
 )
 from .deadline import AttemptTimeout, attempt_deadline
+from .holding import PROMOTE_AFTER, beat, durable, keep, promote_once
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
@@ -56,10 +57,6 @@ Router = Callable[[str, str | None], str | None]
 
 MAX_INLINE_STEPS = 1000
 """Activities one delivery may run inline, whatever its time budget."""
-
-PROMOTE_AFTER = 1.0
-"""Seconds a delivered attempt's claim stays held in its open transaction before it
-is committed, so that a longer attempt shows as running (see ``journal/held``)."""
 
 
 class Performer:
@@ -193,9 +190,9 @@ class Performer:
         held: HeldClaim | None = None,
     ) -> tuple[ClaimedTask | None, Delivery]:
         deadline = time.monotonic() + claim.timeout
-        tickets = [KEEPER.hold(lambda: self._keep(claim, held), self.tasks.claim_ttl)]
+        tickets = [KEEPER.hold(lambda: keep(self.tasks, claim, held), self.tasks.claim_ttl)]
         if held is not None:  # promoted once, then renewed like any claim
-            tickets.append(KEEPER.hold(lambda: _promote_once(held), 3 * PROMOTE_AFTER))
+            tickets.append(KEEPER.hold(lambda: promote_once(held), 3 * PROMOTE_AFTER))
         try:  # the claim is kept alive until the attempt is settled, not just run
             outcome = self._outcome(claim, activity, held)
             settled, outcome = self._settle(claim, outcome, deadline, offer, held)
@@ -250,20 +247,6 @@ class Performer:
 
         return InlineOffer(wants, self.tasks.claim_ttl, self.owner())
 
-    def _keep(self, claim: ClaimedTask, held: HeldClaim | None) -> bool:
-        """The keeper's renewal: a held claim is promoted (committed) first."""
-        if held is not None and not held.promoted:
-            return held.promote() is not None
-        claim = held.claim if held is not None else claim
-        return self.tasks.renew(claim) is None
-
-    def _beat(self, claim: ClaimedTask, held: HeldClaim | None, details: Any) -> str | None:
-        """A heartbeat from the body: it extends a committed claim, so a held one is
-        promoted first (if that fails, the renewal below says why)."""
-        if held is not None:
-            claim = held.promote() or held.claim
-        return self.tasks.renew(claim, details, beat=True)
-
     def _outcome(self, claim: ClaimedTask, activity: Activity, held: HeldClaim | None) -> Any:
         found, stored = self.tasks.stored_result(claim)
         if found:
@@ -294,7 +277,7 @@ class Performer:
         while True:
             try:
                 if isinstance(outcome, AttemptError):
-                    claim = _durable(claim, held)
+                    claim = durable(claim, held)
                     settled = self.tasks.fail(claim, outcome, random.random(), decide, offer)
                 else:
                     claim = held.claim if held is not None else claim
@@ -337,7 +320,7 @@ class Performer:
         self, claim: ClaimedTask, fn: Any, limit: int, held: HeldClaim | None = None
     ) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
-        with running(info, lambda details: self._beat(claim, held, details)):
+        with running(info, lambda details: beat(self.tasks, claim, held, details)):
             return self._call(claim, fn, limit)
 
     def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
@@ -371,22 +354,6 @@ class Performer:
                 self.publisher.publish_activity(message)
             for run_id in settled.commit.wake:
                 self.publisher.publish_advance(run_id)
-
-
-def _promote_once(held: HeldClaim) -> bool:
-    """The keeper's first look at a held claim commits it; then it stops looking."""
-    held.promote()
-    return False
-
-
-def _durable(claim: ClaimedTask, held: HeldClaim | None) -> ClaimedTask:
-    """The claim, committed: a failure is settled under the task lock."""
-    if held is None:
-        return claim
-    promoted = held.promote()
-    if promoted is None:
-        raise ClaimLost(f"task {claim.task_id} attempt {claim.attempt}: the claim was lost")
-    return promoted
 
 
 def _delivery(claim: ClaimedTask, outcome: Any, settled: Settled) -> Delivery:
