@@ -129,6 +129,14 @@ class Database:
         except (OperationalError, InterfaceError) as error:
             raise JournalUnavailable(f"Postgres unavailable: {error.orig or error}") from error
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit, for reads that need no snapshot beyond
+        their own statement: one round trip each, where a transaction adds a BEGIN
+        and ends in a ROLLBACK that does nothing (upkeep reads a few every second)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     def dispose(self) -> None:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()

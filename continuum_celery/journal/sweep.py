@@ -106,7 +106,7 @@ class SweepStore:
         later (bulk jobs, say) finds it here, as ``Sweeper.sweep.scope``."""
 
     def due_waits(self, limit: int) -> list[tuple[str, str]]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = execute(conn, DUE_WAITS, {"limit": limit, "scope": self.scope})
             return [(str(r.run_id), r.command_id) for r in rows]
 
@@ -125,7 +125,7 @@ class SweepStore:
         return True
 
     def expired_claims(self, grace: float, limit: int) -> list[str]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             params = {"grace": grace, "limit": limit, "scope": self.scope}
             rows = execute(conn, EXPIRED_CLAIMS, params)
             return [str(r.id) for r in rows]
