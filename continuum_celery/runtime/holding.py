@@ -1,4 +1,5 @@
-"""Keeping a delivered attempt's claim, held in its settling transaction or committed.
+"""Which delivered attempts hold their claim in the settling transaction, and keeping
+a claim, held or committed.
 
 A held claim (``journal/held``) is promoted, committed as an ordinary claim, before
 anything needs it committed: the keeper's renewals, a heartbeat from the body, a
@@ -13,6 +14,13 @@ from ..errors import ClaimLost
 from ..journal.held import HeldClaim
 from ..journal.records import ClaimedTask
 from ..journal.tasks import TaskStore
+
+QUICK_BODY = 0.05
+"""An activity whose last body in this process took less than this many seconds is
+claimed in its settling transaction. A commit saved matters next to a short body
+only; a long one (an unknown one, too) has its claim committed before it runs, so
+that a crash mid-body is always counted as an attempt, and the attempt shows as
+running from its start."""
 
 PROMOTE_AFTER = 1.0
 """Seconds a delivered attempt's claim stays held in its open transaction before it

@@ -44,7 +44,7 @@ from .attempts import (
     log_failure,
 )
 from .deadline import AttemptTimeout, attempt_deadline
-from .holding import PROMOTE_AFTER, beat, durable, keep, promote_once
+from .holding import PROMOTE_AFTER, QUICK_BODY, beat, durable, keep, promote_once
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
@@ -88,8 +88,11 @@ class Performer:
         self.hooks: Hooks = NOOP
         """Telemetry: each attempt's begin and end, fenced results, runs that end."""
         self.hold_claims = True
-        """Claim a delivered attempt in a transaction it is settled in (one commit),
-        unless the message was redelivered (see ``journal/held``)."""
+        """Claim a delivered attempt of a quick activity in the transaction it is
+        settled in (one commit), unless the message was redelivered (see
+        ``journal/held``)."""
+        self.quick: dict[str, bool] = {}
+        """Activities whose last body here took under ``QUICK_BODY`` seconds."""
 
     def perform(
         self,
@@ -113,7 +116,7 @@ class Performer:
             return Delivery(ignored=f"ignored: {error}")
         taken = (
             self.tasks.hold(task_id, attempt, activity_name, self.owner())
-            if self.hold_claims and not redelivered
+            if self.hold_claims and not redelivered and self.quick.get(activity_name, False)
             else self.tasks.claim(task_id, attempt, activity_name, self.owner())
         )
         if isinstance(taken, str):
@@ -320,8 +323,12 @@ class Performer:
         self, claim: ClaimedTask, fn: Any, limit: int, held: HeldClaim | None = None
     ) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
-        with running(info, lambda details: beat(self.tasks, claim, held, details)):
-            return self._call(claim, fn, limit)
+        started = time.monotonic()
+        try:
+            with running(info, lambda details: beat(self.tasks, claim, held, details)):
+                return self._call(claim, fn, limit)
+        finally:
+            self.quick[claim.activity] = time.monotonic() - started < QUICK_BODY
 
     def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         try:

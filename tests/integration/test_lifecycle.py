@@ -112,12 +112,17 @@ def test_kill_9_mid_activity_under_the_default_policy_ends_with_the_run_complete
 def test_a_worker_killed_before_its_claim_committed_leaves_the_attempt_to_retake(
     flows: ModuleType, worker_env: dict[str, str], worker_factory: WorkerFactory
 ) -> None:
-    """A delivered attempt is claimed in a transaction that stays open until it
-    settles, or for a moment of its body: killed before that, nothing of the claim
-    was committed. The same attempt is claimed again (upkeep publishes it again),
-    and the history has exactly one completion of it."""
+    """An attempt of an activity whose last body here was quick is claimed in a
+    transaction that stays open until it settles, or for a moment of its body:
+    killed before that, nothing of the claim was committed. The same attempt is
+    claimed again (upkeep publishes it again), and the history has exactly one
+    completion of it."""
     key = uuid.uuid4().hex
-    first = worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    first = worker_factory(
+        flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE], concurrency=1
+    )
+    warm = flows.slow_on_queue.delay(f"{key}-warm", 0.0)
+    assert warm.result(timeout=20) == "done"  # this process now knows the body as quick
     handle = flows.slow_on_queue.delay(key, 30.0)
     wait_for(lambda: flows.calls(key) == 1)
     first.kill()  # SIGKILL, as soon as the body started
