@@ -116,7 +116,7 @@ class TaskStore:
         found = hold_task(self.db, params, self.claim_ttl)
         if found is None:
             with self.db.engine.begin() as conn:
-                return _refusal(conn, task_id, attempt, activity, self.scope)
+                return _refusal(conn, task_id, attempt, activity, self.scope, held=True)
         held, row = found
         if row.idempotency_key is None and int(row.publish_count) <= 1:
             return held
@@ -455,7 +455,9 @@ def _finish_attempt(
     )
 
 
-def _refusal(conn: Connection, task_id: str, attempt: int, activity: str, scope: str) -> str:
+def _refusal(
+    conn: Connection, task_id: str, attempt: int, activity: str, scope: str, held: bool = False
+) -> str:
     row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
     if row is None:
         return f"no task {task_id} exists (forged or garbled message)"
@@ -465,4 +467,6 @@ def _refusal(conn: Connection, task_id: str, attempt: int, activity: str, scope:
         return f"task {task_id} belongs to {row.activity}, not {activity} (forged message)"
     if row.attempt != attempt:
         return f"task {task_id} is at attempt {row.attempt}, message named {attempt} (stale)"
+    if held and row.state == "ready":  # a delivery holding it in its transaction
+        return f"task {task_id} attempt {attempt} is held by another delivery or not due yet"
     return f"task {task_id} attempt {attempt} is {row.state} (duplicate delivery or not due yet)"
