@@ -108,11 +108,6 @@ class HeldClaim:
         self.lost = False
         self.settled = False
 
-    @property
-    def held(self) -> bool:
-        """Whether the claim is still only held (nothing about it committed)."""
-        return self._conn is not None
-
     def settle(self, work: Callable[[Connection], T | None]) -> T | None:
         """Run ``work`` in the holding transaction and commit it; None (nothing
         written) when the claim is no longer held there or ``work`` found nothing
