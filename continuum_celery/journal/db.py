@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, NoResultFound, OperationalError
@@ -188,6 +189,15 @@ def execute_plain(driver: psycopg.Connection[Any], statement: TextClause) -> Non
     driver.execute(sql)
 
 
+SESSION_LOST = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,
+)
+"""What a statement raises when its session is gone (for the last: a transaction
+left idle past its ``idle_in_transaction_session_timeout``, see ``held``)."""
+
+
 def execute(
     conn: Connection, statement: TextClause, params: Mapping[str, Any] | None = None
 ) -> Rows:
@@ -208,7 +218,7 @@ def execute(
     cursor = driver.cursor(row_factory=namedtuple_row)
     try:
         cursor.execute(sql, params)
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+    except SESSION_LOST as error:
         raise JournalUnavailable(f"Postgres unavailable: {error}") from error
     except (psycopg.DataError, UnicodeEncodeError) as error:
         raise JournalRejected(f"Postgres refused a value: {error}") from error

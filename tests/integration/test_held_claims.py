@@ -7,6 +7,8 @@ duplicate deliveries, a holder whose transaction dies, a run that ends, promotio
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -129,3 +131,25 @@ def test_a_run_ended_while_an_attempt_was_held_fences_it_out(
     with pytest.raises(ClaimLost):
         tasks.complete(held.claim, 1, held=held)
     assert [e.type for e in runs.history(run_id)][-1] == "run_terminated"
+
+
+def test_a_frozen_holder_loses_its_session_and_the_attempt_is_retaken(
+    db: Database, runs: RunStore
+) -> None:
+    """The holding session may sit idle in its transaction for the claim TTL only:
+    a holder frozen past it (SIGSTOP, before its first renewal) loses the session,
+    the lock with it, and anything it then tries is fenced out."""
+    tasks = TaskStore(db, claim_ttl=1.0)
+    run_id, task_id = first_task(runs)
+    frozen = hold(tasks, task_id)
+    refused = tasks.hold(task_id, 1, "journal.step")
+    assert isinstance(refused, str) and "held by another delivery" in refused
+    time.sleep(1.6)  # Postgres ends the idle session after 1 s
+
+    retaken = hold(tasks, task_id)
+    assert tasks.complete(retaken.claim, 5, held=retaken).accepted
+    with pytest.raises(ClaimLost):
+        tasks.complete(frozen.claim, 99, held=frozen)
+    history = runs.history(run_id)
+    assert [e.type for e in history] == ["activity_scheduled", "activity_completed"]
+    assert history[-1].data["result"] == 5
