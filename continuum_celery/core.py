@@ -71,6 +71,7 @@ class Continuum(Operations):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         eager: bool = True,
         inline_budget: float = 1.0,
+        hold_claims: bool = True,
         resident_runs: int = DEFAULT_CAPACITY,
         wakeup_time_limit: float = 300.0,
         worker_upkeep: bool = True,
@@ -118,6 +119,7 @@ class Continuum(Operations):
         """Replay where the input lands: after an activity's completion, and a start
         that has the workflow's code commits the run with its first decision."""
         self._wire_runtime(eager, settings)
+        self.performer.hold_claims = checks.flag(hold_claims, "hold_claims")
         self._wire_upkeep(url, settings, upkeep_interval, worker_upkeep)
         self.schedules = Schedules(self)
         """Durable cron and interval starts: ``cx.schedules.create(...)`` and friends."""

@@ -141,8 +141,9 @@ def register_upkeep(app: Celery, upkeep: Callable[[], object], interval: float) 
     app.add_periodic_task(interval, continuum_upkeep.s(), name=UPKEEP)
 
 
-Perform = Callable[[str, int, str, "float | None"], Delivery]
-"""(task id, attempt, activity, seconds until the delivery's soft time limit)."""
+Perform = Callable[[str, int, str, "float | None", bool], Delivery]
+"""(task id, attempt, activity, seconds until the delivery's soft time limit,
+whether the broker delivered this message before)."""
 
 
 def register_activity(app: Celery, name: str, perform: Perform) -> None:
@@ -160,7 +161,8 @@ def register_activity(app: Celery, name: str, perform: Perform) -> None:
         if task_id is None or attempt is None:
             log.warning("ignored malformed %s message: args=%r kwargs=%r", name, args, kwargs)
             return "ignored: malformed message"
-        delivery = perform(task_id, attempt, name, soft_limit(task.request))
+        delivery = perform(task_id, attempt, name, soft_limit(task.request),
+                           redelivered(task.request))  # fmt: skip
         failure = delivery.failure
         if failure is not None:
             raise failure
@@ -168,6 +170,13 @@ def register_activity(app: Celery, name: str, perform: Perform) -> None:
 
     run_activity.__name__ = name.rsplit(".", 1)[-1]
     app.task(name=name, bind=True, **_TASK_OPTIONS)(run_activity)
+
+
+def redelivered(request: Any) -> bool:
+    """Whether the broker delivered this message before (its worker died with it,
+    or it was restored after the visibility timeout)."""
+    info = getattr(request, "delivery_info", None) or {}
+    return bool(info.get("redelivered")) if isinstance(info, dict) else False
 
 
 def soft_limit(request: Any) -> float | None:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, NoResultFound, OperationalError
@@ -129,6 +130,14 @@ class Database:
         except (OperationalError, InterfaceError) as error:
             raise JournalUnavailable(f"Postgres unavailable: {error.orig or error}") from error
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A pooled connection in autocommit, for reads that need no snapshot beyond
+        their own statement: one round trip each, where a transaction adds a BEGIN
+        and ends in a ROLLBACK that does nothing (upkeep reads a few every second)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     def dispose(self) -> None:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
@@ -180,6 +189,15 @@ def execute_plain(driver: psycopg.Connection[Any], statement: TextClause) -> Non
     driver.execute(sql)
 
 
+SESSION_LOST = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,
+)
+"""What a statement raises when its session is gone (for the last: a transaction
+left idle past its ``idle_in_transaction_session_timeout``, see ``held``)."""
+
+
 def execute(
     conn: Connection, statement: TextClause, params: Mapping[str, Any] | None = None
 ) -> Rows:
@@ -200,7 +218,7 @@ def execute(
     cursor = driver.cursor(row_factory=namedtuple_row)
     try:
         cursor.execute(sql, params)
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+    except SESSION_LOST as error:
         raise JournalUnavailable(f"Postgres unavailable: {error}") from error
     except (psycopg.DataError, UnicodeEncodeError) as error:
         raise JournalRejected(f"Postgres refused a value: {error}") from error

@@ -77,7 +77,7 @@ class UpkeepLeader:
     def next_wait_in(self) -> float | None:
         """Seconds until the scope's earliest unresolved wait fires; None when none has
         a time (another app's overdue waits never keep this leader awake)."""
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             seconds = execute(conn, Q.NEXT_WAIT_DUE_IN, {"scope": self.scope}).scalar()
         return None if seconds is None else float(seconds)
 

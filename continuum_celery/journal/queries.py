@@ -266,8 +266,13 @@ STORE_RESULT = q(
 # The compare-and-swap that turns duplicate or stale deliveries into no-ops: only
 # a ready task, at exactly the attempt the message names, of a running run. The
 # attempt row is written in the same round trip (a data-modifying CTE always runs).
+# The claim commits without waiting for its WAL flush (``synchronous_commit`` off for
+# this transaction only): a claim lost in a Postgres crash is a task left ready at
+# the same attempt, which upkeep publishes again; the lost claim's holder is fenced
+# out by the claim token like any other, so only the flush wait is saved.
 CLAIM_TASK = q(
-    "WITH claimed AS ("
+    "WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true)),"
+    " claimed AS ("
     " UPDATE cx_tasks t SET state = 'claimed', claim_token = nextval('cx_token_seq'),"
     " claim_expires_at = clock_timestamp() + make_interval(secs => LEAST(t.timeout, :ttl)),"
     " deadline_at = clock_timestamp() + make_interval(secs => t.timeout),"
@@ -281,7 +286,7 @@ CLAIM_TASK = q(
     " extract(epoch FROM clock_timestamp() - t.available_at) AS waited),"
     " attempt AS (INSERT INTO cx_attempts (task_id, attempt, claim_token)"
     " SELECT id, attempt, claim_token FROM claimed)"
-    " SELECT * FROM claimed"
+    " SELECT claimed.* FROM claimed, nosync"
 )
 RUN_TASKS = q(
     "SELECT id, command_id, activity, kind, attempt, state, heartbeat_at, heartbeat_details,"
@@ -354,6 +359,37 @@ COMPLETE_CLAIMED_TASK = q(
     " event.command_id AS event_command_id, event.data AS event_data,"
     " event.created_at AS event_created_at, EXISTS (SELECT FROM absorbed) AS absorbed"
     " FROM run LEFT JOIN event ON true"
+)
+# Completing a held claim, in one round trip: as COMPLETE_CLAIMED_TASK (run row
+# locked first, the event appended only if the run is running), the claim being
+# the task still ready at that attempt within the attempt's timeout (counted from
+# when it was held). The attempt row is written here, already completed. A NULL
+# event means nothing was written: the caller retakes the claim durably.
+HELD_COMPLETE = q(
+    "WITH run AS (SELECT id, state, lease_owner, lease_token,"
+    " lease_expires_at > clock_timestamp() AS live,"
+    " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
+    " last_seq, clock_timestamp() AS db_now,"
+    " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
+    " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
+    " cancel_reason FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL,"
+    " claim_token = nextval('cx_token_seq'), claimed_by = :owner,"
+    " deadline_at = CAST(:held_at AS timestamptz) + make_interval(secs => t.timeout)"
+    " FROM run WHERE t.id = :id AND run.state IN ('running', 'blocked')"
+    " AND t.state = 'ready' AND t.attempt = :attempt"
+    " AND clock_timestamp() < CAST(:held_at AS timestamptz) + make_interval(secs => t.timeout)"
+    " RETURNING t.id, t.claim_token),"
+    " attempt AS (INSERT INTO cx_attempts"
+    " (task_id, attempt, claim_token, outcome, started_at, finished_at)"
+    " SELECT id, :attempt, claim_token, 'completed', CAST(:held_at AS timestamptz),"
+    " clock_timestamp() FROM task),"
+    " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
+    " SELECT :run_id, run.last_seq + 1, :type, :command_id, CAST(:data AS jsonb)"
+    " FROM task, run RETURNING seq, type, command_id, data, created_at)"
+    " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
+    " event.command_id AS event_command_id, event.data AS event_data,"
+    " event.created_at AS event_created_at FROM run LEFT JOIN event ON true"
 )
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(

@@ -107,7 +107,7 @@ class SweepStore:
         later (bulk jobs, say) finds it here, as ``Sweeper.sweep.scope``."""
 
     def expired_claims(self, grace: float, limit: int) -> list[str]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             params = {"grace": grace, "limit": limit, "scope": self.scope}
             rows = execute(conn, EXPIRED_CLAIMS, params)
             return [str(r.id) for r in rows]

@@ -21,6 +21,7 @@ from . import queries as Q
 from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
+from .held import HeldClaim, hold_task
 from .history import HistoryCache
 from .records import (
     DEFAULT_SCOPE,
@@ -99,6 +100,29 @@ class TaskStore:
             waited=max(float(row.waited), 0.0),
         )
 
+    def hold(
+        self, task_id: str, attempt: int, activity: str, owner: str | None = None
+    ) -> HeldClaim | ClaimedTask | str:
+        """Claim one attempt in a transaction left open to settle it in (see
+        ``held``), or return why the message must be ignored.
+
+        An attempt published more than once (lost, or stuck behind a backlog) is
+        claimed durably at once, as is one with an idempotency key: a body that
+        kills its worker must count as an attempt, and a keyed result is settled
+        under the task lock.
+        """
+        params = {"id": task_id, "attempt": attempt, "activity": activity,
+                  "owner": owner, "scope": self.scope}  # fmt: skip
+        found = hold_task(self.db, params, self.claim_ttl)
+        if found is None:
+            with self.db.engine.begin() as conn:
+                return _refusal(conn, task_id, attempt, activity, self.scope, held=True)
+        held, row = found
+        if row.idempotency_key is None and int(row.publish_count) <= 1:
+            return held
+        claim = held.promote()
+        return claim if claim is not None else f"task {task_id} attempt {attempt} was taken"
+
     def stored_result(self, claim: ClaimedTask) -> tuple[bool, Any]:
         """(found, result) of an earlier run's attempt with the same idempotency key."""
         if claim.idempotency_key is None:
@@ -152,8 +176,10 @@ class TaskStore:
         result: Any,
         decide: Decide | None = None,
         inline: InlineOffer | None = None,
+        held: HeldClaim | None = None,
     ) -> Settled:
-        """Journal the result if the claim still holds.
+        """Journal the result if the claim still holds (``held``: the claim held in
+        an open transaction, see ``held``; ``claim`` is then its ``claim``).
 
         A claim that outlived its attempt's timeout is dead: the attempt is settled
         as timed out instead (``accepted=False``), as upkeep would have done. A claim
@@ -164,6 +190,8 @@ class TaskStore:
         when nothing else is replaying it (eager continuation), and ``inline`` lets
         one of the activities they schedule be claimed for this worker at once.
         """
+        if held is not None:
+            return self._complete_held(held, result, decide, inline)
         with self.db.transaction() as conn:
             run, event = _complete_live_claim(conn, claim, result)
             if event is None:  # not the plain case: look closer, under the task lock
@@ -179,6 +207,44 @@ class TaskStore:
             settled = self._wake_or_continue(conn, run, event, decide, inline)
         self._remember(claim.run_id, settled)
         return settled
+
+    def _complete_held(
+        self, held: HeldClaim, result: Any, decide: Decide | None, inline: InlineOffer | None
+    ) -> Settled:
+        """Complete in the holding transaction: one commit. Anything but the plain
+        case (the claim no longer held, out of time, an error) retakes the claim
+        durably and completes as an ordinary claim would."""
+        settled = held.settle(lambda conn: self._settle_held(conn, held, result, decide, inline))
+        if settled is not None:
+            self._remember(held.claim.run_id, settled)
+            return settled
+        claim = held.promote()
+        if claim is None:
+            raise ClaimLost(f"task {held.claim.task_id} attempt {held.claim.attempt}: "
+                            "the claim was lost before it was settled")  # fmt: skip
+        return self.complete(claim, result, decide, inline)
+
+    def _settle_held(
+        self,
+        conn: Connection,
+        held: HeldClaim,
+        result: Any,
+        decide: Decide | None,
+        inline: InlineOffer | None,
+    ) -> Settled | None:
+        claim = held.claim
+        params = _completion(claim, 0, result) | {
+            "id": claim.task_id,
+            "attempt": claim.attempt,
+            "owner": held.owner,
+            "held_at": held.held_at,
+        }
+        row = execute(conn, Q.HELD_COMPLETE, params).first()
+        if row is None or row.event_seq is None:
+            return None
+        event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
+                      row.event_created_at)  # fmt: skip
+        return self._wake_or_continue(conn, row, event, decide, inline)
 
     def _wake_or_continue(
         self,
@@ -391,7 +457,9 @@ def _finish_attempt(
     )
 
 
-def _refusal(conn: Connection, task_id: str, attempt: int, activity: str, scope: str) -> str:
+def _refusal(
+    conn: Connection, task_id: str, attempt: int, activity: str, scope: str, held: bool = False
+) -> str:
     row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
     if row is None:
         return f"no task {task_id} exists (forged or garbled message)"
@@ -401,4 +469,6 @@ def _refusal(conn: Connection, task_id: str, attempt: int, activity: str, scope:
         return f"task {task_id} belongs to {row.activity}, not {activity} (forged message)"
     if row.attempt != attempt:
         return f"task {task_id} is at attempt {row.attempt}, message named {attempt} (stale)"
+    if held and row.state == "ready":  # a delivery holding it in its transaction
+        return f"task {task_id} attempt {attempt} is held by another delivery or not due yet"
     return f"task {task_id} attempt {attempt} is {row.state} (duplicate delivery or not due yet)"

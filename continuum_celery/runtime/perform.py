@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..journal.db import JournalRejected, JournalUnavailable
 from ..journal.eager import Decide
+from ..journal.held import HeldClaim
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
 from ..journal.tasks import AttemptError, TaskStore
 from ..payloads import encode
@@ -43,6 +44,7 @@ from .attempts import (
     log_failure,
 )
 from .deadline import AttemptTimeout, attempt_deadline
+from .holding import PROMOTE_AFTER, QUICK_BODY, beat, durable, keep, promote_once
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
@@ -85,29 +87,54 @@ class Performer:
         """Who claims attempts here (host and pid), kept with each claim for operators."""
         self.hooks: Hooks = NOOP
         """Telemetry: each attempt's begin and end, fenced results, runs that end."""
+        self.hold_claims = True
+        """Claim a delivered attempt of a quick activity in the transaction it is
+        settled in (one commit), unless the message was redelivered (see
+        ``journal/held``)."""
+        self.quick: dict[str, bool] = {}
+        """Activities whose last body here took under ``QUICK_BODY`` seconds."""
 
     def perform(
-        self, task_id: str, attempt: int, activity_name: str, time_limit: float | None = None
+        self,
+        task_id: str,
+        attempt: int,
+        activity_name: str,
+        time_limit: float | None = None,
+        redelivered: bool = False,
     ) -> Delivery:
         """Run the attempt if this delivery wins the claim; say what became of it.
 
         ``time_limit`` is how long the delivery may run before the transport
-        interrupts it (Celery's soft time limit), if it does.
+        interrupts it (Celery's soft time limit), if it does. A ``redelivered``
+        message (its worker died, say) is claimed durably before its body runs,
+        so a body that kills its worker counts as an attempt each time.
         """
         try:
             self.registry.activity(activity_name)  # unknown: ignore before claiming
         except UnknownActivity as error:
             log.warning("ignored message for task %s: %s", task_id, error)
             return Delivery(ignored=f"ignored: {error}")
-        claim = self.tasks.claim(task_id, attempt, activity_name, self.owner())
-        if isinstance(claim, str):
-            log.info("ignored message: %s", claim)
-            return Delivery(ignored=f"ignored: {claim}")
+        taken = (
+            self.tasks.hold(task_id, attempt, activity_name, self.owner())
+            if self.hold_claims and not redelivered and self.quick.get(activity_name, False)
+            else self.tasks.claim(task_id, attempt, activity_name, self.owner())
+        )
+        if isinstance(taken, str):
+            log.info("ignored message: %s", taken)
+            return Delivery(ignored=f"ignored: {taken}")
+        held = taken if isinstance(taken, HeldClaim) else None
+        claim = held.claim if held is not None else taken
+        assert isinstance(claim, ClaimedTask)
         queue = self.router(claim.activity, claim.queue) if self.router else None
-        return self.run_claimed(claim, self.inline_offer(queue, time_limit), delivered=True)
+        offer = self.inline_offer(queue, time_limit)
+        return self.run_claimed(claim, offer, delivered=True, held=held)
 
     def run_claimed(
-        self, claim: ClaimedTask, offer: InlineOffer | None, delivered: bool = False
+        self,
+        claim: ClaimedTask,
+        offer: InlineOffer | None,
+        delivered: bool = False,
+        held: HeldClaim | None = None,
     ) -> Delivery:
         """Run a claimed attempt, then each activity ``offer`` lets its settling claim.
 
@@ -120,7 +147,7 @@ class Performer:
         while next_claim is not None:
             activity = self.registry.activity(next_claim.activity)
             if own:
-                next_claim, outcome = self._attempt(next_claim, activity, offer)
+                next_claim, outcome = self._attempt(next_claim, activity, offer, held)
                 own = False
             else:
                 next_claim = self._observed(next_claim, activity, offer)
@@ -139,28 +166,39 @@ class Performer:
         return inline
 
     def _attempt(
-        self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
+        self,
+        claim: ClaimedTask,
+        activity: Activity,
+        offer: InlineOffer | None,
+        held: HeldClaim | None = None,
     ) -> tuple[ClaimedTask | None, Delivery]:
         """Run and settle one claimed attempt; returns the activity claimed inline next,
         and what became of this one."""
         hooks = self.hooks
         if not hooks.enabled:
-            return self._run_attempt(claim, activity, offer)
+            return self._run_attempt(claim, activity, offer, held)
         scope, outcome = guarded(hooks.attempt_begin, claim), "error"
         try:
-            inline, delivery = self._run_attempt(claim, activity, offer)
+            inline, delivery = self._run_attempt(claim, activity, offer, held)
             outcome = attempt_outcome(delivery)
             return inline, delivery
         finally:
             guarded(hooks.attempt_end, scope, claim, outcome)
 
     def _run_attempt(
-        self, claim: ClaimedTask, activity: Activity, offer: InlineOffer | None
+        self,
+        claim: ClaimedTask,
+        activity: Activity,
+        offer: InlineOffer | None,
+        held: HeldClaim | None = None,
     ) -> tuple[ClaimedTask | None, Delivery]:
         deadline = time.monotonic() + claim.timeout
-        ticket = KEEPER.hold(lambda: self.tasks.renew(claim) is None, self.tasks.claim_ttl)
+        tickets = [KEEPER.hold(lambda: keep(self.tasks, claim, held), self.tasks.claim_ttl)]
+        if held is not None:  # promoted once, then renewed like any claim
+            tickets.append(KEEPER.hold(lambda: promote_once(held), 3 * PROMOTE_AFTER))
         try:  # the claim is kept alive until the attempt is settled, not just run
-            settled, outcome = self._settle(claim, self._outcome(claim, activity), deadline, offer)
+            outcome = self._outcome(claim, activity, held)
+            settled, outcome = self._settle(claim, outcome, deadline, offer, held)
         except FencingError as error:
             log.warning("task %s attempt %s: result rejected: %s",
                         claim.task_id, claim.attempt, error)  # fmt: skip
@@ -168,7 +206,10 @@ class Performer:
                 guarded(self.hooks.fenced, "claim")
             return None, Delivery(ignored=f"fenced out: {error}")
         finally:
-            KEEPER.drop(ticket)
+            for ticket in tickets:
+                KEEPER.drop(ticket)
+            if held is not None:
+                held.release()
         if settled is None:
             return None, Delivery(ignored="already settled by an earlier try of this commit")
         if settled.commit is not None:
@@ -209,16 +250,21 @@ class Performer:
 
         return InlineOffer(wants, self.tasks.claim_ttl, self.owner())
 
-    def _outcome(self, claim: ClaimedTask, activity: Activity) -> Any:
+    def _outcome(self, claim: ClaimedTask, activity: Activity, held: HeldClaim | None) -> Any:
         found, stored = self.tasks.stored_result(claim)
         if found:
             log.info("task %s: %s already ran under key %r; reusing its result",
                      claim.task_id, claim.activity, claim.idempotency_key)  # fmt: skip
             return stored
-        return self._run_body(claim, activity.fn, activity.max_payload_bytes)
+        return self._run_body(claim, activity.fn, activity.max_payload_bytes, held)
 
     def _settle(
-        self, claim: ClaimedTask, outcome: Any, deadline: float, offer: InlineOffer | None
+        self,
+        claim: ClaimedTask,
+        outcome: Any,
+        deadline: float,
+        offer: InlineOffer | None,
+        held: HeldClaim | None = None,
     ) -> tuple[Settled | None, Any]:
         """Journal the outcome, retrying while Postgres is unreachable.
 
@@ -234,9 +280,11 @@ class Performer:
         while True:
             try:
                 if isinstance(outcome, AttemptError):
+                    claim = durable(claim, held)
                     settled = self.tasks.fail(claim, outcome, random.random(), decide, offer)
                 else:
-                    settled = self.tasks.complete(claim, outcome, decide, offer)
+                    claim = held.claim if held is not None else claim
+                    settled = self.tasks.complete(claim, outcome, decide, offer, held)
                 return settled, outcome
             except JournalRejected as error:
                 if decide is None and isinstance(outcome, AttemptError):
@@ -271,10 +319,16 @@ class Performer:
         return AttemptError(type(error).__name__, str(error), retryable=False,
                             exception=error), None  # fmt: skip
 
-    def _run_body(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
+    def _run_body(
+        self, claim: ClaimedTask, fn: Any, limit: int, held: HeldClaim | None = None
+    ) -> Any:
         info = ActivityInfo(claim.run_id, claim.task_id, claim.activity, claim.attempt)
-        with running(info, lambda details: self.tasks.renew(claim, details, beat=True)):
-            return self._call(claim, fn, limit)
+        started = time.monotonic()
+        try:
+            with running(info, lambda details: beat(self.tasks, claim, held, details)):
+                return self._call(claim, fn, limit)
+        finally:
+            self.quick[claim.activity] = time.monotonic() - started < QUICK_BODY
 
     def _call(self, claim: ClaimedTask, fn: Any, limit: int) -> Any:
         try:

@@ -10,6 +10,7 @@ outcomes, never run ids. In a prefork worker every pool process records into
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +76,18 @@ def _instruments(registry: CollectorRegistry) -> Instruments:
     )  # fmt: skip
 
 
-_BY_REGISTRY: dict[int, Instruments] = {}
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = (
+    weakref.WeakKeyDictionary()
+)
+"""Keyed by the registry itself, not its ``id()``: a registry that was collected may
+leave its id to a new one, which must not inherit instruments registered elsewhere."""
 
 
 def instruments(registry: CollectorRegistry = REGISTRY) -> Instruments:
     """One set per registry, however many engines a process has."""
-    found = _BY_REGISTRY.get(id(registry))
+    found = _BY_REGISTRY.get(registry)
     if found is None:
-        found = _BY_REGISTRY[id(registry)] = _instruments(registry)
+        found = _BY_REGISTRY[registry] = _instruments(registry)
     return found
 
 

@@ -98,12 +98,63 @@ def test_kill_9_mid_activity_under_the_default_policy_ends_with_the_run_complete
     first = worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
     handle = flows.slow_on_queue.delay(key, 30.0)
     wait_for(lambda: flows.calls(key) == 1)
+    # a claim is committed once the attempt has run a moment (before, a kill loses
+    # it, and the same attempt is retaken: see the test below)
+    wait_for(lambda: flows.cx.activity_tasks(handle.run_id)[0].state == "claimed")
     first.kill()  # SIGKILL, mid-activity
 
     worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
     assert handle.result(timeout=40) == "done"
     [task] = flows.cx.activity_tasks(handle.run_id)
     assert task.attempt == 2 and task.state == "completed"
+
+
+def test_a_worker_killed_before_its_claim_committed_leaves_the_attempt_to_retake(
+    flows: ModuleType, worker_env: dict[str, str], worker_factory: WorkerFactory
+) -> None:
+    """An attempt of an activity whose last body here was quick is claimed in a
+    transaction that stays open until it settles, or for a moment of its body:
+    killed before that, nothing of the claim was committed. The same attempt is
+    claimed again (upkeep publishes it again), and the history has exactly one
+    completion of it."""
+    key = uuid.uuid4().hex
+    first = worker_factory(
+        flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE], concurrency=1
+    )
+    warm = flows.slow_on_queue.delay(f"{key}-warm", 0.0)
+    assert warm.result(timeout=20) == "done"  # this process now knows the body as quick
+    handle = flows.slow_on_queue.delay(key, 30.0)
+    wait_for(lambda: flows.calls(key) == 1)
+    first.kill()  # SIGKILL, as soon as the body started
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert (task.attempt, task.state) == (1, "ready"), "the claim died with its worker"
+
+    worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    assert handle.result(timeout=40) == "done"
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert (task.attempt, task.state) == (1, "completed")
+    assert flows.calls(key) == 2, "the body ran again, as an activity may"
+    history = handle.history()
+    assert types(history).count("activity_completed") == 1
+    assert_sound(history)
+
+
+def test_a_body_that_kills_its_worker_every_time_uses_up_its_attempts(
+    flows: ModuleType, worker_env: dict[str, str], worker_factory: WorkerFactory
+) -> None:
+    """The claim of a first delivery dies with its pool process; the redelivered
+    message (Celery requeues it) is claimed durably before the body runs, so the
+    crash counts as an attempt and the run fails once the attempts are used up,
+    instead of the same attempt being retaken forever."""
+    key = uuid.uuid4().hex
+    worker_factory(flows.__name__, env=worker_env, queues=[flows.INLINE_QUEUE])
+    handle = flows.killing.delay(key)
+    with pytest.raises(RunFailed, match="WorkerLost"):
+        handle.result(timeout=60)
+    [task] = flows.cx.activity_tasks(handle.run_id)
+    assert (task.attempt, task.state) == (2, "failed")
+    assert 2 <= flows.calls(key) <= 4, "each attempt: at most its delivery and one redelivery"
+    assert_sound(handle.history())
 
 
 def test_a_fork_from_the_failure_reruns_only_what_failed(

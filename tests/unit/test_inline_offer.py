@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from continuum_celery.celery_app.tasks import CeleryPublisher, soft_limit
+from continuum_celery.celery_app.tasks import CeleryPublisher, redelivered, soft_limit
 from continuum_celery.definitions import Activity, ActivityOptions, Registry
 from continuum_celery.engine.retry import RetryPolicy
 from continuum_celery.journal.records import ClaimedTask, InlineOffer, TaskMessage
@@ -141,3 +141,20 @@ def test_soft_limit_read_from_the_celery_request(timelimit: Any, expected: Any) 
     request = Request()
     request.timelimit = timelimit  # type: ignore[attr-defined]
     assert soft_limit(request) == expected
+
+
+@pytest.mark.parametrize(
+    ("delivery_info", "expected"),
+    [({"redelivered": True}, True), ({"redelivered": False}, False), ({}, False),
+     (None, False), ("garbled", False)],
+)  # fmt: skip
+def test_a_redelivery_is_read_from_the_celery_request(delivery_info: Any, expected: bool) -> None:
+    """Kombu marks a message Redis restored (after its worker died, or past the
+    visibility timeout) and RabbitMQ marks a requeued one; either is claimed durably."""
+
+    class Request:
+        pass
+
+    request = Request()
+    request.delivery_info = delivery_info  # type: ignore[attr-defined]
+    assert redelivered(request) is expected

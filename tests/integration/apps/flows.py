@@ -490,6 +490,18 @@ def slow_on_queue(key: str, pause: float) -> str:
     return str(stalls_once(key, pause))
 
 
+@cx.activity(queue=INLINE_QUEUE, retry=RetryPolicy(max_attempts=2, backoff="constant", base=0.1))
+def kills_its_worker(key: str) -> str:
+    """Ends its own pool process at once, every time (as a segfault or an OOM kill)."""
+    record_call(key)
+    os._exit(1)
+
+
+@cx.workflow()
+def killing(key: str) -> str:
+    return str(kills_its_worker(key))
+
+
 @cx.activity(retry=RetryPolicy(max_attempts=1))
 def fails_until_fixed(key: str) -> str:
     """Fails until the test "fixes" the outside world (a file in the state dir)."""
