@@ -89,7 +89,10 @@ def test_a_cancelled_child_in_both(flows: ModuleType) -> None:
     with pytest.raises(Exception) as real_error:
         real.result(timeout=60)
     assert type(env_error.value) is type(real_error.value)
-    assert _shape(handle.history()) == _shape(real.history())
+    # The cancel reaches parent and child at once; on real workers the child's end
+    # lands in the parent's history only if it beats the parent's own replay.
+    raced = ("child_cancelled", "child:tests.integration.apps.flows.waiting_child:0")
+    assert _shape(handle.history()) == [e for e in _shape(real.history()) if e != raced]
 
 
 def wait_until_awaiting_child(flows: ModuleType, run_id: str) -> None:
