@@ -82,6 +82,11 @@ PROMOTE_HELD = q(
 )
 
 
+def lock_params(task_id: str) -> dict[str, int]:
+    """The parameters naming the task's advisory lock, for any statement that claims."""
+    return {"lock_class": _LOCK_CLASS, "lock_key": lock_key(task_id)}
+
+
 def lock_key(task_id: str) -> int:
     """The task's advisory lock key: 32 bits of its id, as a signed int4."""
     bits = uuid.UUID(task_id).int & 0xFFFFFFFF

@@ -270,6 +270,8 @@ STORE_RESULT = q(
 # this transaction only): a claim lost in a Postgres crash is a task left ready at
 # the same attempt, which upkeep publishes again; the lost claim's holder is fenced
 # out by the claim token like any other, so only the flush wait is saved.
+# The task's advisory lock, as a held claim takes it (``held.py``): while another
+# delivery holds the attempt in an open transaction, this one claims nothing.
 CLAIM_TASK = q(
     "WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true)),"
     " claimed AS ("
@@ -277,8 +279,9 @@ CLAIM_TASK = q(
     " claim_expires_at = clock_timestamp() + make_interval(secs => LEAST(t.timeout, :ttl)),"
     " deadline_at = clock_timestamp() + make_interval(secs => t.timeout),"
     " heartbeat_at = NULL, heartbeat_details = NULL, claimed_by = :owner"
-    " FROM cx_runs r"
-    " WHERE t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
+    " FROM cx_runs r, (SELECT pg_try_advisory_xact_lock(:lock_class, :lock_key) AS got"
+    " OFFSET 0) l"
+    " WHERE l.got AND t.id = :id AND t.attempt = :attempt AND t.activity = :activity"
     " AND t.state = 'ready' AND t.available_at <= clock_timestamp()"
     " AND r.id = t.run_id AND r.state IN ('running', 'blocked') AND t.scope = :scope"
     " RETURNING t.id, t.run_id, t.command_id, t.activity, t.attempt, t.claim_token,"

@@ -21,7 +21,7 @@ from . import queries as Q
 from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
-from .held import HeldClaim, hold_task
+from .held import HeldClaim, hold_task, lock_params
 from .history import HistoryCache
 from .records import (
     DEFAULT_SCOPE,
@@ -79,7 +79,7 @@ class TaskStore:
         """Claim one attempt, or return why the message must be ignored; ``owner``
         (worker host and pid) is kept with the claim for operators."""
         params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl,
-                  "owner": owner, "scope": self.scope}  # fmt: skip
+                  "owner": owner, "scope": self.scope, **lock_params(task_id)}  # fmt: skip
         with self.db.engine.begin() as conn:
             row = execute(conn, Q.CLAIM_TASK, params).first()
             if row is None:

@@ -83,6 +83,22 @@ def test_a_held_claim_commits_nothing_until_it_settles_once(
     assert_sound(history)
 
 
+def test_an_ordinary_claim_is_refused_while_another_delivery_holds_the_attempt(
+    db: Database, runs: RunStore, tasks: TaskStore
+) -> None:
+    """A duplicate that claims durably (say, on a worker process with no timing
+    history for the activity) must not run the body beside the holder."""
+    run_id, task_id = first_task(runs)
+    held = hold(tasks, task_id)
+    duplicate = tasks.claim(task_id, 1, "journal.step", "worker-b")
+    assert isinstance(duplicate, str), "the duplicate claimed the held attempt"
+    assert task_row(db, task_id) == ("ready", 1, 0)
+    assert tasks.complete(held.claim, 10, held=held).accepted
+    late = tasks.claim(task_id, 1, "journal.step", "worker-b")
+    assert isinstance(late, str) and "completed" in late
+    assert [e.type for e in runs.history(run_id)] == ["activity_scheduled", "activity_completed"]
+
+
 def test_a_holder_whose_transaction_died_cannot_complete_once_retaken(
     db: Database, runs: RunStore, tasks: TaskStore
 ) -> None:
