@@ -16,8 +16,8 @@ from .checks import check_start_options, check_workflow_name
 from .definitions import Registry, Workflow
 from .errors import UnknownWorkflow
 from .journal.records import NewRun
+from .journal.settling import SHORT_DELAY
 from .journal.starts import Started
-from .journal.tasks import SHORT_DELAY
 from .payloads import encode, normalize_args
 from .runids import new_run_id
 from .runtime.hooks import Hooks, guarded

@@ -33,7 +33,7 @@ from celery import Celery, signals
 from celery.utils.saferepr import saferepr
 
 from ..journal.records import ClaimedTask, LostAttempt
-from ..journal.tasks import AttemptError
+from ..journal.settling import AttemptError
 from ..runtime.attempts import failure_of
 
 log = logging.getLogger("continuum_celery.celery")

@@ -23,7 +23,7 @@ from .decisions import apply
 from .history import HistoryCache
 from .records import DEFAULT_SCOPE, CommitResult, Lease, NewRun
 from .rows import dumps
-from .tasks import SHORT_DELAY
+from .settling import SHORT_DELAY
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Activity task operations: claim, complete, fail, and the expiry of dead claims.
+"""Activity task operations: claim, complete, fail, and the expiry of dead claims
+(the rows each writes are in ``settling.py``).
 
 A Celery message names (task id, attempt). Claiming it is a compare-and-swap on
 that exact pair, so a duplicate or stale delivery claims nothing. Completion and
@@ -8,15 +9,13 @@ under the run-row lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ..engine.events import Event
-from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
-from ..payloads import storable
 from . import queries as Q
 from .audit import Actor
 from .db import Database, Record, execute
@@ -32,31 +31,19 @@ from .records import (
     TaskMessage,
     TaskStatus,
 )
-from .rows import ACTIVE, append_event, dumps, lock_active_run, lock_run, mark_wake, to_event
-
-SHORT_DELAY = 10.0
-"""Retries due within this many seconds ride a Celery countdown; later ones are
-published by upkeep when due (a long countdown would sit unacked in a worker)."""
-
-
-@dataclass(frozen=True)
-class AttemptError:
-    """How an attempt failed, as journaled: the original type name and message."""
-
-    error_type: str
-    message: str
-    retryable: bool = True
-    outcome: str = "failed"
-    exception: BaseException | None = field(default=None, compare=False, repr=False)
-    """What the body raised, when it ran here: reported to the transport, never journaled."""
-
-    def __post_init__(self) -> None:
-        """Any code may raise any text: NUL and surrogates are escaped, not refused."""
-        object.__setattr__(self, "error_type", storable(self.error_type))
-        object.__setattr__(self, "message", storable(self.message))
-
-    def text(self) -> str:
-        return f"{self.error_type}: {self.message}"
+from .rows import ACTIVE, dumps, lock_active_run, lock_run, mark_wake
+from .settling import (
+    AttemptError,
+    Failure,
+    complete_live_claim,
+    complete_locked,
+    completion_row,
+    expiry_error,
+    fail_locked,
+    lock_claimed,
+    refusal,
+    timeout_error,
+)
 
 
 class TaskStore:
@@ -83,7 +70,7 @@ class TaskStore:
         with self.db.engine.begin() as conn:
             row = execute(conn, Q.CLAIM_TASK, params).first()
             if row is None:
-                return _refusal(conn, task_id, attempt, activity, self.scope)
+                return refusal(conn, task_id, attempt, activity, self.scope)
         return ClaimedTask(
             task_id=str(row.id),
             run_id=str(row.run_id),
@@ -116,7 +103,7 @@ class TaskStore:
         found = hold_task(self.db, params, self.claim_ttl)
         if found is None:
             with self.db.engine.begin() as conn:
-                return _refusal(conn, task_id, attempt, activity, self.scope, held=True)
+                return refusal(conn, task_id, attempt, activity, self.scope, held=True)
         held, row = found
         if row.idempotency_key is None and int(row.publish_count) <= 1:
             return held
@@ -193,15 +180,15 @@ class TaskStore:
         if held is not None:
             return self._complete_held(held, result, decide, inline)
         with self.db.transaction() as conn:
-            run, event = _complete_live_claim(conn, claim, result)
+            run, event = complete_live_claim(conn, claim, result)
             if event is None:  # not the plain case: look closer, under the task lock
-                task = _lock_claimed(conn, claim)
+                task = lock_claimed(conn, claim)
                 if not task.in_time:
-                    error = _timeout_error(task)
-                    failed = _fail_locked(conn, run, task, claim.task_id, error, 0.5)
+                    error = timeout_error(task)
+                    failed = fail_locked(conn, run, task, claim.task_id, error, 0.5)
                     timed_out = self._settle_failure(conn, run, failed, None)
                     return Settled(timed_out.retry, timed_out.run_to_wake, accepted=False)
-                event = _complete_locked(conn, run, claim, result)
+                event = complete_locked(conn, run, claim, result)
             elif run.absorbed:  # the run's gather still waits on others: no replay yet
                 return Settled(None, None)
             settled = self._wake_or_continue(conn, run, event, decide, inline)
@@ -233,7 +220,7 @@ class TaskStore:
         inline: InlineOffer | None,
     ) -> Settled | None:
         claim = held.claim
-        params = _completion(claim, 0, result) | {
+        params = completion_row(claim, 0, result) | {
             "id": claim.task_id,
             "attempt": claim.attempt,
             "owner": held.owner,
@@ -275,7 +262,7 @@ class TaskStore:
         self,
         conn: Connection,
         run: Record,
-        failed: _Failure,
+        failed: Failure,
         decide: Decide | None,
         inline: InlineOffer | None = None,
     ) -> Settled:
@@ -298,8 +285,8 @@ class TaskStore:
         """
         with self.db.transaction() as conn:
             run = lock_active_run(conn, claim.run_id)
-            task = _lock_claimed(conn, claim)
-            failed = _fail_locked(conn, run, task, claim.task_id, error, unit_random)
+            task = lock_claimed(conn, claim)
+            failed = fail_locked(conn, run, task, claim.task_id, error, unit_random)
             settled = self._settle_failure(conn, run, failed, decide, inline)
         self._remember(claim.run_id, settled)
         return settled
@@ -314,161 +301,9 @@ class TaskStore:
             task = execute(conn, Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
             if task.state != "claimed" or not (task.abandoned or not task.in_time):
                 return None
-            error = _expiry_error(task)
-            failed = _fail_locked(conn, run, task, task_id, error, unit_random)
+            error = expiry_error(task)
+            failed = fail_locked(conn, run, task, task_id, error, unit_random)
             settled = self._settle_failure(conn, run, failed, None)
         lost = LostAttempt(task_id, str(task.run_id), task.activity, int(task.attempt),
                            error.error_type, error.message)  # fmt: skip
         return replace(settled, lost=lost)
-
-
-def _completion(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:
-    data = {"activity": claim.activity, "attempt": claim.attempt, "result": result}
-    return {"run_id": claim.run_id, "seq": seq, "type": f"{claim.kind}_completed",
-            "command_id": claim.command_id, "data": dumps(data)}  # fmt: skip
-
-
-def _complete_live_claim(
-    conn: Connection, claim: ClaimedTask, result: Any
-) -> tuple[Record, Event | None]:
-    """Lock the run and, in the common case, complete in the same round trip.
-
-    The common case is a live claim, in time, with no idempotency key. Otherwise
-    the event is None and nothing was written: the caller looks closer.
-    """
-    if claim.idempotency_key is not None:
-        return lock_active_run(conn, claim.run_id), None
-    params = _completion(claim, 0, result)
-    params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
-    row = execute(conn, Q.COMPLETE_CLAIMED_TASK, params).first()
-    if row is None or row.state not in ACTIVE:
-        return lock_active_run(conn, claim.run_id), None  # raises RunNotFound / RunNotActive
-    if row.event_seq is None:
-        return row, None
-    event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
-                  row.event_created_at)  # fmt: skip
-    return row, event
-
-
-def _complete_locked(conn: Connection, run: Record, claim: ClaimedTask, result: Any) -> Event:
-    """Completion under the task lock, the claim checked: the general case."""
-    result = _keep_one_result(conn, claim, result)
-    stored = execute(conn, Q.INSERT_EVENT, _completion(claim, int(run.last_seq) + 1, result)).one()
-    execute(conn, Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
-    _finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
-    return to_event(stored)
-
-
-def _keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
-    """With an idempotency key, the first committed result wins for every run."""
-    if claim.idempotency_key is None:
-        return result
-    params = {"activity": claim.activity, "key": claim.idempotency_key,
-              "result": dumps(result), "run_id": claim.run_id}  # fmt: skip
-    if execute(conn, Q.STORE_RESULT, params).first() is not None:
-        return result
-    return execute(conn, Q.STORED_RESULT, params).one().result
-
-
-def _expiry_error(task: Record) -> AttemptError:
-    """Why a claim died: its attempt ran out of time, or its worker stopped renewing."""
-    if task.in_time:
-        message = f"attempt {task.attempt}: the worker stopped renewing its claim (it died or hung)"
-        return AttemptError("WorkerLost", message, retryable=True, outcome="lost")
-    return _timeout_error(task)
-
-
-def _timeout_error(task: Record) -> AttemptError:
-    message = f"attempt {task.attempt} did not finish within its {task.timeout:g}s timeout"
-    return AttemptError("TimeoutError", message, retryable=True, outcome="timed_out")
-
-
-def _lock_claimed(conn: Connection, claim: ClaimedTask) -> Record:
-    task = execute(conn, Q.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
-    if (
-        task is None
-        or task.state != "claimed"
-        or task.attempt != claim.attempt
-        or task.claim_token != claim.claim_token
-    ):
-        raise ClaimLost(
-            f"task {claim.task_id} attempt {claim.attempt}: claim token {claim.claim_token} "
-            "is no longer valid"
-        )
-    return task
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """A failed attempt: either a retry to publish, or the ``activity_failed`` event."""
-
-    retry: TaskMessage | None
-    event: Event | None
-
-
-def _fail_locked(
-    conn: Connection,
-    run: Record,
-    task: Record,
-    task_id: str,
-    error: AttemptError,
-    unit_random: float,
-) -> _Failure:
-    _finish_attempt(conn, task_id, int(task.attempt), error.outcome, error.text())
-    policy = RetryPolicy.from_dict(task.retry)
-    delay = next_delay(policy, int(task.attempt), unit_random) if error.retryable else None
-    if delay is not None:
-        publish_now = delay <= SHORT_DELAY
-        execute(conn, Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
-        retry = (
-            TaskMessage(
-                task_id,
-                str(task.run_id),
-                task.activity,
-                int(task.attempt) + 1,
-                task.queue,
-                task.priority,
-                float(task.timeout),
-                countdown=delay,
-            )
-            if publish_now
-            else None
-        )
-        return _Failure(retry, None)
-    seq = int(run.last_seq) + 1
-    data = {
-        "activity": task.activity,
-        "attempt": int(task.attempt),
-        "error_type": error.error_type,
-        "message": error.message,
-    }
-    event = append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
-    execute(conn, Q.FINISH_TASK, {"id": task_id, "state": "failed"})
-    return _Failure(None, event)
-
-
-def _finish_attempt(
-    conn: Connection, task_id: str, attempt: int, outcome: str, error: str | None
-) -> None:
-    execute(
-        conn,
-        Q.FINISH_ATTEMPT,
-        {"id": task_id, "attempt": attempt, "outcome": outcome, "error": error},
-    )
-
-
-def _refusal(
-    conn: Connection, task_id: str, attempt: int, activity: str, scope: str, held: bool = False
-) -> str:
-    row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
-    if row is None:
-        return f"no task {task_id} exists (forged or garbled message)"
-    if row.scope != scope:
-        return f"task {task_id} belongs to scope {row.scope!r}, not {scope!r} (another app's)"
-    if row.activity != activity:
-        return f"task {task_id} belongs to {row.activity}, not {activity} (forged message)"
-    if row.attempt != attempt:
-        return f"task {task_id} is at attempt {row.attempt}, message named {attempt} (stale)"
-    if held and row.state == "ready":  # a delivery holding it in its transaction
-        return f"task {task_id} attempt {attempt} is held by another delivery or not due yet"
-    return f"task {task_id} attempt {attempt} is {row.state} (duplicate delivery or not due yet)"

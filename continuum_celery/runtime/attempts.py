@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..journal.records import ClaimedTask, LostAttempt
-from ..journal.tasks import AttemptError
+from ..journal.settling import AttemptError
 
 log = logging.getLogger("continuum_celery.activity")
 

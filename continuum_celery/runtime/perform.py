@@ -32,7 +32,8 @@ from ..journal.db import JournalRejected, JournalUnavailable
 from ..journal.eager import Decide
 from ..journal.held import HeldClaim
 from ..journal.records import ClaimedTask, InlineOffer, Settled, TaskMessage
-from ..journal.tasks import AttemptError, TaskStore
+from ..journal.settling import AttemptError
+from ..journal.tasks import TaskStore
 from ..payloads import encode
 from .attempts import (
     UNSETTLED,

@@ -18,7 +18,7 @@ from celery import Celery
 
 from continuum_celery import Continuum, RunFailed, workflow
 from continuum_celery.journal.db import JournalUnavailable
-from continuum_celery.journal.tasks import SHORT_DELAY
+from continuum_celery.journal.settling import SHORT_DELAY
 from tests.integration.checks import assert_sound, types, wait_for
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory

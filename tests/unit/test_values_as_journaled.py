@@ -23,7 +23,7 @@ from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.events import Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.errors import NotSerializable
-from continuum_celery.journal.tasks import AttemptError
+from continuum_celery.journal.settling import AttemptError
 from continuum_celery.payloads import (
     as_journaled,
     check_json,
