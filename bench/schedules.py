@@ -36,7 +36,7 @@ from bench.metrics import percentile
 from continuum_celery import Continuum
 from continuum_celery.celery_app.tasks import CeleryPublisher
 from continuum_celery.journal.firing import ScheduleFiring
-from continuum_celery.runtime.schedules import BATCH, fire_schedules
+from continuum_celery.runtime.schedules import BATCH, LANES, fire_schedules
 from continuum_celery.runtime.transport import Publisher, wake_all
 
 COPIES = (
@@ -79,16 +79,12 @@ class Committed(ScheduleFiring):
     """Upkeep's firing, noting when each pass committed and how many runs it woke."""
 
     passes: list[tuple[float, float, int]]
-    cpu: float = 0.0
-    """Seconds of this process' CPU the passes took (steadier than wall time when
-    the machine is busy)."""
 
-    def fire_due(self, now: datetime | None, batch: int) -> list[str]:
-        began, cpu = time.time(), time.process_time()
-        woken = super().fire_due(now, batch)
+    def fire_pass(self, now: datetime | None, batch: int) -> tuple[list[str], bool]:
+        began = time.time()
+        woken, full = super().fire_pass(now, batch)
         self.passes.append((began, time.time(), len(woken)))
-        self.cpu += time.process_time() - cpu
-        return woken
+        return woken, full
 
 
 def main() -> None:
@@ -98,6 +94,7 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--no-publish", action="store_true", help="count wakeups only")
+    parser.add_argument("--lanes", type=int, default=LANES, help="passes fired side by side")
     parser.add_argument("--output", type=Path, help="write the results here as JSON")
     args = parser.parse_args()
     name = f"cx_bench_sched_{secrets.token_hex(4)}"
@@ -121,7 +118,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         tick = prepare(cx, args.schedules, args.spec)
         publisher = Timed(None if args.no_publish else CeleryPublisher(app))
-        return {**measure(cx, tick, publisher, args.schedules), "spec": args.spec,
+        return {**measure(cx, tick, publisher, args.schedules, args.lanes), "spec": args.spec,
                 "published": not args.no_publish}  # fmt: skip
     finally:
         cx.db.dispose()
@@ -141,18 +138,21 @@ def prepare(cx: Continuum, n: int, spec: str) -> datetime:
     return tick
 
 
-def measure(cx: Continuum, tick: datetime, publisher: Timed, n: int) -> dict[str, Any]:
+def measure(cx: Continuum, tick: datetime, publisher: Timed, n: int,
+            lanes: int) -> dict[str, Any]:  # fmt: skip
     firing = Committed(cx.db)
     firing.passes = []
     early = tick - timedelta(seconds=1)
     fire_schedules(firing, publisher, early)  # connections made
     idle = _timed(lambda: fire_schedules(firing, publisher, early))
-    firing.passes, firing.cpu = [], 0.0
+    firing.passes = []
     time.sleep(max(tick.timestamp() - time.time() + 0.002, 0))  # as the leader sleeps
+    cpu = time.process_time()
     while len(publisher.sent) < n:
-        fire_schedules(firing, publisher)
+        fire_schedules(firing, publisher, lanes=lanes)
+    cpu = time.process_time() - cpu  # this process' CPU: steadier than wall on a busy box
     return {**_results(cx, tick, firing.passes, publisher.sent, idle, n),
-            "cpu_ms_per_schedule": firing.cpu / n * 1000}  # fmt: skip
+            "lanes": lanes, "cpu_ms_per_schedule": cpu / n * 1000}  # fmt: skip
 
 
 def _results(cx: Continuum, tick: datetime, passes: list[tuple[float, float, int]],
@@ -183,8 +183,9 @@ def _spread(lags: list[float]) -> dict[str, float]:
 def report(results: dict[str, Any]) -> None:
     n, lag = results["schedules"], results["lag_s"]
     print(
-        f"{n} schedules on {results['spec']!r}, all due on the same tick; "
-        f"{results['runs']} runs started in {results['passes']} passes of <= {results['batch']}"
+        f"{n} schedules on {results['spec']!r}, all due on the same tick; {results['runs']} runs"
+        f" started in {results['passes']} passes of <= {results['batch']} on {results['lanes']}"
+        " lanes"
     )
     print(f"idle pass (nothing due): {results['idle_pass_ms']:.1f} ms")
     print(

@@ -80,8 +80,13 @@ class ScheduleFiring:
         """Only this scope's schedules fire here (``Continuum(scope=)``)."""
 
     def fire_due(self, now: datetime | None, batch: int) -> list[str]:
+        """One pass over the due schedules at ``now``; returns the runs to wake."""
+        return self.fire_pass(now, batch)[0]
+
+    def fire_pass(self, now: datetime | None, batch: int) -> tuple[list[str], bool]:
         """One pass over the due schedules at ``now`` (default: the database clock,
-        which also times the upkeep leader's sleep); returns the runs to wake.
+        which also times the upkeep leader's sleep); returns the runs to wake, and
+        whether the batch was full (more may be due).
 
         A schedule that cannot fire (a stored spec this code refuses, a value
         Postgres refuses) spoils its batch: the batch is then done again with a
@@ -95,21 +100,21 @@ class ScheduleFiring:
         except ContinuumError:
             return self._pass(now, batch, careful=True)
 
-    def _pass(self, now: datetime | None, batch: int, careful: bool) -> list[str]:
+    def _pass(self, now: datetime | None, batch: int, careful: bool) -> tuple[list[str], bool]:
         woken: list[str] = []
         with self.db.transaction() as conn:
             now = now or execute(conn, DB_NOW).scalar_one()
             params = {"now": now, "limit": batch, "scope": self.scope}
             rows = execute(conn, DUE_SCHEDULES, params).all()
-            seen = {row.id for row in rows}
+            full, seen = len(rows) >= batch, {row.id for row in rows}
             buffered = execute(conn, BUFFERED_SCHEDULES, params)
             rows += [row for row in buffered if row.id not in seen]
             schedules = [schedule_record(row) for row in rows]
             if not careful:
-                return fire_batch(conn, schedules, now)
+                return fire_batch(conn, schedules, now), full
             for s in schedules:
                 woken += self._fire_apart(conn, s, now)
-        return woken
+        return woken, full
 
     def _fire_apart(self, conn: Connection, s: ScheduleRecord, now: datetime) -> list[str]:
         """``_fire`` inside a savepoint: a schedule that cannot fire is logged and

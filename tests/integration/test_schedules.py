@@ -100,6 +100,20 @@ def test_three_racing_upkeeps_start_each_tick_exactly_once(cx: Continuum) -> Non
         db.dispose()
 
 
+def test_one_call_drains_a_flood_on_two_lanes_each_tick_once(cx: Continuum) -> None:
+    """A full pass means more are due: the rest go on two connections at once."""
+    for i in range(25):
+        cx.schedules.create(f"flood-{i}", WF, "@every 1m", overlap="allow_all")
+    now = first_tick(cx, "flood-0") + timedelta(seconds=1)
+    firing = ScheduleFiring(cx.db)
+    started = fire_schedules(firing, cx.outbox, now, batch=4, lanes=2)
+    flooding = "SELECT count({}) FROM cx_runs WHERE attributes ->> 'schedule_id' LIKE 'flood-%'"
+    assert count(cx, flooding.format("*")) == 25
+    assert count(cx, flooding.format("DISTINCT attributes")) == 25
+    assert started >= 25  # other tests' schedules due by then fire too
+    assert fire_schedules(firing, cx.outbox, now, batch=4, lanes=2) == 0
+
+
 def test_a_stale_cursor_cannot_start_a_tick_twice(cx: Continuum) -> None:
     """The second lock: a tick's run id is derived, so replaying a cursor is harmless."""
     first = every_minute(cx, "stale", "allow_all")
