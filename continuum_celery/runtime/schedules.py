@@ -71,8 +71,9 @@ def _one_pass(firing: ScheduleFiring, publisher: Publisher, now: datetime | None
 class ScheduleUpkeep:
     """``fire_schedules`` bound to a database and a publisher, for the sweeper."""
 
-    def __init__(self, firing: ScheduleFiring, publisher: Publisher, batch: int = BATCH) -> None:
-        self.firing, self.publisher, self.batch = firing, publisher, batch
+    def __init__(self, firing: ScheduleFiring, publisher: Publisher, batch: int = BATCH,
+                 lanes: int = LANES) -> None:  # fmt: skip
+        self.firing, self.publisher, self.batch, self.lanes = firing, publisher, batch, lanes
 
     def fire_schedules(self, now: datetime | None = None) -> int:
-        return fire_schedules(self.firing, self.publisher, now, self.batch)
+        return fire_schedules(self.firing, self.publisher, now, self.batch, self.lanes)

@@ -41,6 +41,9 @@ class UpkeepSettings:
     backoff_cap: float = 300.0
     """Each further re-publish of the same message waits twice as long, up to this."""
     batch: int = 500
+    schedule_lanes: int = 2
+    """Connections that fire due schedules side by side once a pass finds its batch
+    full (thousands due on one minute); 1 on a machine whose cores are busy anyway."""
     leader_ttl: float = 3.0
     """How long the upkeep leader's hold lasts unless renewed; a worker that dies
     leading is replaced this long (plus about a second) after its last renewal."""
@@ -77,7 +80,8 @@ class Sweeper:
         self.performer = performer
         self.settings = settings
         firing = ScheduleFiring(sweep.db, sweep.scope)
-        self.schedules = ScheduleUpkeep(firing, publisher, settings.batch)
+        self.schedules = ScheduleUpkeep(firing, publisher, settings.batch,
+                                        settings.schedule_lanes)  # fmt: skip
         self.next_due: tuple[float, float | None] | None = None
         """(monotonic time read, seconds then until the next wait or schedule)."""
         self.jobs: Callable[[], int] | None = None
