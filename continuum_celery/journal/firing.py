@@ -79,10 +79,6 @@ class ScheduleFiring:
         self.scope = scope
         """Only this scope's schedules fire here (``Continuum(scope=)``)."""
 
-    def fire_due(self, now: datetime | None, batch: int) -> list[str]:
-        """One pass over the due schedules at ``now``; returns the runs to wake."""
-        return self.fire_pass(now, batch)[0]
-
     def fire_pass(self, now: datetime | None, batch: int) -> tuple[list[str], bool]:
         """One pass over the due schedules at ``now`` (default: the database clock,
         which also times the upkeep leader's sleep); returns the runs to wake, and

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..journal.records import TaskMessage
 
@@ -23,15 +23,22 @@ class Publisher(Protocol):
         """Ask some worker to perform one activity attempt."""
 
 
+def in_one_batch(publisher: object, method: str, items: Sequence[Any]) -> bool:
+    """Hand ``items`` to the publisher's batch ``method`` if it has one and there is
+    more than one item; False when the caller must send them one by one."""
+    batch = getattr(publisher, method, None)
+    if batch is None or len(items) < 2:
+        return False
+    batch(items)
+    return True
+
+
 def wake_all(publisher: Publisher, run_ids: Sequence[str]) -> None:
     """Wake many runs at once: in a few messages where the publisher can carry many
     ids in one (``publish_advances``), else one message per run."""
-    many = getattr(publisher, "publish_advances", None)
-    if many is not None and len(run_ids) > 1:
-        many(run_ids)
-        return
-    for run_id in run_ids:
-        publisher.publish_advance(run_id)
+    if not in_one_batch(publisher, "publish_advances", run_ids):
+        for run_id in run_ids:
+            publisher.publish_advance(run_id)
 
 
 class AfterCommit:
@@ -78,23 +85,18 @@ class AfterCommit:
         A batch that fails part-way is published again one by one: a message sent
         twice only costs its second delivery a refused claim.
         """
-        batch = getattr(self.publisher, "publish_activities", None)
-        if batch is not None and len(messages) > 1:
-            try:
-                batch(messages)
+        try:
+            if in_one_batch(self.publisher, "publish_activities", messages):
                 return
-            except Exception as error:
-                log.warning("%d tasks not published in one batch (%s); one by one instead",
-                            len(messages), error)  # fmt: skip
+        except Exception as error:
+            log.warning("%d tasks not published in one batch (%s); one by one instead",
+                        len(messages), error)  # fmt: skip
         for message in messages:
             self.publish_activity(message)
 
 
 def publish_activities(publisher: Publisher, messages: Sequence[TaskMessage]) -> None:
     """A decision's activities, in one batch if ``publisher`` takes batches."""
-    batch = getattr(publisher, "publish_activities", None)
-    if batch is not None:
-        batch(messages)
-        return
-    for message in messages:
-        publisher.publish_activity(message)
+    if not in_one_batch(publisher, "publish_activities", messages):
+        for message in messages:
+            publisher.publish_activity(message)
