@@ -22,13 +22,11 @@ import platform
 import random
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +47,7 @@ from bench.metrics import (
     set_settle_seconds,
     settle,
 )
+from bench.profiling import profiling
 from bench.workloads import WORKLOAD_NAMES, parse_workloads, render_workloads, run_workloads
 from tests.integration.harness import WorkerProcess
 
@@ -570,38 +569,6 @@ def bench_continuum(
     if profiles:
         result["profiles"] = profiles
     return result
-
-
-@contextlib.contextmanager
-def profiling(enabled: bool, pids: list[int], out: list[str]) -> Iterator[None]:
-    """Optionally sample the pool children with py-spy during the loaded window."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not enabled or not Path(spy).exists():
-        if enabled:
-            log("--profile: py-spy not found, not profiling")
-        yield
-        return
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for pid in pids:
-        path = RESULTS_DIR / f"profile-continuum-{pid}.txt"
-        procs.append(
-            subprocess.Popen(
-                [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-                 "--output", str(path), "--idle"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )  # fmt: skip
-        out.append(str(path.relative_to(REPO_ROOT)))
-    try:
-        yield
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(30)
 
 
 # --- DBOS (optional peer) ------------------------------------------------------------------

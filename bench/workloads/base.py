@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from bench.metrics import Delta, Probe, settle
+from bench.profiling import profiling
 from tests.integration.harness import WorkerProcess
 
 T = TypeVar("T")
@@ -71,6 +72,17 @@ def workers(
             proc.kill()
 
 
+@contextlib.contextmanager
+def profiled(ctx: Ctx, proc: WorkerProcess, into: dict[str, Any]) -> Iterator[None]:
+    """With ``--profile``, py-spy the worker's pool children; the files go into ``into``."""
+    paths: list[str] = []
+    children = [pid for pid in proc.pids() if pid != proc.pid]
+    with profiling(bool(getattr(ctx.args, "profile", False)), children, paths):
+        yield
+    if paths:
+        into["profiles"] = paths
+
+
 def counted(
     ctx: Ctx, units: int, work: Callable[[], T], client: CxClient | None = None
 ) -> tuple[T, dict[str, Any]]:
@@ -106,6 +118,7 @@ def per_unit(ctx: Ctx, idle: Delta, loaded: Delta, units: int, polls: int) -> di
         "idle_commits_per_s": idle_rate,
         "window_s": loaded.seconds,
         "worker_cpu_ms_per_unit": 1000 * loaded.cpu.get("workers", 0.0) / units,
+        "cpu_ms_per_unit": {k: round(1000 * v / units, 3) for k, v in loaded.cpu.items()},
     }
     if loaded.pg_restarted:
         out["disturbed"] = "the Postgres server restarted during the window"

@@ -67,13 +67,17 @@ def _continuum(
         ids = [client.start(flow, steps) for _ in range(n)]
         return client.wait(ids, 60 + n * steps) - t0
 
+    extra: dict[str, Any] = {}
     try:
-        with base.workers(ctx, base.CX_APP, queues, options):
+        with base.workers(ctx, base.CX_APP, queues, options) as proc:
             run(ctx.args.warmup)
-            elapsed, counts = base.counted(ctx, workflows * steps, lambda: run(workflows), client)
+            with base.profiled(ctx, proc, extra):
+                elapsed, counts = base.counted(
+                    ctx, workflows * steps, lambda: run(workflows), client
+                )
     finally:
         client.close()
-    return counts | {"elapsed_s": elapsed, "per_s": workflows * steps / elapsed}
+    return counts | extra | {"elapsed_s": elapsed, "per_s": workflows * steps / elapsed}
 
 
 def _compare(
