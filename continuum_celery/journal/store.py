@@ -35,6 +35,7 @@ from .records import (
 )
 from .rows import ACTIVE, to_event
 from .starts import Started, start_run
+from .waking import lock_to_wake
 
 T = TypeVar("T")
 
@@ -86,21 +87,24 @@ class RunStore:
         return Lease.from_row(run_id, int(row.lease_token), row, events)
 
     def wake_eagerly(
-        self, run_id: str, decide: Decide, inline: InlineOffer | None = None
+        self,
+        run_id: str,
+        decide: Decide,
+        inline: InlineOffer | None = None,
+        max_history: int | None = None,
     ) -> CommitResult | bool:
-        """A wakeup in one transaction: replay under the run-row lock, no lease.
-
-        Taking a lease costs a transaction of its own; it pays off only when a
-        replay may be long (callers use this for runs they hold live). True: nothing
-        to do (no due wake marker, or a live lease elsewhere that will see the new
-        input). False: this path cannot decide (the code is missing here, or the run
-        ends and its parent must be locked first), so take the lease path.
+        """A wakeup in one transaction: replay under the run-row lock, no lease
+        (see ``waking``). True: nothing to do (no due wake marker, or a live lease
+        elsewhere that will see the new input). False: this path cannot decide (the
+        code is missing here, the run ends and its parent must be locked first, or
+        its history is longer than ``max_history``), so take the lease path.
         """
         with self.db.transaction() as conn:
-            run = execute(conn, Q.LOCK_RUN, {"id": run_id}).first()
+            run = lock_to_wake(conn, run_id, self.lease_ttl)
             if run is None or run.state not in ACTIVE or not run.due or run.scope != self.scope:
                 return True  # nothing to do here (another app's run is never touched)
-            if run.state == "blocked":  # its replay may be long: take the lease path
+            long = max_history is not None and int(run.last_seq) > max_history
+            if run.state == "blocked" or long:  # its replay may be long: take the lease
                 return False
             if run.lease_owner is not None and run.live:
                 return True

@@ -22,9 +22,10 @@ from ..engine.commands import Blocked, Decision, Failed
 from ..engine.context import LiveSources, WorkflowInfo
 from ..engine.residents import DEFAULT_CAPACITY, ResidentCache
 from ..errors import FencingError, UnknownWorkflow
-from ..journal.db import JournalRejected
+from ..journal.db import JournalRejected, JournalUnavailable
 from ..journal.records import ClaimedTask, CommitResult, InlineOffer, Lease
 from ..journal.store import RunStore
+from ..journal.waking import SHORT_HISTORY
 from ..payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
@@ -62,7 +63,8 @@ class Advancer:
         """What a wakeup delivery may run itself of the activities its replay schedules."""
         self.run_inline: Callable[[ClaimedTask, InlineOffer | None], object] | None = None
         self.eager_wake = False
-        """Try a wakeup as one transaction under the run-row lock before leasing."""
+        """Try a wakeup as one transaction under the run-row lock before leasing
+        (for a run held live here, or one with a short history)."""
         self.hooks: Hooks = NOOP
         """Telemetry: each replay pass, each run that ends, each fenced replay."""
 
@@ -76,12 +78,8 @@ class Advancer:
         With ``inline``, this delivery may run the activities it schedules itself."""
         offer = self.offer_inline() if self.offer_inline and inline else None
         claimed: list[ClaimedTask] = []
-        # Only a run this process holds live: resuming it takes microseconds, so the
-        # row lock is held that long. A from-the-top replay may be slow, and a worker
-        # frozen in one must not block the run; it takes a lease instead.
-        resident = self.eager_wake and run_id in self.residents
         try:
-            done = self._wake_eagerly(run_id, offer, claimed) if resident else None
+            done = self._wake_eagerly(run_id, offer, claimed) if self.eager_wake else None
             if done is None:
                 done = self._advance_leased(run_id, offer, claimed)
         except Exception:
@@ -120,12 +118,19 @@ class Advancer:
     def _wake_eagerly(
         self, run_id: str, offer: InlineOffer | None, claimed: list[ClaimedTask]
     ) -> bool | None:
-        """Wake the run in one transaction per replay; None: take the lease path."""
+        """Wake the run in one transaction per replay; None: take the lease path.
+
+        A run held live here resumes in microseconds; any other is replayed from
+        the top under the row lock only if its history is short (``waking``).
+        """
         for rounds in range(MAX_ROUNDS):
+            short = None if run_id in self.residents else SHORT_HISTORY
             try:
-                result = self.runs.wake_eagerly(run_id, self.decide, None if claimed else offer)
-            except JournalRejected:  # the lease path fails the run, saying why
-                return None
+                result = self.runs.wake_eagerly(
+                    run_id, self.decide, None if claimed else offer, short
+                )
+            except (JournalRejected, JournalUnavailable):
+                return None  # the lease path fails the run saying why, or renews its lease
             if result is True:
                 return rounds > 0
             if result is False:

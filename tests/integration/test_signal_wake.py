@@ -7,6 +7,7 @@ Against the real journal, without Celery: the wakeup a signal publishes is
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from continuum_celery.journal.audit import Actor
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import Lease, NewRun, TaskMessage
 from continuum_celery.journal.store import RunStore
+from continuum_celery.runtime import advance
 from continuum_celery.runtime.advance import Advancer
 from continuum_celery.runtime.live import SystemSources
 
@@ -95,7 +97,7 @@ def state(db: Database, run_id: str) -> tuple[str, bool, Any]:
     return row.state, row.marked, row.result
 
 
-def test_a_signal_wake_is_one_transaction_where_the_run_is_held_live(
+def test_a_signal_wake_is_one_transaction_where_the_run_is_held_live_or_short(
     journal_db: Database, worker_db: Database
 ) -> None:
     client = RunStore(journal_db)
@@ -105,14 +107,73 @@ def test_a_signal_wake_is_one_transaction_where_the_run_is_held_live(
     fresh = new_advancer(worker_db, Wakeups())  # another process: nothing resident
     counted = Transactions(worker_db)
     assert client.deliver_signal(run_id, "a", 1, OPERATOR) == run_id
-    assert fresh.advance(run_id)
-    assert (counted.commits, counted.rollbacks) == (2, 0), "a lease, then the decision"
+    assert fresh.advance(run_id)  # a short history: replayed from the top under the lock
+    assert (counted.commits, counted.rollbacks) == (1, 0), "no lease: one transaction"
     assert state(journal_db, run_id)[:2] == ("running", False)
 
     counted.reset()
     assert client.deliver_signal(run_id, "b", 2, OPERATOR) == run_id
     assert fresh.advance(run_id)  # held live now, and it ends: one transaction
     assert (counted.commits, counted.rollbacks) == (1, 0)
+    assert state(journal_db, run_id) == ("completed", False, [1, 2])
+
+
+def test_a_long_history_takes_a_lease_to_replay_from_the_top(
+    journal_db: Database, worker_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(advance, "SHORT_HISTORY", 1)  # "a" awaited and received: 2 events
+    client = RunStore(journal_db)
+    run_id = start(client, TWO)
+    new_advancer(worker_db, Wakeups()).advance(run_id)
+    fresh = new_advancer(worker_db, Wakeups())
+    counted = Transactions(worker_db)
+    client.deliver_signal(run_id, "a", 1, OPERATOR)
+    assert fresh.advance(run_id)
+    # the look that found the history long (it writes nothing), a lease, the decision
+    assert (counted.commits, counted.rollbacks) == (3, 0)
+    counted.reset()
+    client.deliver_signal(run_id, "b", 2, OPERATOR)
+    assert fresh.advance(run_id)  # held live now: one transaction whatever the length
+    assert (counted.commits, counted.rollbacks) == (1, 0)
+    assert state(journal_db, run_id) == ("completed", False, [1, 2])
+
+
+def test_a_replay_frozen_under_the_row_lock_loses_it_within_the_lease_ttl(
+    journal_db: Database, worker_db: Database
+) -> None:
+    """Postgres ends a session idle in the wake's transaction past the lease TTL: the
+    run's other writers get the row, and the wake goes on through the lease path."""
+    client = RunStore(journal_db)
+    run_id = start(client, TWO)
+    advancer = Advancer(RunStore(worker_db, lease_ttl=1.0), registry(), Wakeups(),  # type: ignore[arg-type]
+                        SystemSources(), "w1")  # fmt: skip
+    advancer.eager_wake = True
+    advancer.advance(run_id)
+    advancer.residents.clear()
+    client.deliver_signal(run_id, "a", 1, OPERATOR)
+    paths: list[str] = []
+    replay, acquire = advancer._decide, advancer.runs.acquire
+    signalled: list[float] = []
+
+    def frozen_once(lease: Lease, code: Workflow) -> Decision:
+        if not paths:
+            paths.append("under the lock")
+            began = time.monotonic()
+            client.deliver_signal(run_id, "b", 2, OPERATOR)  # waits for the row
+            signalled.append(time.monotonic() - began)
+        return replay(lease, code)
+
+    def leased(run: str, owner: str) -> Lease | None:
+        paths.append("lease")
+        return acquire(run, owner)
+
+    advancer._decide = frozen_once  # type: ignore[method-assign]
+    advancer.runs.acquire = leased  # type: ignore[method-assign]
+    frozen = threading.Thread(target=advancer.advance, args=(run_id,))
+    frozen.start()
+    frozen.join(20)
+    assert paths == ["under the lock", "lease"]
+    assert 0.9 < signalled[0] < 5, "the row came free when the idle session was ended"
     assert state(journal_db, run_id) == ("completed", False, [1, 2])
 
 
@@ -136,7 +197,7 @@ def test_a_buffered_signal_is_one_transaction_with_its_audit_row(journal_db: Dat
 
 @pytest.mark.parametrize("resident", [True, False], ids=["held live", "leased"])
 def test_a_signal_landing_during_the_wake_replay_is_not_lost(
-    journal_db: Database, worker_db: Database, resident: bool
+    journal_db: Database, worker_db: Database, resident: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Held live, the replay runs under the run-row lock: the signal waits for its
     commit, then finds the await that commit wrote and sets the wake marker again.
@@ -147,6 +208,7 @@ def test_a_signal_landing_during_the_wake_replay_is_not_lost(
     advancer.advance(run_id)
     if not resident:
         advancer.residents.clear()
+        monkeypatch.setattr(advance, "SHORT_HISTORY", 0)
     client.deliver_signal(run_id, "a", 1, OPERATOR)
 
     landed: list[str | None] = []

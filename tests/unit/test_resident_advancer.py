@@ -16,6 +16,7 @@ from continuum_celery.engine.events import Event
 from continuum_celery.engine.replay import replay
 from continuum_celery.errors import LeaseLost
 from continuum_celery.journal.records import CommitResult, Lease
+from continuum_celery.journal.waking import SHORT_HISTORY
 from continuum_celery.runtime.advance import Advancer
 from continuum_celery.runtime.stamping import stamp_versions
 from tests.unit.driver import FakeLive, activity, json_copy
@@ -157,35 +158,47 @@ def test_decide_without_the_code_is_none() -> None:
 
 
 class EagerJournal(Journal):
-    """Also offers the one-transaction wakeup, and records which path a wake took."""
+    """Also offers the one-transaction wakeup, and records which path a wake took;
+    that wakeup declines a history longer than it is allowed to replay."""
 
     def __init__(self, steps: int) -> None:
         super().__init__(steps)
         self.paths: list[str] = []
+        self.history_length = 0
 
     def acquire(self, run_id: str, owner: str) -> Lease:
         self.paths.append("lease")
         return super().acquire(run_id, owner)
 
-    def wake_eagerly(self, run_id: str, decide: Any, inline: Any = None) -> bool:
+    def wake_eagerly(
+        self, run_id: str, decide: Any, inline: Any = None, max_history: int | None = None
+    ) -> bool:
+        if max_history is not None and self.history_length > max_history:
+            self.paths.append("too long")
+            return False
         self.paths.append("eager")
         return True  # "nothing to do"
 
 
-def test_a_wakeup_skips_the_lease_only_for_a_run_held_live() -> None:
+def test_a_wakeup_skips_the_lease_for_a_run_held_live_or_with_a_short_history() -> None:
     journal = EagerJournal(steps=3)
     journal.fence_at = 2  # stop after one commit, so the instance stays parked
     ours = advancer(journal)
     ours.eager_wake = True
 
-    ours.advance("run-1")  # not held live yet: a from-the-top replay takes a lease
-    assert journal.paths == ["lease"]
+    journal.history_length = SHORT_HISTORY + 1
+    ours.advance("run-1")  # not held live, and long: a from-the-top replay takes a lease
+    assert journal.paths == ["too long", "lease"]
     assert "run-1" in ours.residents
-    ours.advance("run-1")  # held live: one transaction under the row lock
-    assert journal.paths == ["lease", "eager"]
+    ours.advance("run-1")  # held live: one transaction under the row lock, any length
+    assert journal.paths == ["too long", "lease", "eager"]
+    ours.residents.clear()
+    journal.history_length = SHORT_HISTORY
+    ours.advance("run-1")  # short: replayed from the top under the row lock
+    assert journal.paths == ["too long", "lease", "eager", "eager"]
     ours.eager_wake = False
     ours.advance("run-1")
-    assert journal.paths == ["lease", "eager", "lease"]
+    assert journal.paths[-1] == "lease"
 
 
 def test_a_first_decision_equals_a_workers_first_replay_and_keeps_no_instance() -> None:
