@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -19,6 +20,7 @@ from celery import Celery
 from continuum_celery import Continuum, RunFailed, workflow
 from continuum_celery.journal.db import JournalUnavailable
 from continuum_celery.journal.settling import SHORT_DELAY
+from continuum_celery.runtime import advance
 from tests.integration.checks import assert_sound, types, wait_for
 from tests.integration.databases import fresh_database
 from tests.integration.harness import WorkerFactory
@@ -147,8 +149,9 @@ def test_a_run_due_later_than_a_countdown_reaches_is_woken_once_due(hardship: Mo
     handle.cancel()
 
 
+@pytest.mark.parametrize("path", ["leased", "one transaction"])
 def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
-    hardship: ModuleType, monkeypatch: pytest.MonkeyPatch
+    hardship: ModuleType, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """No worker: the wakeup runs in this process, and its second round hits a
     database blip after the first round committed a claim on the activity."""
@@ -156,10 +159,21 @@ def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
     handle.signal("go", "now")  # buffered: the first decision consumes it
     runs = hardship.cx.runs
 
-    def blip(lease: object) -> None:
+    def blip(*_: object) -> None:
         raise JournalUnavailable("Postgres unavailable: connection reset")
 
-    monkeypatch.setattr(runs, "refresh", blip)
+    if path == "leased":
+        monkeypatch.setattr(advance, "SHORT_HISTORY", -1)  # every replay takes a lease
+        monkeypatch.setattr(runs, "refresh", blip)
+    else:
+        first, rounds = runs.wake_eagerly, []
+
+        def second_round_blips(*args: Any) -> Any:
+            rounds.append(args)
+            return first(*args) if len(rounds) == 1 else blip()
+
+        monkeypatch.setattr(runs, "wake_eagerly", second_round_blips)
+        monkeypatch.setattr(runs, "acquire", blip)  # Postgres is gone for the lease too
     with pytest.raises(JournalUnavailable):
         hardship.cx.advancer.advance(handle.run_id)
     [task] = hardship.cx.activity_tasks(handle.run_id)
