@@ -26,6 +26,7 @@ from ..engine.commands import (
 from ..engine.events import Event
 from ..errors import LeaseLost
 from . import queries as Q
+from . import task_queries as TQ
 from .batches import schedule_tasks
 from .db import Record, execute
 from .lifecycle import end_run, finish, request_cancel
@@ -244,7 +245,7 @@ class DecisionWriter:
 
     def _write_activity_scheduled(self, command: Command, kind: str = "activity") -> None:
         row, message = self._task_row(command, kind)
-        stored = execute(self.conn, Q.SCHEDULE_TASK, row).one()
+        stored = execute(self.conn, TQ.SCHEDULE_TASK, row).one()
         self._scheduled(row, message, command, stored)
 
     def schedule_many(self, commands: list[Command]) -> None:

@@ -17,6 +17,7 @@ from ..engine.retry import RetryPolicy, next_delay
 from ..errors import ClaimLost
 from ..payloads import storable
 from . import queries as Q
+from . import task_queries as TQ
 from .db import Record, execute
 from .records import ClaimedTask, TaskMessage
 from .rows import ACTIVE, append_event, dumps, lock_active_run, to_event
@@ -64,7 +65,7 @@ def complete_live_claim(
         return lock_active_run(conn, claim.run_id), None
     params = completion_row(claim, 0, result)
     params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
-    row = execute(conn, Q.COMPLETE_CLAIMED_TASK, params).first()
+    row = execute(conn, TQ.COMPLETE_CLAIMED_TASK, params).first()
     if row is None or row.state not in ACTIVE:
         return lock_active_run(conn, claim.run_id), None  # raises RunNotFound / RunNotActive
     if row.event_seq is None:
@@ -80,7 +81,7 @@ def complete_locked(conn: Connection, run: Record, claim: ClaimedTask, result: A
     stored = execute(
         conn, Q.INSERT_EVENT, completion_row(claim, int(run.last_seq) + 1, result)
     ).one()
-    execute(conn, Q.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
+    execute(conn, TQ.FINISH_TASK, {"id": claim.task_id, "state": "completed"})
     finish_attempt(conn, claim.task_id, claim.attempt, "completed", None)
     return to_event(stored)
 
@@ -91,9 +92,9 @@ def keep_one_result(conn: Connection, claim: ClaimedTask, result: Any) -> Any:
         return result
     params = {"activity": claim.activity, "key": claim.idempotency_key,
               "result": dumps(result), "run_id": claim.run_id}  # fmt: skip
-    if execute(conn, Q.STORE_RESULT, params).first() is not None:
+    if execute(conn, TQ.STORE_RESULT, params).first() is not None:
         return result
-    return execute(conn, Q.STORED_RESULT, params).one().result
+    return execute(conn, TQ.STORED_RESULT, params).one().result
 
 
 def expiry_error(task: Record) -> AttemptError:
@@ -110,7 +111,7 @@ def timeout_error(task: Record) -> AttemptError:
 
 
 def lock_claimed(conn: Connection, claim: ClaimedTask) -> Record:
-    task = execute(conn, Q.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
+    task = execute(conn, TQ.LOCK_TASK, {"id": claim.task_id, "grace": 0.0}).first()
     if (
         task is None
         or task.state != "claimed"
@@ -145,7 +146,7 @@ def fail_locked(
     delay = next_delay(policy, int(task.attempt), unit_random) if error.retryable else None
     if delay is not None:
         publish_now = delay <= SHORT_DELAY
-        execute(conn, Q.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
+        execute(conn, TQ.RETRY_TASK, {"id": task_id, "delay": delay, "publish_now": publish_now})
         retry = (
             TaskMessage(
                 task_id,
@@ -169,7 +170,7 @@ def fail_locked(
         "message": error.message,
     }
     event = append_event(conn, str(task.run_id), seq, f"{task.kind}_failed", task.command_id, data)
-    execute(conn, Q.FINISH_TASK, {"id": task_id, "state": "failed"})
+    execute(conn, TQ.FINISH_TASK, {"id": task_id, "state": "failed"})
     return Failure(None, event)
 
 
@@ -178,7 +179,7 @@ def finish_attempt(
 ) -> None:
     execute(
         conn,
-        Q.FINISH_ATTEMPT,
+        TQ.FINISH_ATTEMPT,
         {"id": task_id, "attempt": attempt, "outcome": outcome, "error": error},
     )
 
@@ -186,7 +187,7 @@ def finish_attempt(
 def refusal(
     conn: Connection, task_id: str, attempt: int, activity: str, scope: str, held: bool = False
 ) -> str:
-    row = execute(conn, Q.DESCRIBE_TASK, {"id": task_id}).first()
+    row = execute(conn, TQ.DESCRIBE_TASK, {"id": task_id}).first()
     if row is None:
         return f"no task {task_id} exists (forged or garbled message)"
     if row.scope != scope:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from ..engine.events import Event
 from ..errors import ClaimLost
-from . import queries as Q
+from . import task_queries as TQ
 from .audit import Actor
 from .db import Database, Record, execute
 from .eager import Decide, continue_eagerly
@@ -68,7 +68,7 @@ class TaskStore:
         params = {"id": task_id, "attempt": attempt, "activity": activity, "ttl": self.claim_ttl,
                   "owner": owner, "scope": self.scope, **lock_params(task_id)}  # fmt: skip
         with self.db.engine.begin() as conn:
-            row = execute(conn, Q.CLAIM_TASK, params).first()
+            row = execute(conn, TQ.CLAIM_TASK, params).first()
             if row is None:
                 return refusal(conn, task_id, attempt, activity, self.scope)
         return ClaimedTask(
@@ -116,7 +116,7 @@ class TaskStore:
             return False, None
         params = {"activity": claim.activity, "key": claim.idempotency_key}
         with self.db.engine.connect() as conn:
-            row = execute(conn, Q.STORED_RESULT, params).first()
+            row = execute(conn, TQ.STORED_RESULT, params).first()
         return (True, row.result) if row is not None else (False, None)
 
     def retry_now(self, run_id: str, who: Actor) -> list[TaskMessage]:
@@ -124,14 +124,14 @@ class TaskStore:
         audited in the same transaction, with the activities it made due."""
         with self.db.engine.begin() as conn:
             lock_run(conn, run_id)
-            rows = execute(conn, Q.RETRY_NOW, {"run_id": run_id}).all()
+            rows = execute(conn, TQ.RETRY_NOW, {"run_id": run_id}).all()
             who.record(conn, run_id, "retry_activity", {"activities": [r.activity for r in rows]})
         return [TaskMessage(str(r.id), str(r.run_id), r.activity, int(r.attempt), r.queue,
                             r.priority, float(r.timeout)) for r in rows]  # fmt: skip
 
     def of_run(self, run_id: str) -> list[TaskStatus]:
         with self.db.engine.connect() as conn:
-            rows = execute(conn, Q.RUN_TASKS, {"run_id": run_id}).all()
+            rows = execute(conn, TQ.RUN_TASKS, {"run_id": run_id}).all()
         return [
             TaskStatus(str(r.id), r.command_id, r.activity, r.kind, int(r.attempt), r.state,
                        r.heartbeat_at, r.heartbeat_details)
@@ -149,10 +149,10 @@ class TaskStore:
         params = {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token,
                   "ttl": self.claim_ttl, "beat": beat, "details": dumps(details)}  # fmt: skip
         with self.db.engine.begin() as conn:
-            renewed = execute(conn, Q.RENEW_CLAIM, params).first()
+            renewed = execute(conn, TQ.RENEW_CLAIM, params).first()
             if renewed is not None:
                 return "cancelled" if beat and renewed.cancelling else None
-            row = execute(conn, Q.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
+            row = execute(conn, TQ.TASK_AND_RUN_STATE, {"id": claim.task_id}).first()
         if row is None or row.task_state == "cancelled" or row.run_state not in ACTIVE:
             return "cancelled"
         return "lost"
@@ -226,7 +226,7 @@ class TaskStore:
             "owner": held.owner,
             "held_at": held.held_at,
         }
-        row = execute(conn, Q.HELD_COMPLETE, params).first()
+        row = execute(conn, TQ.HELD_COMPLETE, params).first()
         if row is None or row.event_seq is None:
             return None
         event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
@@ -294,11 +294,11 @@ class TaskStore:
     def expire(self, task_id: str, unit_random: float) -> Settled | None:
         """Upkeep: a claim ran past its timeout (the worker died or hung)."""
         with self.db.engine.begin() as conn:
-            row = execute(conn, Q.TASK_RUN, {"id": task_id}).first()
+            row = execute(conn, TQ.TASK_RUN, {"id": task_id}).first()
             if row is None:
                 return None
             run = lock_active_run(conn, str(row.run_id))
-            task = execute(conn, Q.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
+            task = execute(conn, TQ.LOCK_TASK, {"id": task_id, "grace": self.claim_ttl}).one()
             if task.state != "claimed" or not (task.abandoned or not task.in_time):
                 return None
             error = expiry_error(task)

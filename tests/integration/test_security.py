@@ -3,8 +3,8 @@
 * a pickled Celery message is refused by a real worker before anything in it is
   decoded, let alone run: the worker accepts JSON only;
 * every SQL statement the package runs is a literal with bind parameters (a static
-  check over the package source), and ``journal/queries.py`` holds them all as
-  module-level constants;
+  check over the package source), and ``journal/queries.py`` and
+  ``journal/task_queries.py`` hold the shared ones as module-level constants;
 * nothing in the package imports pickle or configures a pickle serializer;
 * payload size limits hold for workflow arguments, signal payloads, activity
   arguments and results, workflow results and side-effect values;
@@ -42,7 +42,7 @@ from continuum_celery.definitions import Activity, ActivityOptions, Registry
 from continuum_celery.engine.commands import Failed
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
-from continuum_celery.journal import queries
+from continuum_celery.journal import queries, task_queries
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import ClaimedTask, NewRun, TaskMessage
 from continuum_celery.journal.store import RunStore
@@ -304,7 +304,10 @@ def module_statements(tree: ast.Module) -> set[str]:
 
 
 QUERIES_TREE = ast.parse((PACKAGE / "journal" / "queries.py").read_text())
-QUERY_NAMES = module_statements(QUERIES_TREE)
+TASK_QUERIES_TREE = ast.parse((PACKAGE / "journal" / "task_queries.py").read_text())
+STATEMENT_MODULES = {"Q": (QUERIES_TREE, queries), "TQ": (TASK_QUERIES_TREE, task_queries)}
+"""The shared statement modules, by the alias every journal module imports them as."""
+QUERY_NAMES = module_statements(QUERIES_TREE) | module_statements(TASK_QUERIES_TREE)
 
 
 @dataclass
@@ -367,8 +370,8 @@ def sql_findings(source: str, module: str) -> list[Finding]:
             (
                 isinstance(statement, ast.Attribute)
                 and isinstance(statement.value, ast.Name)
-                and statement.value.id == "Q"
-                and statement.attr in QUERY_NAMES
+                and statement.value.id in STATEMENT_MODULES
+                and statement.attr in module_statements(STATEMENT_MODULES[statement.value.id][0])
             )
             or (isinstance(statement, ast.Name) and statement.id in local)
         ):
@@ -426,40 +429,47 @@ def test_the_sql_scan_accepts_the_safe_forms() -> None:
 
 
 def test_every_statement_in_queries_is_a_module_level_constant() -> None:
-    q_calls = [n for n in ast.walk(QUERIES_TREE) if isinstance(n, ast.Call)]
-    statement_calls = [n for n in q_calls if callee_name(n) in ("q", "text")]
-    module_level = {id(node.value) for node in QUERIES_TREE.body if isinstance(node, ast.Assign)}
     q_def = next(n for n in QUERIES_TREE.body if isinstance(n, ast.FunctionDef) and n.name == "q")
     inside_q = {id(n) for n in ast.walk(q_def)}
-    stray = [
-        f"queries.py:{n.lineno}"
-        for n in statement_calls
-        if id(n) not in module_level and id(n) not in inside_q
-    ]
-    assert not stray, f"statements built outside a module-level constant: {stray}"
-    assert len(QUERY_NAMES) == len(statement_calls) - 1  # all but text(sql) inside q
-    assert all(name.isupper() for name in QUERY_NAMES), "constants are UPPER_CASE"
     assert not [n for n in ast.walk(q_def) if isinstance(n, (ast.JoinedStr, ast.BinOp))]
+    for alias, (tree, module) in STATEMENT_MODULES.items():
+        q_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        statement_calls = [n for n in q_calls if callee_name(n) in ("q", "text")]
+        module_level = {id(node.value) for node in tree.body if isinstance(node, ast.Assign)}
+        stray = [
+            f"{module.__name__}:{n.lineno}"
+            for n in statement_calls
+            if id(n) not in module_level and id(n) not in inside_q
+        ]
+        assert not stray, f"statements built outside a module-level constant: {stray}"
+        names = module_statements(tree)
+        inner = 1 if alias == "Q" else 0  # text(sql) inside q
+        assert len(names) == len(statement_calls) - inner
+        assert all(name.isupper() for name in names), "constants are UPPER_CASE"
+        # At runtime, each one is a TextClause carrying bind parameters, never a template.
+        for name in names:
+            statement = getattr(module, name)
+            assert isinstance(statement, TextClause), name
+            for template in ("{", "}", "%s", "%("):
+                assert template not in statement.text, f"{name} contains {template!r}"
 
-    # At runtime, each one is a TextClause carrying bind parameters, never a template.
-    for name in QUERY_NAMES:
-        statement = getattr(queries, name)
-        assert isinstance(statement, TextClause), name
-        sql = statement.text
-        for template in ("{", "}", "%s", "%("):
-            assert template not in sql, f"{name} contains {template!r}"
-
-    # And the package runs no statement that queries.py does not define.
+    # And the package runs no shared statement that those modules do not define.
     used = {
-        node.attr
+        (node.value.id, node.attr)
         for path in package_modules()
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Name)
-        and node.value.id == "Q"
+        and node.value.id in STATEMENT_MODULES
     }
-    assert used <= QUERY_NAMES, f"unknown statements: {used - QUERY_NAMES}"
+    unknown = {
+        f"{alias}.{name}"
+        for alias, name in used
+        if name not in module_statements(STATEMENT_MODULES[alias][0])
+    }
+    assert not unknown, f"unknown statements: {unknown}"
     assert len(used) >= 30
+    assert {alias for alias, _ in used} == set(STATEMENT_MODULES)
 
 
 # === (c) no pickle anywhere ===============================================================
