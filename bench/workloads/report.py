@@ -71,7 +71,17 @@ def render_workloads(workloads: dict[str, Any], environment: dict[str, Any]) -> 
                 f" {_num(peer['msgs_per_unit'])} msgs per {w['unit']})"
             )
         lines.append(f"{line}; {_dbos_note(w['dbos'], w['unit'])}")
-    return "\n".join(lines)
+    return "\n".join(lines + _disturbed(workloads))
+
+
+def _disturbed(workloads: dict[str, Any]) -> list[str]:
+    """A window a Postgres restart fell into measures the restart: say so under the table."""
+    return [
+        f"WARNING: {name}, {side}: {result['disturbed']}"
+        for name, w in workloads.items()
+        for side in ("continuum", "peer", "dbos")
+        if (result := w.get(side)) and result.get("disturbed")
+    ]
 
 
 def _dbos_note(dbos: dict[str, Any], unit: str) -> str:
