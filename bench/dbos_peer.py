@@ -31,20 +31,25 @@ def dbos_flow(steps: int) -> int:
     return steps
 
 
+def launch(database_url: str) -> None:
+    """DBOS keeps one instance per process: construct it on its own database and launch it."""
+    DBOS(
+        config={
+            "name": "continuum-bench",
+            "system_database_url": database_url,
+            "log_level": "WARNING",
+        }
+    )
+    DBOS.launch()
+
+
 class Peer:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.pool = ThreadPoolExecutor(THREADS, thread_name_prefix="dbos-bench")
 
     def __enter__(self) -> Peer:
-        DBOS(
-            config={
-                "name": "continuum-bench",
-                "system_database_url": self.database_url,
-                "log_level": "WARNING",
-            }
-        )
-        DBOS.launch()
+        launch(self.database_url)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -867,7 +867,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(str(error))
     if quick:
         args.warmup = min(args.warmup, 1)
-        args.no_dbos = True
+        # The workloads' DBOS peers are quick at --quick sizes; the fast path's is not.
+        args.no_dbos = args.no_dbos or args.workload is None
     if args.steps < 1 or args.workflows < 1 or args.latency_runs < 1:
         p.error("--workflows, --steps and --latency-runs must be positive")
     if args.parked is not None and (args.parked < 1 or args.upkeep_ticks < 1):

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.metrics import Probe
 from bench.workloads.base import Ctx
+from bench.workloads.dbos_side import DbosSide
 from bench.workloads.fanout import fanout
 from bench.workloads.report import render_workloads
 from bench.workloads.signals import signals
@@ -48,5 +49,10 @@ def parse_workloads(text: str) -> list[str]:
 
 
 def run_workloads(env: Any, probe: Probe, args: argparse.Namespace) -> dict[str, Any]:
+    """Every workload in order; the DBOS peer (one instance, launched lazily) ends with them."""
     ctx = Ctx(env, probe, args)
-    return {name: WORKLOADS[name](ctx) for name in args.workload}
+    ctx.dbos = DbosSide(ctx)
+    try:
+        return {name: WORKLOADS[name](ctx) for name in args.workload}
+    finally:
+        ctx.dbos.close()

@@ -43,6 +43,8 @@ class Ctx:
     env: Any
     probe: Probe
     args: argparse.Namespace
+    dbos: Any = None
+    """The run's one DBOS peer (``bench.workloads.dbos_side.DbosSide``), set by run_workloads."""
 
     def units(self, default: int, quick: int) -> int:
         return int(self.args.units or (quick if self.args.quick else default))
@@ -84,11 +86,16 @@ def profiled(ctx: Ctx, proc: WorkerProcess, into: dict[str, Any]) -> Iterator[No
 
 
 def counted(
-    ctx: Ctx, units: int, work: Callable[[], T], client: CxClient | None = None
+    ctx: Ctx,
+    units: int,
+    work: Callable[[], T],
+    client: CxClient | None = None,
+    database: str | None = None,
 ) -> tuple[T, dict[str, Any]]:
     """Run ``work`` inside a counted window; its value and the per-unit counts.
 
     ``client``'s own polls (each a rolled-back read) are taken out of the rollbacks.
+    Commits are ``database``'s (the DBOS peer's), the run's database by default.
     """
     settle()
     before_idle = ctx.probe.snapshot()
@@ -100,11 +107,12 @@ def counted(
     settle()
     end = ctx.probe.snapshot()
     idle, loaded = Probe.delta(before_idle, start), Probe.delta(start, end)
-    return value, per_unit(ctx, idle, loaded, units, polls)
+    return value, per_unit(ctx, idle, loaded, units, polls, database or ctx.env.name)
 
 
-def per_unit(ctx: Ctx, idle: Delta, loaded: Delta, units: int, polls: int) -> dict[str, Any]:
-    name = ctx.env.name
+def per_unit(
+    ctx: Ctx, idle: Delta, loaded: Delta, units: int, polls: int, name: str
+) -> dict[str, Any]:
     idle_rate = idle.commits.get(name, 0) / idle.seconds if idle.seconds else 0.0
     commits = loaded.commits.get(name, 0)
     out = {
@@ -183,12 +191,3 @@ class CxClient:
 
 def ratio(value: float | None, base: float | None) -> float | None:
     return value / base if value is not None and base else None
-
-
-def dbos_skip() -> dict[str, str]:
-    """The DBOS peer of the workloads runs only where ``dbos`` is importable."""
-    try:
-        import dbos  # noqa: F401
-    except ImportError as error:
-        return {"skipped": f"dbos not importable ({error})"}
-    return {"skipped": "no DBOS peer for this workload yet"}

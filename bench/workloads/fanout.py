@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from celery import chord
 
-from bench.workloads import base
+from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
 DONE_KEY = "bench:shapes:chords"
@@ -84,5 +84,5 @@ def fanout(ctx: Ctx) -> dict[str, Any]:
         "peer_name": "celery chord, Redis result backend",
         "ratio": base.ratio(peer["end_to_end_s"], ours["end_to_end_s"]),
         "ratio_on_workers": base.ratio(peer["on_workers_s"], ours["on_workers_s"]),
-        "dbos": base.dbos_skip(),
+        "dbos": dbos_peers.fanout(ctx, n, ours),
     }

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench.metrics import percentile
-from bench.workloads import base
+from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
 
@@ -94,5 +94,5 @@ def signals(ctx: Ctx) -> dict[str, Any]:
         "peer": None,
         "peer_name": "none in Celery (DBOS send/recv where installed)",
         "ratio": None,
-        "dbos": base.dbos_skip(),
+        "dbos": dbos_peers.signals(ctx, n, rate, ours),
     }

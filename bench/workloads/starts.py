@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.workloads import base
+from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
 
@@ -52,5 +52,5 @@ def starts(ctx: Ctx) -> dict[str, Any]:
         "peer": peer,
         "peer_name": "celery task .delay().get(), Redis result backend",
         "ratio": base.ratio(ours["per_s"], peer["per_s"]),
-        "dbos": base.dbos_skip(),
+        "dbos": dbos_peers.starts(ctx, n, ours),
     }

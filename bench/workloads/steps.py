@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from celery import chain
 
-from bench.workloads import base
+from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
 DONE_KEY = "bench:shapes:chains"
@@ -95,7 +95,7 @@ def _compare(
         "peer": peer,
         "peer_name": "celery chain" + (", alternating queues" if alternate else ""),
         "ratio": base.ratio(ours["per_s"], peer["per_s"]),
-        "dbos": base.dbos_skip(),
+        "dbos": dbos_peers.sequential(ctx, w, s, alternate, ours),
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from bench.metrics import percentile
-from bench.workloads import base
+from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
 TIMER_S = 2.0
@@ -89,5 +89,5 @@ def timers(ctx: Ctx) -> dict[str, Any]:
         "peer": peer,
         "peer_name": "celery task with eta",
         "ratio": base.ratio(peer["lateness"]["p99_ms"], ours["lateness"]["p99_ms"]),
-        "dbos": base.dbos_skip(),
+        "dbos": dbos_peers.timers(ctx, delays, ours),
     }
