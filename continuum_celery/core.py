@@ -14,7 +14,7 @@ from . import bulk, checks, ops, starting
 from .celery_app import tasks as celery_tasks
 from .celery_app.visibility import InlineAttempts
 from .celery_app.worker import install_worker_step
-from .client import Run, RunHandle, public_run
+from .client import RunHandle
 from .definitions import (
     DEFAULT_TIMEOUT,
     Activity,
@@ -23,22 +23,21 @@ from .definitions import (
     Registry,
     Workflow,
 )
-from .engine.events import Event
 from .engine.residents import DEFAULT_CAPACITY
 from .engine.retry import RetryPolicy
 from .journal.db import ConfigurationError, Database
 from .journal.history import HistoryCache
 from .journal.migrate import SchemaGate, migrate
-from .journal.records import DEFAULT_SCOPE, NewRun, TaskStatus
+from .journal.records import DEFAULT_SCOPE, NewRun
 from .journal.starts import first_lease
 from .journal.store import RunStore
 from .journal.sweep import SweepStore
 from .journal.tasks import TaskStore
 from .operating import Operations
-from .payloads import DEFAULT_MAX_PAYLOAD_BYTES, check_text, encode
-from .runids import check_run_id
+from .payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from .run_access import RunAccess
 from .runtime.advance import Advancer
-from .runtime.hooks import NOOP, Hooks, guarded
+from .runtime.hooks import NOOP, Hooks
 from .runtime.live import SystemSources
 from .runtime.perform import Performer
 from .runtime.sweeper import Sweeper, UpkeepReport, UpkeepSettings
@@ -50,7 +49,7 @@ from .telemetry import kinds as telemetry_kinds
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Continuum(Operations):
+class Continuum(Operations, RunAccess):
     """Durable workflows for one Celery app.
 
     ``database_url`` defaults to ``$CONTINUUM_DATABASE_URL``. Declaring activities
@@ -345,56 +344,6 @@ class Continuum(Operations):
         if started.created:
             starting.publish_first(self.outbox, self.hooks, started, new.eta)
         return started.run_id, started.created
-
-    def run(self, run_id: str) -> RunHandle:
-        """A handle on an existing run; raises RunNotFound for an unknown id."""
-        run_id = check_run_id(run_id)
-        self.get_run(run_id)
-        return RunHandle(self, run_id)
-
-    def get_run(self, run_id: str) -> Run:
-        self.schema.check()
-        return public_run(self.runs.get_run(check_run_id(run_id)))
-
-    def signal(
-        self,
-        run_id: str,
-        name: str,
-        payload: Any = None,
-        *,
-        actor: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """Deliver a signal; buffered until the workflow waits for it. Audited with
-        ``actor`` (default: the engine's ``actor``) and ``reason``."""
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"signal name must be a non-empty str, not {name!r}")
-        check_text(name, "signal name")
-        encode(payload, f"payload of signal {name!r}", self.max_payload_bytes)
-        by = ops.acting(self, actor, reason)
-        self.schema.check()
-        run_id = check_run_id(run_id)
-        if not self.hooks.enabled:
-            ops.signal(self, run_id, name, payload, by)
-            return
-        scope = guarded(self.hooks.signal_begin, run_id, name)
-        try:  # the run's wakeup is published inside the signal's span
-            ops.signal(self, run_id, name, payload, by)
-        finally:
-            guarded(self.hooks.instant_end, scope)
-
-    def activity_tasks(self, run_id: str) -> list[TaskStatus]:
-        """A run's activities with attempt, state and latest heartbeat details."""
-        run_id = check_run_id(run_id)
-        self.schema.check()
-        self.runs.get_run(run_id)
-        return self.tasks.of_run(run_id)
-
-    def history(self, run_id: str) -> list[Event]:
-        run_id = check_run_id(run_id)
-        self.schema.check()
-        self.runs.get_run(run_id)
-        return self.runs.history(run_id)
 
     def migrate(self) -> list[int]:
         """Create or update the schema; idempotent and safe to call concurrently."""
