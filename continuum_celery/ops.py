@@ -28,6 +28,8 @@ from .journal.describe import describe as describe_run
 from .opsaudit import AuditFilters, audit_query
 from .payloads import check_text
 from .runids import check_run_id
+from .runtime.report import report
+from .runtime.transport import publish_commit
 
 if TYPE_CHECKING:
     from .client import Run
@@ -72,10 +74,19 @@ def acting(cx: Continuum, actor: str | None, reason: str | None, required: bool 
 
 
 def signal(cx: Continuum, run_id: str, name: str, payload: object, by: Actor) -> None:
-    """Deliver (or buffer) a signal; the audit row rides in the same transaction."""
-    woken = cx.runs.deliver_signal(run_id, name, payload, by)
-    if woken is not None:
-        cx.outbox.publish_advance(woken)
+    """Deliver (or buffer) a signal; the audit row rides in the same transaction.
+
+    With the run's code here (and ``eager``), the run the signal resumes is
+    replayed in that transaction too, and what its next decision needs is
+    published here; otherwise a wakeup asks a worker to replay it.
+    """
+    decide = cx.advancer.decide_once if cx.eager else None
+    signalled = cx.runs.signal(run_id, name, payload, by, decide)
+    if signalled.commit is not None:
+        report(signalled.commit.ending, cx.hooks)
+        publish_commit(cx.outbox, signalled.commit)
+    elif signalled.woken is not None:
+        cx.outbox.publish_advance(signalled.woken)
 
 
 def cancel(cx: Continuum, run_id: str, reason: str | None, actor: str | None) -> None:

@@ -22,7 +22,7 @@ from .payloads import encode, normalize_args
 from .runids import new_run_id
 from .runtime.hooks import Hooks, guarded
 from .runtime.report import report
-from .runtime.transport import Publisher
+from .runtime.transport import Publisher, publish_commit
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,7 @@ def publish_first(outbox: Publisher, hooks: Hooks, started: Started, eta: dateti
         publish_first_wake(outbox, started.run_id, eta)
         return
     report(first.ending, hooks)
-    for message in first.tasks:
-        outbox.publish_activity(message)
-    for run_id in first.wake:
-        outbox.publish_advance(run_id)
+    publish_commit(outbox, first)
 
 
 def traced(hooks: Hooks, new: NewRun, insert: Callable[[NewRun], tuple[str, bool]]) -> str:

@@ -8,6 +8,7 @@ transaction. If any check fails the transaction rolls back and a typed
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,10 +35,13 @@ from .records import (
     TraceRoot,
 )
 from .rows import ACTIVE, to_event
+from .signalled import ReplayLost, Signalled, continue_signalled
 from .starts import Started, start_run
 from .waking import lock_to_wake
 
 T = TypeVar("T")
+
+log = logging.getLogger("continuum_celery.signals")
 
 TIP_TRIES = 100
 """Tries to catch a chain's tip before giving up (each one usually gains on it)."""
@@ -164,11 +168,26 @@ class RunStore:
         Lands on the chain's newest run, audited there in the same transaction.
         Returns the run to wake when the signal resolved an await, else None.
         """
+        return self.signal(run_id, name, payload, who).woken
 
-        def write(conn: Connection, start: str) -> str | None:
-            return signals.deliver(conn, start, run_id, name, payload, who)
+    def signal(
+        self, run_id: str, name: str, payload: Any, who: Actor, decide: Decide | None = None
+    ) -> Signalled:
+        """``deliver_signal``, and given ``decide``, the run it resumes replayed and
+        its next decisions committed in the same transaction (``signalled``)."""
 
-        return at_chain_tip(self.db, run_id, write, _as_named)
+        def write(conn: Connection, start: str) -> Signalled:
+            delivered = signals.deliver(conn, start, run_id, (name, payload), who, self.lease_ttl)
+            return continue_signalled(conn, delivered, decide, self.histories, self.scope)
+
+        try:
+            signalled = at_chain_tip(self.db, run_id, write, _as_named)
+        except ReplayLost as lost:
+            log.warning("%s; delivering the signal alone", lost)
+            return self.signal(run_id, name, payload, who)
+        if signalled.commit is not None and signalled.commit.history is not None:
+            self.histories.remember(signalled.run_id, signalled.commit.history)
+        return signalled
 
     def cancel(self, run_id: str, who: Actor) -> list[str]:
         """Ask the chain's newest run and its live descendants to cancel.

@@ -53,7 +53,7 @@ class Advancer:
         self.max_payload_bytes = max_payload_bytes
         self.residents = ResidentCache(resident_capacity)
         self._once = ResidentCache(0)
-        """Replays whose instance is not kept (a start's first decision)."""
+        """Replays whose instance is not kept (a start's first decision, a signal's)."""
         self.runs = runs
         self.registry = registry
         self.publisher = publisher
@@ -195,13 +195,21 @@ class Advancer:
     def first_decision(self, lease: Lease) -> Decision | None:
         """A new run's first decision, replayed by the process that starts it, for
         the start to commit with the run; None when that replay cannot stand in for
-        a worker's: the code of that version is missing here, the run has a parent
-        (whose row a run's end must lock first), or the replay was blocked (say,
-        by the determinism guard), which a worker's replay reports and retries.
+        a worker's (see ``decide_once``), or the run has a parent (whose row a
+        run's end must lock first)."""
+        return None if lease.parent_run_id is not None else self.decide_once(lease)
 
-        The instance is not kept: the process that starts a run rarely advances it.
+    def decide_once(self, lease: Lease) -> Decision | None:
+        """A run's next decision, replayed by a client (a start, a signal) for its
+        own transaction to commit; None when that replay cannot stand in for a
+        worker's: the code of that version is missing here (or the version is not
+        pinned yet), or the replay failed or was blocked (say, by the determinism
+        guard), which a worker's replay reports and retries.
+
+        The instance is not kept: the process that starts or signals a run rarely
+        advances it again.
         """
-        if lease.version == 0 or lease.parent_run_id is not None:
+        if lease.version == 0:
             return None
         try:
             workflow = self.registry.workflow(lease.workflow, lease.version)
@@ -210,7 +218,7 @@ class Advancer:
         try:
             decision = self._decide(lease, workflow, self._once)
         except Exception:  # a worker's replay meets it again, and reports it
-            log.warning("run %s: first replay failed at start", lease.run_id, exc_info=True)
+            log.warning("run %s: replay in the client failed", lease.run_id, exc_info=True)
             return None
         return None if isinstance(decision.outcome, Blocked) else decision
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..journal.records import TaskMessage
+from ..journal.records import CommitResult, TaskMessage
 
 log = logging.getLogger("continuum_celery.transport")
 
@@ -100,3 +100,10 @@ def publish_activities(publisher: Publisher, messages: Sequence[TaskMessage]) ->
     if not in_one_batch(publisher, "publish_activities", messages):
         for message in messages:
             publisher.publish_activity(message)
+
+
+def publish_commit(publisher: Publisher, result: CommitResult) -> None:
+    """After a commit: the activities its decisions scheduled and the runs to wake."""
+    publish_activities(publisher, result.tasks)
+    for run_id in result.wake:
+        publisher.publish_advance(run_id)
