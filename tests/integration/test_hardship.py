@@ -184,16 +184,19 @@ def test_work_a_wakeup_claimed_runs_even_if_a_later_replay_round_fails(
 def test_a_client_whose_broker_is_down_still_starts_signals_and_cancels(
     hardship_db: str, hardship: ModuleType
 ) -> None:
-    """Each action commits first; the wakeup it then publishes is only a hint, which
-    upkeep sends again. An error would invite the caller to do it twice."""
+    """Each action commits first; the message it then publishes (a wakeup, or the
+    activity the signal's replay scheduled) is only a hint, which upkeep sends
+    again. An error would invite the caller to do it twice."""
     app = Celery("offline", broker="redis://127.0.0.1:1/0", set_as_current=False)
     app.conf.broker_connection_retry_on_startup = False
     cx = Continuum(app, database_url=hardship_db)
-    waiter = cx.workflow(name="offline.waiter")(lambda: workflow.wait_signal("go"))
+    step = cx.activity(name="offline.step")(lambda n: n)
+    waiter = cx.workflow(name="offline.waiter")(lambda: step(workflow.wait_signal("go")))
 
     handle = waiter.delay()  # no exception: the run is in Postgres
     assert cx.get_run(handle.run_id).state == "running"
     cx.signal(handle.run_id, "go", 1)
+    assert [t.state for t in cx.activity_tasks(handle.run_id)] == ["ready"]
     cx.cancel(handle.run_id, "no broker")
     assert cx.get_run(handle.run_id).cancel_reason == "no broker"
     cx.terminate(handle.run_id, "no broker at all")
