@@ -31,6 +31,7 @@ def continue_eagerly(
     histories: HistoryCache,
     fresh: list[Event],
     inline: InlineOffer | None = None,
+    inputs: Record | None = None,
 ) -> CommitResult | None:
     """Replay and write the run's next decisions in this transaction, if it may.
 
@@ -40,13 +41,15 @@ def continue_eagerly(
     ``fresh`` are the events this transaction appended so far; the committed
     rest comes from the history cache. The result's ``history`` is the whole
     journal after this commit, for the caller to cache once it has committed.
+    ``inputs``: the run's replay inputs (``RUN_INPUTS``' columns) if already read.
     """
     if (run.lease_owner is not None and run.live) or run.state != "running":
         return None  # a blocked run is retried by a wakeup, with backoff
     run_id = str(run.id)
     history = histories.load(conn, run_id, fresh[0].seq - 1 if fresh else last_seq)
     history.extend(fresh)  # load returns a list of its own
-    lease = Lease.from_row(run_id, 0, histories.inputs(conn, run_id), history)
+    inputs = inputs if inputs is not None else histories.inputs(conn, run_id)
+    lease = Lease.from_row(run_id, 0, inputs, history)
     decision = decide(lease)
     if decision is None or (ends(decision) and lease.parent_run_id is not None):
         return None

@@ -6,37 +6,34 @@ workflow code can instead replay it right here, under the row lock the delivery
 already holds, and commit the run's next decisions with the signal: one
 transaction and no wakeup hop, the same as a completion's eager continuation.
 
-The replay is an extra, never a condition: when it may not be made here (no code,
-a live lease elsewhere, a blocked run, one that would end under a parent) or
-fails in any way, it is rolled back to the savepoint taken before it, and the
-signal commits alone with its wake marker, for a worker to pick up as before.
+The replay is an extra, never a condition. When it may not be made here (no code,
+a live lease elsewhere, a blocked run, one that would end under a parent, a
+replay that failed or was blocked), nothing is written for it and the signal
+commits alone with its wake marker, for a worker to pick up as before. When
+writing its decisions fails, the whole transaction is rolled back, before any
+commit was asked for, and the signal is delivered again alone (``ReplayFailed``):
+no savepoint, whose two extra round trips every signal would pay.
 
-The transaction's idle limit is the lease TTL (see ``waking``), so a signaller
-frozen in the replay cannot hold the row for longer than a lease would. Its
-session is then gone with all it wrote, before any commit was asked for, so the
-signal is delivered again, alone (``ReplayLost``).
+The lock statement sets the transaction's idle limit to the lease TTL (see
+``waking``), so a signaller frozen in the replay cannot hold the row longer than
+a lease would: Postgres ends its session, the same way.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from ..engine.events import Event
-from .db import Record
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .records import CommitResult
 from .signals import Delivered
 
-log = logging.getLogger("continuum_celery.signals")
 
-
-class ReplayLost(Exception):
-    """The session was lost during the replay at the signal (Postgres ends one that
-    idles past the lease TTL), before anything was committed: deliver again alone."""
+class ReplayFailed(Exception):
+    """The replay at a signal (or writing what it decided) failed, so its whole
+    transaction was rolled back; nothing was committed, so deliver it again alone."""
 
 
 @dataclass(frozen=True)
@@ -65,27 +62,28 @@ def continue_signalled(
     scope: str,
 ) -> Signalled:
     """Replay the run a signal just resumed, in the signal's transaction, if this
-    process may (``decide`` given, and the run is of this app's ``scope``)."""
+    process may (``decide`` given, and the run is of this app's ``scope``).
+
+    Raises ``ReplayFailed`` if anything in the replay's part fails: the caller's
+    transaction must then be rolled back, not committed.
+    """
     run, event = delivered.run, delivered.event
     run_id = str(run.id)
     if event is None:
         return Signalled(run_id, False)
-    may = decide is not None and run.scope == scope
-    commit = _continue(conn, run, event, decide, histories) if may and decide else None
+    if decide is None or run.scope != scope:
+        return Signalled(run_id, True)
+    try:  # ``run`` carries the replay inputs too (LOCK_CHAIN_TIP)
+        commit = continue_eagerly(conn, run, event.seq, decide, histories, [event], None, run)
+    except Exception as error:
+        raise ReplayFailed(f"run {run_id}: the replay at the signal failed: {error!r}") from error
     return Signalled(run_id, True, commit)
 
 
-def _continue(
-    conn: Connection, run: Record, event: Event, decide: Decide, histories: HistoryCache
-) -> CommitResult | None:
-    """``continue_eagerly`` inside a savepoint: whatever fails leaves the signal
-    written and nothing of the replay."""
-    try:
-        with conn.begin_nested():
-            return continue_eagerly(conn, run, event.seq, decide, histories, [event])
-    except Exception as error:  # the wakeup's replay meets it again, and reports it
-        if conn.invalidated:  # the session is gone (idle past the TTL, say): so is the signal
-            raise ReplayLost(f"run {run.id}: session lost in the replay at the signal") from error
-        log.warning("run %s: replay at the signal failed; a wakeup replays it", run.id,
-                    exc_info=True)  # fmt: skip
-        return None
+def replay_failed(error: BaseException | None) -> ReplayFailed | None:
+    """The ``ReplayFailed`` behind ``error``, if any: ``error`` itself, or one that was
+    being rolled back when the rollback failed too (its session was gone, ended
+    by the idle limit, say). Either way no commit was asked for."""
+    while error is not None and not isinstance(error, ReplayFailed):
+        error = error.__context__
+    return error

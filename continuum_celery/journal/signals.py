@@ -31,14 +31,14 @@ from .waking import idle_limit
 
 # The chain's newest run as of this statement, locked. If it continued meanwhile,
 # the row comes back 'continued' and the caller tries again from there. It reads
-# what LOCK_RUN does, for a replay in this transaction, and sets the transaction's
-# idle limit (the column is discarded).
+# what LOCK_RUN and RUN_INPUTS do, for a replay in this transaction, and sets the
+# transaction's idle limit (the column is discarded).
 LOCK_CHAIN_TIP = q(
     "SELECT id, state, lease_owner, lease_token, lease_expires_at > clock_timestamp() AS live,"
     " wake_at IS NOT NULL AND wake_at <= clock_timestamp() AS due,"
     " last_seq, clock_timestamp() AS db_now, workflow, namespace, attributes, depth,"
     " parent_run_id, parent_command_id, correlation_id, next_run_id,"
-    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope,"
+    " cancel_requested_at IS NOT NULL AS cancelling, cancel_reason, scope, version, args, kwargs,"
     " set_config('idle_in_transaction_session_timeout', :idle_ms, true) AS idle"
     " FROM cx_runs WHERE id = COALESCE(("
     "WITH RECURSIVE chain (id, state, next_run_id, hops) AS ("

@@ -35,7 +35,7 @@ from .records import (
     TraceRoot,
 )
 from .rows import ACTIVE, to_event
-from .signalled import ReplayLost, Signalled, continue_signalled
+from .signalled import Signalled, continue_signalled, replay_failed
 from .starts import Started, start_run
 from .waking import lock_to_wake
 
@@ -174,7 +174,9 @@ class RunStore:
         self, run_id: str, name: str, payload: Any, who: Actor, decide: Decide | None = None
     ) -> Signalled:
         """``deliver_signal``, and given ``decide``, the run it resumes replayed and
-        its next decisions committed in the same transaction (``signalled``)."""
+        its next decisions committed in the same transaction (``signalled``). If
+        that replay's part fails, the transaction is rolled back whole and the
+        signal delivered again alone."""
 
         def write(conn: Connection, start: str) -> Signalled:
             delivered = signals.deliver(conn, start, run_id, (name, payload), who, self.lease_ttl)
@@ -182,8 +184,11 @@ class RunStore:
 
         try:
             signalled = at_chain_tip(self.db, run_id, write, _as_named)
-        except ReplayLost as lost:
-            log.warning("%s; delivering the signal alone", lost)
+        except Exception as error:
+            failed = replay_failed(error)
+            if failed is None:
+                raise
+            log.warning("%s; delivering the signal alone", failed, exc_info=failed.__cause__)
             return self.signal(run_id, name, payload, who)
         if signalled.commit is not None and signalled.commit.history is not None:
             self.histories.remember(signalled.run_id, signalled.commit.history)

@@ -216,8 +216,8 @@ def test_a_replay_that_raises_is_left_to_a_worker(
 def test_a_failed_write_of_the_replay_leaves_the_signal_alone(
     cx: Continuum, sent: Recorder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The replay's decisions are written, then something fails: they are rolled
-    back to the savepoint, and the signal commits alone, its wakeup published."""
+    """The replay's decisions are written, then something fails: the transaction is
+    rolled back whole, and the signal is delivered again alone, its wakeup published."""
     run_id = start(cx, "esig.then_double")
     write = eager.apply
 
