@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from . import waking
 from .eager import Decide, continue_eagerly
 from .history import HistoryCache
 from .records import CommitResult
@@ -62,7 +63,9 @@ def continue_signalled(
     scope: str,
 ) -> Signalled:
     """Replay the run a signal just resumed, in the signal's transaction, if this
-    process may (``decide`` given, and the run is of this app's ``scope``).
+    process may: ``decide`` given, the run is of this app's ``scope``, and its
+    history is short enough to replay from the top under the lock (a worker may
+    hold a longer one live, and resume it in microseconds).
 
     Raises ``ReplayFailed`` if anything in the replay's part fails: the caller's
     transaction must then be rolled back, not committed.
@@ -71,8 +74,8 @@ def continue_signalled(
     run_id = str(run.id)
     if event is None:
         return Signalled(run_id, False)
-    if decide is None or run.scope != scope:
-        return Signalled(run_id, True)
+    if decide is None or run.scope != scope or int(run.last_seq) > waking.SHORT_HISTORY:
+        return Signalled(run_id, True)  # a long history: a worker may hold it live
     try:  # ``run`` carries the replay inputs too (LOCK_CHAIN_TIP)
         commit = continue_eagerly(conn, run, event.seq, decide, histories, [event], None, run)
     except Exception as error:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from continuum_celery import Continuum, workflow
 from continuum_celery.engine.commands import Decision
-from continuum_celery.journal import eager
+from continuum_celery.journal import eager, waking
 from continuum_celery.journal.records import TaskMessage
 from tests.integration.test_signal_wake import Transactions
 
@@ -188,6 +188,18 @@ def test_a_live_lease_elsewhere_keeps_the_replay_there(cx: Continuum, sent: Reco
                           " lease_expires_at = clock_timestamp() + interval '1 minute'"
                           " WHERE id = :id"), {"id": run_id})  # fmt: skip
     cx.signal(run_id, "go", 1)
+    assert_woken_not_advanced(cx, sent, run_id)
+
+
+def test_a_long_history_is_left_to_a_worker(
+    cx: Continuum, sent: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replayed from the top under the row lock only while short; a worker may hold a
+    longer one live and resume it without a replay."""
+    run_id = start(cx, "esig.relay")
+    cx.signal(run_id, "first", 1)
+    monkeypatch.setattr(waking, "SHORT_HISTORY", 2)  # "first" awaited, received, "go" awaited
+    cx.signal(run_id, "go", 2)
     assert_woken_not_advanced(cx, sent, run_id)
 
 
