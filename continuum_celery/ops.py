@@ -80,7 +80,7 @@ def signal(cx: Continuum, run_id: str, name: str, payload: object, by: Actor) ->
     replayed in that transaction too, and what its next decision needs is
     published here; otherwise a wakeup asks a worker to replay it.
     """
-    decide = cx.advancer.decide_once if cx.eager else None
+    decide = cx.advancer.decide_signalled if cx.eager else None
     signalled = cx.runs.signal(run_id, name, payload, by, decide)
     if signalled.commit is not None:
         report(signalled.commit.ending, cx.hooks)

@@ -222,6 +222,14 @@ class Advancer:
             return None
         return None if isinstance(decision.outcome, Blocked) else decision
 
+    def decide_signalled(self, lease: Lease) -> Decision | None:
+        """``decide_once`` for a run a signal resumed, in the signal's transaction;
+        a replay that would fail the run (its code raised) is left to a worker too:
+        the signalling process (a web tier, say) may lack what the code needs, and
+        a failure there would be final."""
+        decision = self.decide_once(lease)
+        return None if decision is None or isinstance(decision.outcome, Failed) else decision
+
     def _decide(
         self, lease: Lease, workflow: Workflow, cache: ResidentCache | None = None
     ) -> Decision:

@@ -64,6 +64,10 @@ def app_with_code(url: str) -> Continuum:
     def relay() -> Any:
         return [workflow.wait_signal("first"), workflow.wait_signal("go")]
 
+    @cx.workflow(name="esig.raising")
+    def raising() -> Any:
+        raise ValueError(workflow.wait_signal("go"))
+
     @cx.workflow(name="esig.drifting")
     def drifting() -> Any:
         if DRIFT["on"]:
@@ -208,6 +212,17 @@ def test_a_replay_that_drifts_is_left_to_a_worker(cx: Continuum, sent: Recorder)
     DRIFT["on"] = True
     cx.signal(run_id, "go", 1)
     assert_woken_not_advanced(cx, sent, run_id)
+
+
+def test_a_workflow_that_raises_on_the_signal_fails_on_a_worker(
+    cx: Continuum, sent: Recorder
+) -> None:
+    """A failure is final: it is not decided where the code's surroundings may differ."""
+    run_id = start(cx, "esig.raising")
+    cx.signal(run_id, "go", "rejected")
+    assert_woken_not_advanced(cx, sent, run_id)
+    cx.advancer.advance(run_id)
+    assert run_row(cx, run_id).state == "failed"
 
 
 def test_a_replay_that_raises_is_left_to_a_worker(
