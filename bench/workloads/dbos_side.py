@@ -35,6 +35,16 @@ class DbosSide:
         self.ctx = ctx
         self.shapes: Any = None
         self.conn: psycopg.Connection[Any] | None = None
+        self.deferred: list[tuple[dict[str, Any], Measure, Callable[..., float | None]]] = []
+        """Each workload's peer, measured by ``run_deferred`` once all else is done."""
+
+    def run_deferred(self) -> None:
+        """Measure every deferred peer, filling in the entry its workload returned."""
+        for entry, measure, ratio in self.deferred:
+            result = _measure(self, measure, ratio)
+            entry.clear()
+            entry.update(result)
+        self.deferred.clear()
 
     def skipped(self) -> dict[str, str] | None:
         if self.ctx.args.no_dbos:
@@ -80,13 +90,23 @@ class DbosSide:
 
 
 def peer(ctx: Ctx, measure: Measure, ratio: Callable[[dict[str, Any]], float | None]) -> Any:
-    """The workload's ``"dbos"`` entry: skipped, an error, or ``measure``'s numbers.
+    """The workload's ``"dbos"`` entry: skipped, or filled in by ``run_deferred``.
 
-    An error in the peer is reported, not raised, so a long run keeps its other results.
+    DBOS runs in the bench process and keeps background threads (its pollers) once
+    launched, which would take CPU and the GIL from the bench's continuum client in
+    every later window; so every workload's DBOS peer runs after all the others'.
     """
     side: DbosSide = ctx.dbos
     if side is None or (skip := side.skipped()):
         return skip or {"skipped": "no DBOS runtime in this run"}
+    entry: dict[str, Any] = {"pending": "measured after every other system"}
+    side.deferred.append((entry, measure, ratio))
+    return entry
+
+
+def _measure(side: DbosSide, measure: Measure, ratio: Callable[..., float | None]) -> Any:
+    """``measure``'s numbers and ratio; an error is reported, not raised, so a long
+    run keeps its other results."""
     base.log(f"dbos peer: {measure.__qualname__.split('.')[0]}")
     try:
         side.start()
