@@ -138,7 +138,8 @@ class HeldClaim:
             if self.promoted or self.lost or self.settled:
                 return self.claim if self.promoted else None
             try:
-                token = self._promote_in_held() if self._conn is not None else self._retake()
+                conn = self._conn
+                token = self._promote_in_held(conn) if conn is not None else self._retake()
             finally:
                 self._close()
             if token is None:
@@ -153,9 +154,8 @@ class HeldClaim:
         with self._lock:
             self._close()
 
-    def _promote_in_held(self) -> int | None:
-        assert self._conn is not None
-        token = _promote(self._conn, self)
+    def _promote_in_held(self, conn: Connection) -> int | None:
+        token = _promote(conn, self)
         _end(self._tx.commit)
         return token
 

@@ -68,11 +68,16 @@ def complete_live_claim(
     row = execute(conn, TQ.COMPLETE_CLAIMED_TASK, params).first()
     if row is None or row.state not in ACTIVE:
         return lock_active_run(conn, claim.run_id), None  # raises RunNotFound / RunNotActive
+    return row, completed_event(row)
+
+
+def completed_event(row: Record) -> Event | None:
+    """The event a completing statement appended (its ``event_*`` columns), as
+    stored; None when it wrote nothing."""
     if row.event_seq is None:
-        return row, None
-    event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
-                  row.event_created_at)  # fmt: skip
-    return row, event
+        return None
+    return Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
+                 row.event_created_at)  # fmt: skip
 
 
 def complete_locked(conn: Connection, run: Record, claim: ClaimedTask, result: Any) -> Event:

@@ -81,11 +81,6 @@ class Delivered:
     run: Record
     event: Event | None
 
-    @property
-    def woken(self) -> str | None:
-        """The run that needs a wakeup (the signal resolved an await), else None."""
-        return str(self.run.id) if self.event is not None else None
-
 
 def lock_chain_tip(conn: Connection, run_id: str, ttl: float) -> Record:
     """The newest run of ``run_id``'s chain, locked by a session that may idle

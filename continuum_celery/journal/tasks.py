@@ -37,6 +37,7 @@ from .settling import (
     Failure,
     complete_live_claim,
     complete_locked,
+    completed_event,
     completion_row,
     expiry_error,
     fail_locked,
@@ -227,10 +228,9 @@ class TaskStore:
             "held_at": held.held_at,
         }
         row = execute(conn, TQ.HELD_COMPLETE, params).first()
-        if row is None or row.event_seq is None:
+        event = completed_event(row) if row is not None else None
+        if row is None or event is None:
             return None
-        event = Event(row.event_seq, row.event_type, row.event_command_id, row.event_data or {},
-                      row.event_created_at)  # fmt: skip
         return self._wake_or_continue(conn, row, event, decide, inline)
 
     def _wake_or_continue(

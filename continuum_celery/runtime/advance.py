@@ -31,7 +31,7 @@ from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
 from .stamping import outcome_of, stamp_versions
-from .transport import Publisher, publish_activities
+from .transport import Publisher, publish_activities, publish_commit
 
 log = logging.getLogger("continuum_celery.advance")
 
@@ -288,9 +288,7 @@ class Advancer:
             result = self._commit(lease, decision, None if claimed else offer)
             if result.inline is not None and claimed is not None:
                 claimed.append(result.inline)
-            publish_activities(self.publisher, result.tasks)
-            for run_id in result.wake:
-                self.publisher.publish_advance(run_id)
+            publish_commit(self.publisher, result)
             if not result.again:
                 return
             self.runs.refresh(lease)

@@ -49,7 +49,7 @@ from .holding import PROMOTE_AFTER, QUICK_BODY, beat, durable, keep, promote_onc
 from .hooks import NOOP, Hooks, guarded
 from .keeper import KEEPER
 from .report import report
-from .transport import Publisher, publish_activities
+from .transport import Publisher, publish_commit
 
 log = logging.getLogger("continuum_celery.activity")
 
@@ -123,9 +123,7 @@ class Performer:
         if isinstance(taken, str):
             log.info("ignored message: %s", taken)
             return Delivery(ignored=f"ignored: {taken}")
-        held = taken if isinstance(taken, HeldClaim) else None
-        claim = held.claim if held is not None else taken
-        assert isinstance(claim, ClaimedTask)
+        held, claim = (taken, taken.claim) if isinstance(taken, HeldClaim) else (None, taken)
         queue = self.router(claim.activity, claim.queue) if self.router else None
         offer = self.inline_offer(queue, time_limit)
         return self.run_claimed(claim, offer, delivered=True, held=held)
@@ -280,13 +278,7 @@ class Performer:
         pause, retried, decide = 0.1, False, self.decide
         while True:
             try:
-                if isinstance(outcome, AttemptError):
-                    claim = durable(claim, held)
-                    settled = self.tasks.fail(claim, outcome, random.random(), decide, offer)
-                else:
-                    claim = held.claim if held is not None else claim
-                    settled = self.tasks.complete(claim, outcome, decide, offer, held)
-                return settled, outcome
+                return self._journal(claim, outcome, decide, offer, held), outcome
             except JournalRejected as error:
                 if decide is None and isinstance(outcome, AttemptError):
                     raise
@@ -301,6 +293,22 @@ class Performer:
                 log.warning("task %s: %s; retrying in %.1fs", claim.task_id, error, pause)
                 time.sleep(pause)
                 pause, retried = min(pause * 2, 2.0), True
+
+    def _journal(
+        self,
+        claim: ClaimedTask,
+        outcome: Any,
+        decide: Decide | None,
+        offer: InlineOffer | None,
+        held: HeldClaim | None,
+    ) -> Settled:
+        """One try at journaling the outcome: a failure is settled on a committed
+        claim (under the task lock), a result in the holding transaction if held."""
+        if isinstance(outcome, AttemptError):
+            claim = durable(claim, held)
+            return self.tasks.fail(claim, outcome, random.random(), decide, offer)
+        claim = held.claim if held is not None else claim
+        return self.tasks.complete(claim, outcome, decide, offer, held)
 
     def _rejected(
         self, claim: ClaimedTask, outcome: Any, decide: Decide | None, error: JournalRejected
@@ -358,9 +366,7 @@ class Performer:
         if settled.run_to_wake is not None:
             self.publisher.publish_advance(settled.run_to_wake)
         if settled.commit is not None:
-            publish_activities(self.publisher, settled.commit.tasks)
-            for run_id in settled.commit.wake:
-                self.publisher.publish_advance(run_id)
+            publish_commit(self.publisher, settled.commit)
 
 
 def _delivery(claim: ClaimedTask, outcome: Any, settled: Settled) -> Delivery:
