@@ -53,6 +53,22 @@ class HistoryCache:
                 self._trim(self._inputs)
         return row
 
+    def known(self, run_id: str) -> int:
+        """The last seq of the run's history held here (0: none)."""
+        with self._lock:
+            cached = self._runs.get(run_id)
+        return cached[-1].seq if cached else 0
+
+    def absorb(self, run_id: str, after: int, events: list[Event]) -> None:
+        """Add what a read of the run's events after ``after`` returned. It may lack
+        events committed since that read's snapshot (it ran before a lock wait):
+        what is kept is still a prefix of the journal, and ``load`` reads the rest."""
+        with self._lock:
+            cached = self._runs.get(run_id, [])
+        have = cached[-1].seq if cached else 0
+        if have == after and (not events or events[-1].seq - after == len(events)):
+            self.remember(run_id, cached + events)
+
     def remember(self, run_id: str, events: list[Event]) -> None:
         """Keep ``events``: committed, and exactly the run's journal 1..n."""
         with self._lock:

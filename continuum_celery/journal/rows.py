@@ -63,5 +63,12 @@ def mark_wake(conn: Connection, run_id: str, last_seq: int) -> None:
     execute(conn, Q.MARK_WAKE, {"id": run_id, "last_seq": last_seq})
 
 
+def events_of(row: Record) -> list[Event]:
+    """Events read as one array per column (``seqs``, ``types``, ...) in one row."""
+    columns = (row.seqs, row.types, row.command_ids, row.datas, row.created_ats)
+    return [Event(seq, type_, command_id, data or {}, at) for seq, type_, command_id, data, at
+            in zip(*columns, strict=True)]  # fmt: skip
+
+
 def to_event(row: Record) -> Event:
     return Event(row.seq, row.type, row.command_id, row.data or {}, row.created_at)

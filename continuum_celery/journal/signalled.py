@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from . import waking
+from ..engine.events import Event
+from .db import Record
 from .eager import Decide, continue_eagerly
-from .history import HistoryCache
 from .records import CommitResult
-from .signals import Delivered
+from .signals import Delivered, Replaying, mark_declined, may_replay
 
 
 class ReplayFailed(Exception):
@@ -59,13 +59,11 @@ def continue_signalled(
     conn: Connection,
     delivered: Delivered,
     decide: Decide | None,
-    histories: HistoryCache,
-    scope: str,
+    replaying: Replaying | None,
 ) -> Signalled:
     """Replay the run a signal just resumed, in the signal's transaction, if this
-    process may: ``decide`` given, the run is of this app's ``scope``, and its
-    history is short enough to replay from the top under the lock (a worker may
-    hold a longer one live, and resume it in microseconds).
+    process may (``decide`` given, and ``may_replay``); if it may not, or the
+    replay declines, the run is left marked for a worker.
 
     Raises ``ReplayFailed`` if anything in the replay's part fails: the caller's
     transaction must then be rolled back, not committed.
@@ -74,13 +72,23 @@ def continue_signalled(
     run_id = str(run.id)
     if event is None:
         return Signalled(run_id, False)
-    if decide is None or run.scope != scope or int(run.last_seq) > waking.SHORT_HISTORY:
-        return Signalled(run_id, True)  # a long history: a worker may hold it live
-    try:  # ``run`` carries the replay inputs too (LOCK_CHAIN_TIP)
-        commit = continue_eagerly(conn, run, event.seq, decide, histories, [event], None, run)
-    except Exception as error:
-        raise ReplayFailed(f"run {run_id}: the replay at the signal failed: {error!r}") from error
+    commit = None
+    if decide is not None and replaying is not None and may_replay(run, replaying):
+        commit = _replay(conn, run, event, decide, replaying)
+    if commit is None:
+        mark_declined(conn, delivered)
     return Signalled(run_id, True, commit)
+
+
+def _replay(
+    conn: Connection, run: Record, event: Event, decide: Decide, replaying: Replaying
+) -> CommitResult | None:
+    try:  # ``run`` carries the replay inputs too (LOCK_CHAIN_TIP)
+        return continue_eagerly(
+            conn, run, event.seq, decide, replaying.histories, [event], None, run
+        )
+    except Exception as error:
+        raise ReplayFailed(f"run {run.id}: the replay at the signal failed: {error!r}") from error
 
 
 def replay_failed(error: BaseException | None) -> ReplayFailed | None:

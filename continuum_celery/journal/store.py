@@ -178,9 +178,12 @@ class RunStore:
         that replay's part fails, the transaction is rolled back whole and the
         signal delivered again alone."""
 
+        replaying = signals.Replaying(self.scope, self.histories) if decide else None
+
         def write(conn: Connection, start: str) -> Signalled:
-            delivered = signals.deliver(conn, start, run_id, (name, payload), who, self.lease_ttl)
-            return continue_signalled(conn, delivered, decide, self.histories, self.scope)
+            signal = (name, payload)
+            delivered = signals.deliver(conn, start, run_id, signal, who, self.lease_ttl, replaying)
+            return continue_signalled(conn, delivered, decide, replaying)
 
         try:
             signalled = at_chain_tip(self.db, run_id, write, _as_named)

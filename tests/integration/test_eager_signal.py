@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from continuum_celery import Continuum, workflow
 from continuum_celery.engine.commands import Decision
-from continuum_celery.journal import eager, waking
+from continuum_celery.journal import eager, queries, waking
 from continuum_celery.journal.records import TaskMessage
 from tests.integration.test_signal_wake import Transactions
 
@@ -305,4 +305,73 @@ def test_a_signaller_frozen_in_its_replay_loses_the_row_within_the_lease_ttl(
     assert thawed.advanced == [run_id], "'first' delivered alone, and the run woken"
     assert [a.action for a in cx.audit(run_id)] == ["signal", "signal"]
     cx.advancer.advance(run_id)
+    assert tuple(run_row(cx, run_id)) == ("completed", False, [1, 2])
+
+
+# --- the history, read with the lock ----------------------------------------------------
+
+
+def same_code_elsewhere(cx: Continuum, journal_url: str, name: str) -> tuple[Continuum, Recorder]:
+    """Another process with the workflow's code and nothing of the run in its cache."""
+    other = Continuum(Celery(name, broker="memory://", set_as_current=False), journal_url,
+                      worker_upkeep=False)  # fmt: skip
+    other.registry = other.advancer.registry = cx.registry
+    return other, recorded(other)
+
+
+def test_a_signaller_that_never_saw_the_run_reads_its_history_with_the_lock(
+    cx: Continuum, sent: Recorder, journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process signalling runs it did not start pays no read of their history:
+    the lock statement brings it. (A separate read would fail here, and the signal
+    would fall back to a wakeup.)"""
+    run_id = start(cx, "esig.relay")
+    cx.signal(run_id, "first", 1)
+    web, published = same_code_elsewhere(cx, journal_url, "web")
+    try:
+        monkeypatch.setattr(queries, "LOAD_EVENTS_UPTO", text("SELECT * FROM no_such_table"))
+        counted = Transactions(web.db)
+        web.signal(run_id, "go", 2)
+        assert (counted.commits, counted.rollbacks) == (1, 0)
+    finally:
+        web.db.dispose()
+    assert published.advanced == [] and published.activities == []
+    assert tuple(run_row(cx, run_id)) == ("completed", False, [1, 2])
+
+
+def test_events_committed_while_the_lock_waited_are_read_after_it(
+    cx: Continuum, sent: Recorder, journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock statement's history is as of before it waited for the row: a
+    signaller that held the row meanwhile committed more. That history is not
+    taken as whole; the rest is read, and the replay sees everything."""
+    run_id = start(cx, "esig.relay")
+    slow, _ = same_code_elsewhere(cx, journal_url, "slow")
+    web, published = same_code_elsewhere(cx, journal_url, "web")
+    replay, reads = slow.advancer._decide, []
+    absorb = web.runs.histories.absorb
+
+    def held(*args: Any) -> Decision:
+        time.sleep(0.5)
+        return replay(*args)
+
+    def absorbed(run: str, after: int, events: list[Any]) -> None:
+        reads.append((after, len(events)))
+        absorb(run, after, events)
+
+    monkeypatch.setattr(slow.advancer, "_decide", held)
+    monkeypatch.setattr(web.runs.histories, "absorb", absorbed)
+    try:
+        first = threading.Thread(target=slow.signal, args=(run_id, "first", 1))
+        first.start()
+        time.sleep(0.2)
+        web.signal(run_id, "go", 2)  # waits for the row "first" holds
+        first.join(10)
+    finally:
+        slow.db.dispose()
+        web.db.dispose()
+    history = types(cx, run_id)
+    assert history == ["signal_awaited", "signal_received", "signal_awaited", "signal_received"]
+    assert reads == [(0, 1)], "the lock statement saw the first await, not what 'first' added"
+    assert published.advanced == [], "resumed in the signal, with the whole history"
     assert tuple(run_row(cx, run_id)) == ("completed", False, [1, 2])
