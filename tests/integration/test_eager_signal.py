@@ -348,11 +348,12 @@ def test_events_committed_while_the_lock_waited_are_read_after_it(
     run_id = start(cx, "esig.relay")
     slow, _ = same_code_elsewhere(cx, journal_url, "slow")
     web, published = same_code_elsewhere(cx, journal_url, "web")
-    replay, reads = slow.advancer._decide, []
+    replay, reads, holding = slow.advancer._decide, [], threading.Event()
     absorb = web.runs.histories.absorb
 
     def held(*args: Any) -> Decision:
-        time.sleep(0.5)
+        holding.set()  # 'first' is delivered, the row locked until this replay commits
+        time.sleep(1.0)
         return replay(*args)
 
     def absorbed(run: str, after: int, events: list[Any]) -> None:
@@ -364,7 +365,7 @@ def test_events_committed_while_the_lock_waited_are_read_after_it(
     try:
         first = threading.Thread(target=slow.signal, args=(run_id, "first", 1))
         first.start()
-        time.sleep(0.2)
+        assert holding.wait(10)
         web.signal(run_id, "go", 2)  # waits for the row "first" holds
         first.join(10)
     finally:
