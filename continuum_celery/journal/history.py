@@ -11,14 +11,35 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ..engine.events import Event
 from . import queries as Q
-from .db import execute
-from .rows import to_event
+from . import waking
+from .db import Record, execute
+from .rows import events_of, to_event
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A run's replay inputs (``RUN_INPUTS``' columns), copied off a wider row."""
+
+    workflow: str
+    version: int
+    namespace: str
+    args: Any
+    kwargs: Any
+    attributes: Any
+    parent_run_id: str | None
+    depth: int
+
+    @classmethod
+    def of(cls, row: Record) -> Inputs:
+        return cls(row.workflow, row.version, row.namespace, row.args, row.kwargs,
+                   row.attributes, row.parent_run_id, row.depth)  # fmt: skip
 
 
 class HistoryCache:
@@ -52,6 +73,25 @@ class HistoryCache:
                 self._inputs[run_id] = row
                 self._trim(self._inputs)
         return row
+
+    def along(self, run_id: str, wanted: bool) -> dict[str, Any]:
+        """Parameters for a statement that locks the run and also brings what this
+        cache lacks for its replay (``wanted``: there will be one): its events
+        after the last one held (``known``), at most ``short`` of them, and its
+        replay inputs (``inputs``) unless held. That saves the replay a read."""
+        with self._lock:
+            held = run_id in self._inputs
+        return {"history": wanted, "known": self.known(run_id),
+                "inputs": wanted and not held, "short": waking.SHORT_HISTORY}  # fmt: skip
+
+    def take_along(self, run_id: str, after: int, row: Record) -> None:
+        """Keep what such a statement brought (see ``along``)."""
+        if getattr(row, "seqs", None) is not None:
+            self.absorb(run_id, after, events_of(row))
+        if getattr(row, "args", None) is not None:
+            with self._lock:
+                self._inputs[run_id] = Inputs.of(row)
+                self._trim(self._inputs)
 
     def known(self, run_id: str) -> int:
         """The last seq of the run's history held here (0: none)."""

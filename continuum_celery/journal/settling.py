@@ -54,16 +54,17 @@ def completion_row(claim: ClaimedTask, seq: int, result: Any) -> dict[str, Any]:
 
 
 def complete_live_claim(
-    conn: Connection, claim: ClaimedTask, result: Any
+    conn: Connection, claim: ClaimedTask, result: Any, along: dict[str, Any]
 ) -> tuple[Record, Event | None]:
     """Lock the run and, in the common case, complete in the same round trip.
 
     The common case is a live claim, in time, with no idempotency key. Otherwise
-    the event is None and nothing was written: the caller looks closer.
+    the event is None and nothing was written: the caller looks closer. ``along``:
+    what the history cache asks the statement to bring (``HistoryCache.along``).
     """
     if claim.idempotency_key is not None:
         return lock_active_run(conn, claim.run_id), None
-    params = completion_row(claim, 0, result)
+    params = completion_row(claim, 0, result) | along
     params |= {"id": claim.task_id, "attempt": claim.attempt, "token": claim.claim_token}
     row = execute(conn, TQ.COMPLETE_CLAIMED_TASK, params).first()
     if row is None or row.state not in ACTIVE:

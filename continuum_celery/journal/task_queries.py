@@ -129,6 +129,9 @@ TASK_RUN = q("SELECT run_id FROM cx_tasks WHERE id = :id")
 # back; a NULL event means the claim did not hold and nothing was written.
 # ``absorbed``: the run's code still needs other completions (``awaiting`` > 1, a
 # gather), so the event is counted and the run left as it is, with no replay.
+# For the replay that follows, it also brings what the worker's history cache lacks
+# (see ``HistoryCache.along``): the run's events after :known, up to :short of
+# them, and its replay inputs (given :inputs).
 COMPLETE_CLAIMED_TASK = q(
     "WITH run AS (SELECT id, state, lease_owner, lease_token,"
     " lease_expires_at > clock_timestamp() AS live,"
@@ -136,7 +139,8 @@ COMPLETE_CLAIMED_TASK = q(
     " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
     " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
-    " cancel_reason, awaiting FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " cancel_reason, awaiting, version, CASE WHEN :inputs THEN args END AS args,"
+    " CASE WHEN :inputs THEN kwargs END AS kwargs FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL"
     " FROM run WHERE t.id = :id AND run.state IN ('running', 'blocked')"
     " AND t.state = 'claimed'"
@@ -152,14 +156,24 @@ COMPLETE_CLAIMED_TASK = q(
     " RETURNING r.id)"
     " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
     " event.command_id AS event_command_id, event.data AS event_data,"
-    " event.created_at AS event_created_at, EXISTS (SELECT FROM absorbed) AS absorbed"
+    " event.created_at AS event_created_at, EXISTS (SELECT FROM absorbed) AS absorbed,"
+    " h.seqs, h.types, h.command_ids, h.datas, h.created_ats"
     " FROM run LEFT JOIN event ON true"
+    " LEFT JOIN LATERAL (SELECT array_agg(e.seq ORDER BY e.seq) AS seqs,"
+    " array_agg(e.type ORDER BY e.seq) AS types,"
+    " array_agg(e.command_id ORDER BY e.seq) AS command_ids,"
+    " array_agg(e.data ORDER BY e.seq) AS datas,"
+    " array_agg(e.created_at ORDER BY e.seq) AS created_ats FROM cx_events e"
+    " WHERE :history AND event.seq IS NOT NULL AND run.last_seq - :known <= :short"
+    " AND NOT EXISTS (SELECT FROM absorbed)"
+    " AND e.run_id = run.id AND e.seq > :known AND e.seq <= run.last_seq) h ON true"
 )
 # Completing a held claim, in one round trip: as COMPLETE_CLAIMED_TASK (run row
 # locked first, the event appended only if the run is running), the claim being
 # the task still ready at that attempt within the attempt's timeout (counted from
 # when it was held). The attempt row is written here, already completed. A NULL
-# event means nothing was written: the caller retakes the claim durably.
+# event means nothing was written: the caller retakes the claim durably. It brings
+# the history and inputs the worker lacks, as COMPLETE_CLAIMED_TASK does.
 HELD_COMPLETE = q(
     "WITH run AS (SELECT id, state, lease_owner, lease_token,"
     " lease_expires_at > clock_timestamp() AS live,"
@@ -167,7 +181,8 @@ HELD_COMPLETE = q(
     " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
     " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
-    " cancel_reason FROM cx_runs WHERE id = :run_id FOR UPDATE),"
+    " cancel_reason, version, CASE WHEN :inputs THEN args END AS args,"
+    " CASE WHEN :inputs THEN kwargs END AS kwargs FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL,"
     " claim_token = nextval('cx_token_seq'), claimed_by = :owner,"
     " deadline_at = CAST(:held_at AS timestamptz) + make_interval(secs => t.timeout)"
@@ -184,7 +199,16 @@ HELD_COMPLETE = q(
     " FROM task, run RETURNING seq, type, command_id, data, created_at)"
     " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
     " event.command_id AS event_command_id, event.data AS event_data,"
-    " event.created_at AS event_created_at FROM run LEFT JOIN event ON true"
+    " event.created_at AS event_created_at,"
+    " h.seqs, h.types, h.command_ids, h.datas, h.created_ats"
+    " FROM run LEFT JOIN event ON true"
+    " LEFT JOIN LATERAL (SELECT array_agg(e.seq ORDER BY e.seq) AS seqs,"
+    " array_agg(e.type ORDER BY e.seq) AS types,"
+    " array_agg(e.command_id ORDER BY e.seq) AS command_ids,"
+    " array_agg(e.data ORDER BY e.seq) AS datas,"
+    " array_agg(e.created_at ORDER BY e.seq) AS created_ats FROM cx_events e"
+    " WHERE :history AND event.seq IS NOT NULL AND run.last_seq - :known <= :short"
+    " AND e.run_id = run.id AND e.seq > :known AND e.seq <= run.last_seq) h ON true"
 )
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")
 FINISH_ATTEMPT = q(

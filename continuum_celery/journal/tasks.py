@@ -180,8 +180,9 @@ class TaskStore:
         """
         if held is not None:
             return self._complete_held(held, result, decide, inline)
+        along = self.histories.along(claim.run_id, decide is not None)
         with self.db.transaction() as conn:
-            run, event = complete_live_claim(conn, claim, result)
+            run, event = complete_live_claim(conn, claim, result, along)
             if event is None:  # not the plain case: look closer, under the task lock
                 task = lock_claimed(conn, claim)
                 if not task.in_time:
@@ -192,6 +193,7 @@ class TaskStore:
                 event = complete_locked(conn, run, claim, result)
             elif run.absorbed:  # the run's gather still waits on others: no replay yet
                 return Settled(None, None)
+            self.histories.take_along(claim.run_id, along["known"], run)
             settled = self._wake_or_continue(conn, run, event, decide, inline)
         self._remember(claim.run_id, settled)
         return settled
@@ -221,7 +223,8 @@ class TaskStore:
         inline: InlineOffer | None,
     ) -> Settled | None:
         claim = held.claim
-        params = completion_row(claim, 0, result) | {
+        along = self.histories.along(claim.run_id, decide is not None)
+        params = completion_row(claim, 0, result) | along | {
             "id": claim.task_id,
             "attempt": claim.attempt,
             "owner": held.owner,
@@ -231,6 +234,7 @@ class TaskStore:
         event = completed_event(row) if row is not None else None
         if row is None or event is None:
             return None
+        self.histories.take_along(claim.run_id, along["known"], row)
         return self._wake_or_continue(conn, row, event, decide, inline)
 
     def _wake_or_continue(

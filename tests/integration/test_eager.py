@@ -12,6 +12,7 @@ from continuum_celery.definitions import Activity, ActivityOptions
 from continuum_celery.engine.commands import Decision
 from continuum_celery.engine.context import WorkflowInfo
 from continuum_celery.engine.replay import replay
+from continuum_celery.journal import history, queries, waking
 from continuum_celery.journal.db import Database
 from continuum_celery.journal.records import ClaimedTask, Lease, NewRun
 from continuum_celery.journal.store import RunStore
@@ -143,3 +144,50 @@ def test_a_wakeup_without_the_code_takes_the_lease_path(stores: tuple[RunStore, 
     run_id, _ = runs.start_run(NewRun(str(uuid.uuid4()), "eager.flow", [1], {}))
     assert runs.wake_eagerly(run_id, lambda lease: None) is False
     assert runs.history(run_id) == []
+
+
+# --- what the completing statement brings along -----------------------------------------
+
+
+def cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements the history cache runs itself (a history or inputs read)."""
+    reads: list[str] = []
+    execute = history.execute
+
+    def counted(conn: Any, statement: Any, params: Any = None) -> Any:
+        reads.append("inputs" if statement is queries.RUN_INPUTS else "history")
+        return execute(conn, statement, params)
+
+    monkeypatch.setattr(history, "execute", counted)
+    return reads
+
+
+def test_a_completion_brings_what_the_worker_lacks_for_its_replay(
+    journal_db: Database, stores: tuple[RunStore, TaskStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that never saw the run (the other pool process took the last step)
+    gets the run's events and replay inputs with the completion: no read of its own."""
+    runs, _ = stores
+    fresh = TaskStore(journal_db)
+    claim = begin(runs, fresh)
+    reads = cache_reads(monkeypatch)
+    settled = fresh.complete(claim, 1, decide)
+    assert settled.commit is not None and reads == []
+    assert fresh.histories.known(claim.run_id) == 3
+    settled = fresh.complete(claim_next(runs, fresh, claim.run_id), 2, decide)
+    assert settled.commit is not None and reads == []
+
+
+def test_a_history_longer_than_a_replay_under_the_lock_reads_is_read_apart(
+    journal_db: Database, stores: tuple[RunStore, TaskStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement brings at most ``SHORT_HISTORY`` events; the cache reads more
+    itself, and the inputs still come along."""
+    runs, _ = stores
+    fresh = TaskStore(journal_db)
+    claim = begin(runs, fresh)
+    reads = cache_reads(monkeypatch)
+    monkeypatch.setattr(waking, "SHORT_HISTORY", 0)
+    settled = fresh.complete(claim, 1, decide)
+    assert settled.commit is not None and reads == ["history"]
+    assert [e.type for e in runs.history(claim.run_id)][-1] == "activity_scheduled"

@@ -20,6 +20,7 @@ from continuum_celery.journal.records import ClaimedTask
 from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import TaskStore
 from tests.integration.checks import assert_sound
+from tests.integration.test_eager import cache_reads
 from tests.integration.test_journal_fencing import decide, scheduled_task_ids, start, two_steps
 
 
@@ -169,3 +170,17 @@ def test_a_frozen_holder_loses_its_session_and_the_attempt_is_retaken(
     history = runs.history(run_id)
     assert [e.type for e in history] == ["activity_scheduled", "activity_completed"]
     assert history[-1].data["result"] == 5
+
+
+def test_a_held_completion_brings_the_history_and_inputs_for_the_replay(
+    db: Database, runs: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The completing statement of a held claim also brings what this worker's
+    cache lacks, so the eager replay after it reads nothing itself."""
+    _, task_id = first_task(runs)
+    fresh = TaskStore(db)
+    held = hold(fresh, task_id)
+    reads = cache_reads(monkeypatch)
+    settled = fresh.complete(held.claim, 10, lambda lease: decide(lease, two_steps), held=held)
+    assert settled.commit is not None and reads == []
+    assert [m.activity for m in settled.commit.tasks] == ["journal.step"]
