@@ -589,7 +589,7 @@ def run_phase(
 
 def submit(cx: Any, run: Planned) -> None:
     def start() -> None:
-        cx.start(run.workflow, args=run.args, run_id=run.run_id, idempotency_key=run.run_id)
+        cx.start(run.workflow, *run.args, run_id=run.run_id, idempotency_key=run.run_id)
 
     retrying(f"starting {run.run_id}", start)
     run.submitted = True
