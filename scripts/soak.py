@@ -4,17 +4,18 @@
     python scripts/soak.py --runs 1000
 
 Creates a fresh database and claims a Redis database of its own, starts 3 ``celery
-worker`` processes of ``scripts/soak_app.py`` (the first with an embedded beat, for
-upkeep) and submits a mix of workflows: chained activities, parallel activities,
-short durable timers, and signals that this script sends. Meanwhile it SIGKILLs
-random workers (with their pool children) and restarts them, flushes the broker
-database once, and restarts Postgres once. Then it waits, bounded, for every run
-to finish, and checks each journal.
+worker`` processes of ``scripts/soak_app.py`` (upkeep runs inside each, as a worker
+bootstep, one leading at a time; no beat) and submits a mix of workflows: chained
+activities, parallel activities, short durable timers, and signals that this script
+sends. Meanwhile it SIGKILLs random workers (with their pool children) and restarts
+them, flushes the broker database once, and restarts Postgres once. Then it waits,
+bounded, for every run to finish, and checks each journal.
 
 Reports runs finished, lost (not finished by the deadline), failed or with a wrong
 result, runs with duplicate events (a command decided twice or resolved twice, or
 seq gaps), and activity body executions against journal completions. Exits 0 only
-when no run was lost, duplicated, failed or wrong.
+when no run was lost, duplicated, failed or wrong, no run has a seq gap, and every
+journal completion had a body execution behind it.
 
 Needs Postgres (``--pg``, default postgresql://postgres@127.0.0.1:5432/) with
 rights to create databases, Redis (``--redis``), and, for the Postgres restart,
@@ -127,7 +128,6 @@ class Worker:
         self.env = env
         self.state = state
         self.concurrency = concurrency
-        self.beat = index == 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills = 0
@@ -143,8 +143,6 @@ class Worker:
             "--hostname", f"soak{self.index}-{os.getpid()}@%h",
             "--without-mingle", "--without-gossip", "--without-heartbeat",
         ]  # fmt: skip
-        if self.beat:
-            argv += ["--beat", "--schedule", str(self.state / "beat-schedule")]
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -370,8 +368,6 @@ def count_deliveries(state: Path) -> dict[str, int]:
             if "] received" in line:
                 if "continuum.advance[" in line:
                     counts["advance"] += 1
-                elif "continuum.upkeep[" in line:
-                    counts["upkeep"] += 1
                 else:
                     counts["activity"] += 1
             elif "ignored message:" in line:
