@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from dbos import DBOS
 
@@ -56,7 +55,7 @@ class Peer:
         self.pool.shutdown(wait=True)
         DBOS.destroy()
 
-    def submit(self, n: int, steps: int) -> list[Future[Any]]:
+    def submit(self, n: int, steps: int) -> list[Future[float]]:
         return [self.pool.submit(self._timed, steps) for _ in range(n)]
 
     @staticmethod
@@ -65,7 +64,7 @@ class Peer:
         return time.time()
 
     @staticmethod
-    def wait(futures: list[Future[Any]]) -> float:
+    def wait(futures: list[Future[float]]) -> float:
         return max(f.result(timeout=600) for f in futures)
 
     def run_many(self, n: int, steps: int) -> None:

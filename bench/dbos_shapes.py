@@ -52,7 +52,7 @@ def fanout(n: int) -> int:
 
 @DBOS.workflow(name="bench.dbos.one_step")
 def one_step(i: int) -> int:
-    return dbos_step(i)
+    return int(dbos_step(i))
 
 
 @DBOS.workflow(name="bench.dbos.await_signal")

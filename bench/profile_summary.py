@@ -72,7 +72,10 @@ def summarize(paths: list[Path]) -> str:
             ops[(op.split(" (")[0], kind)] += n
     if not total:
         return "no samples inside tasks"
-    pct = lambda n: f"{100 * n / total:5.1f}%"  # noqa: E731
+
+    def pct(n: int) -> str:
+        return f"{100 * n / total:5.1f}%"
+
     lines = [f"{total} samples inside tasks"]
     lines += [f"  {pct(kinds[k])} {k}" for k in KINDS]
     lines.append(f"  {pct(ping)} in SQLAlchemy pool_pre_ping (SELECT 1 per checkout)")

@@ -215,6 +215,22 @@ class Continuum(Operations, RunAccess):
 
     # --- declaring --------------------------------------------------------------------
 
+    @overload
+    def activity(self, fn: F) -> Activity: ...
+
+    @overload
+    def activity(
+        self,
+        fn: None = None,
+        *,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        queue: str | None = None,
+        priority: int | None = None,
+        idempotency_key: IdempotencyKey | None = None,
+    ) -> Callable[[F], Activity]: ...
+
     def activity(
         self,
         fn: F | None = None,
@@ -225,7 +241,7 @@ class Continuum(Operations, RunAccess):
         queue: str | None = None,
         priority: int | None = None,
         idempotency_key: IdempotencyKey | None = None,
-    ) -> Any:
+    ) -> Activity | Callable[[F], Activity]:
         """Declare an activity; options are validated here, at import time.
 
         ``idempotency_key`` (a string, or a function of the call's arguments) makes

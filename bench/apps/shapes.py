@@ -53,7 +53,7 @@ def fanout(n: int) -> int:
 
 @cx.workflow(name="bench.shapes.one_step")
 def one_step(i: int) -> int:
-    return step(i)
+    return int(step(i))
 
 
 @cx.workflow(name="bench.shapes.await_signal")

@@ -64,7 +64,7 @@ def bench(url: str, args: argparse.Namespace, seeded: bool) -> dict[str, Any]:
         results["reused"] = {"runs": runs, "events": events, "tasks": tasks, "attempts": attempts}
     run_id = seed_long_run(cx.db.engine, args.events + args.events % 2)
     app = create_app(cx, prefix="", settings=UiSettings())
-    with TestClient(app) as client:  # type: ignore[arg-type]
+    with TestClient(app) as client:
         paths = [*PAGES, f"/runs/{quote(run_id, safe='')}"]
         results["pages"] = [measure(client, path, args.calls) for path in paths]
     cx.db.dispose()

@@ -38,7 +38,7 @@ def log(message: str) -> None:
 
 @dataclass
 class Ctx:
-    """The run's environment (``bench.run.Env``), its counters and its arguments."""
+    """The run's environment (``bench.environment.Env``), its counters and its arguments."""
 
     env: Any
     probe: Probe
@@ -149,7 +149,7 @@ class CxClient:
             self.polls += 1
             try:
                 try:
-                    return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+                    return self.conn.execute(query, params).fetchall()
                 finally:
                     self.conn.rollback()
             except psycopg.OperationalError:

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from celery import chain
 
+from bench.reads import scored
 from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
@@ -47,7 +48,7 @@ def _plain(ctx: Ctx, workflows: int, steps: int, queues: tuple[str, ...] | None)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"chains: {r.zcard(DONE_KEY)}/{n} done")
             time.sleep(0.01)
-        return max(s for _, s in r.zrange(DONE_KEY, 0, -1, withscores=True)) - t0
+        return max(s for _, s in scored(r, DONE_KEY)) - t0
 
     with base.workers(ctx, base.PLAIN_APP, consume):
         run(ctx.args.warmup)

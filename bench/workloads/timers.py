@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from bench.metrics import percentile
+from bench.reads import scored
 from bench.workloads import base, dbos_peers
 from bench.workloads.base import Ctx
 
@@ -51,7 +52,7 @@ def _celery(ctx: Ctx, delays: list[float]) -> list[float]:
         if time.monotonic() > deadline:
             raise TimeoutError(f"eta tasks: {r.zcard(LATE_KEY)}/{len(delays)} ran")
         time.sleep(0.05)
-    return [1000 * s for _, s in r.zrange(LATE_KEY, 0, -1, withscores=True)]
+    return [1000 * s for _, s in scored(r, LATE_KEY)]
 
 
 def _continuum(client: base.CxClient, delays: list[float]) -> list[float]:
