@@ -53,7 +53,7 @@ def record_body(key: str) -> None:
 
 
 # cx.activity returns Any: the decorator is what makes ``step`` an Activity.
-@cx.activity(timeout=5.0, retry=RetryPolicy(max_attempts=20, backoff="constant", base=0.2))  # type: ignore[untyped-decorator]
+@cx.activity(timeout=5.0, retry=RetryPolicy(max_attempts=20, backoff="constant", base=0.2))
 def step(tag: str, index: int, value: Any) -> Any:
     """Returns ``value``; sleeps a little so that kills land mid-body."""
     record_body(f"{tag}:{index}")

@@ -100,6 +100,7 @@ ruff check continuum_celery tests examples bench scripts || failed+=(ruff)
 
 section "mypy"
 mypy || failed+=(mypy)
+mypy scripts || failed+=(mypy-scripts)
 
 section "pytest"
 # The slowest tests are listed, so that the suite's time stays watched.
