@@ -52,7 +52,7 @@ def record_body(key: str) -> None:
         os.close(fd)
 
 
-# cx.activity returns Any: the decorator is what makes ``step`` an Activity.
+# The decorator is what makes ``step`` an Activity (retried by the journal).
 @cx.activity(timeout=5.0, retry=RetryPolicy(max_attempts=20, backoff="constant", base=0.2))
 def step(tag: str, index: int, value: Any) -> Any:
     """Returns ``value``; sleeps a little so that kills land mid-body."""
