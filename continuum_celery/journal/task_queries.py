@@ -172,8 +172,9 @@ COMPLETE_CLAIMED_TASK = q(
 # locked first, the event appended only if the run is running), the claim being
 # the task still ready at that attempt within the attempt's timeout (counted from
 # when it was held). The attempt row is written here, already completed. A NULL
-# event means nothing was written: the caller retakes the claim durably. It brings
-# the history and inputs the worker lacks, as COMPLETE_CLAIMED_TASK does.
+# event means nothing was written: the caller retakes the claim durably. Like
+# COMPLETE_CLAIMED_TASK, it absorbs a completion a gather still waits beside, and
+# brings the history and inputs the worker lacks for the replay.
 HELD_COMPLETE = q(
     "WITH run AS (SELECT id, state, lease_owner, lease_token,"
     " lease_expires_at > clock_timestamp() AS live,"
@@ -181,7 +182,7 @@ HELD_COMPLETE = q(
     " last_seq, clock_timestamp() AS db_now,"
     " workflow, namespace, attributes, depth, parent_run_id, parent_command_id,"
     " correlation_id, next_run_id, cancel_requested_at IS NOT NULL AS cancelling,"
-    " cancel_reason, version, CASE WHEN :inputs THEN args END AS args,"
+    " cancel_reason, awaiting, version, CASE WHEN :inputs THEN args END AS args,"
     " CASE WHEN :inputs THEN kwargs END AS kwargs FROM cx_runs WHERE id = :run_id FOR UPDATE),"
     " task AS (UPDATE cx_tasks t SET state = 'completed', claim_expires_at = NULL,"
     " claim_token = nextval('cx_token_seq'), claimed_by = :owner,"
@@ -196,10 +197,13 @@ HELD_COMPLETE = q(
     " clock_timestamp() FROM task),"
     " event AS (INSERT INTO cx_events (run_id, seq, type, command_id, data)"
     " SELECT :run_id, run.last_seq + 1, :type, :command_id, CAST(:data AS jsonb)"
-    " FROM task, run RETURNING seq, type, command_id, data, created_at)"
+    " FROM task, run RETURNING seq, type, command_id, data, created_at),"
+    " absorbed AS (UPDATE cx_runs r SET last_seq = event.seq, awaiting = r.awaiting - 1"
+    " FROM event WHERE r.id = :run_id AND r.state = 'running' AND r.awaiting > 1"
+    " RETURNING r.id)"
     " SELECT run.*, event.seq AS event_seq, event.type AS event_type,"
     " event.command_id AS event_command_id, event.data AS event_data,"
-    " event.created_at AS event_created_at,"
+    " event.created_at AS event_created_at, EXISTS (SELECT FROM absorbed) AS absorbed,"
     " h.seqs, h.types, h.command_ids, h.datas, h.created_ats"
     " FROM run LEFT JOIN event ON true"
     " LEFT JOIN LATERAL (SELECT array_agg(e.seq ORDER BY e.seq) AS seqs,"
@@ -208,6 +212,7 @@ HELD_COMPLETE = q(
     " array_agg(e.data ORDER BY e.seq) AS datas,"
     " array_agg(e.created_at ORDER BY e.seq) AS created_ats FROM cx_events e"
     " WHERE :history AND event.seq IS NOT NULL AND run.last_seq - :known <= :short"
+    " AND NOT EXISTS (SELECT FROM absorbed)"
     " AND e.run_id = run.id AND e.seq > :known AND e.seq <= run.last_seq) h ON true"
 )
 FINISH_TASK = q("UPDATE cx_tasks SET state = :state, claim_expires_at = NULL WHERE id = :id")

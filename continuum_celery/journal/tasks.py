@@ -234,6 +234,8 @@ class TaskStore:
         event = completed_event(row) if row is not None else None
         if row is None or event is None:
             return None
+        if row.absorbed:  # the run's gather still waits on others: no replay yet
+            return Settled(None, None)
         self.histories.take_along(claim.run_id, along["known"], row)
         return self._wake_or_continue(conn, row, event, decide, inline)
 

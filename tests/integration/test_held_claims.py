@@ -8,6 +8,7 @@ duplicate deliveries, a holder whose transaction dies, a run that ends, promotio
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +22,13 @@ from continuum_celery.journal.store import RunStore
 from continuum_celery.journal.tasks import TaskStore
 from tests.integration.checks import assert_sound
 from tests.integration.test_eager import cache_reads
-from tests.integration.test_journal_fencing import decide, scheduled_task_ids, start, two_steps
+from tests.integration.test_journal_fencing import (
+    decide,
+    parallel,
+    scheduled_task_ids,
+    start,
+    two_steps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +191,37 @@ def test_a_held_completion_brings_the_history_and_inputs_for_the_replay(
     settled = fresh.complete(held.claim, 10, lambda lease: decide(lease, two_steps), held=held)
     assert settled.commit is not None and reads == []
     assert [m.activity for m in settled.commit.tasks] == ["journal.step"]
+
+
+def test_held_completions_a_gather_still_waits_beside_are_absorbed(
+    db: Database, runs: RunStore, tasks: TaskStore
+) -> None:
+    """Like an ordinary claim's: each appends its event and counts the run's
+    ``awaiting`` down, with no replay and no other write; the last one replays."""
+    run_id = start(runs, 3)
+    lease = runs.acquire(run_id, "replayer")
+    assert lease is not None
+    runs.commit_decision(lease, decide(lease, parallel))
+    replayed = []
+
+    def replay(lease: Any) -> Any:
+        replayed.append(lease.last_seq)
+        return decide(lease, parallel)
+
+    for number, task_id in enumerate(scheduled_task_ids(runs, run_id)):
+        held = hold(tasks, task_id)
+        settled = tasks.complete(held.claim, number, replay, held=held)
+        assert settled.accepted and settled.run_to_wake is None
+        assert (settled.commit is None) == (number < 2), "absorbed, absorbed, replayed"
+        if number < 2:
+            assert awaiting(db, run_id) == 2 - number
+    assert replayed == [6], "one replay, by the last completion"
+    assert runs.get_run(run_id).state == "completed" and runs.get_run(run_id).result == [0, 1, 2]
+    assert_sound(runs.history(run_id))
+
+
+def awaiting(db: Database, run_id: str) -> int | None:
+    with db.engine.begin() as conn:
+        value = conn.execute(text("SELECT awaiting FROM cx_runs WHERE id = :id"),
+                             {"id": run_id}).scalar()  # fmt: skip
+    return None if value is None else int(value)
