@@ -1,6 +1,8 @@
 """What every workload shares: its workers, its counted windows and the continuum client.
 
-A counted window is: settle (every commit made so far is visible in
+A counted window is: quiesce (Postgres vacuums and checkpoints what earlier work
+wrote, so that neither lands in this window: on two shared cores either steals the
+measured work's CPU), settle (every commit made so far is visible in
 ``pg_stat_database``), a short idle window for the background rate (upkeep), the
 work, settle again. Per unit it reports commits, rollbacks, messages published and
 SQL statements, raw and net of the idle rate.
@@ -97,6 +99,7 @@ def counted(
     ``client``'s own polls (each a rolled-back read) are taken out of the rollbacks.
     Commits are ``database``'s (the DBOS peer's), the run's database by default.
     """
+    quiesce(ctx, database or ctx.env.name)
     settle()
     before_idle = ctx.probe.snapshot()
     time.sleep(ctx.args.idle_window)
@@ -108,6 +111,19 @@ def counted(
     end = ctx.probe.snapshot()
     idle, loaded = Probe.delta(before_idle, start), Probe.delta(start, end)
     return value, per_unit(ctx, idle, loaded, units, polls, database or ctx.env.name)
+
+
+def quiesce(ctx: Ctx, database: str) -> None:
+    """Vacuum and analyze ``database`` and checkpoint the server, before a window.
+
+    Left alone, autovacuum and the checkpointer work off an earlier workload's
+    writes (the starts workload's 1,000 runs, say) inside the next one's window:
+    run after the starts, the signals measured 0.84 ms of Postgres CPU per signal
+    without this and 0.68 ms with it (590 against 664 signals/s).
+    """
+    with psycopg.connect(ctx.env.db_url(database), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
 
 
 def per_unit(
