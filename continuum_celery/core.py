@@ -366,5 +366,6 @@ class Continuum(Operations, RunAccess):
         return migrate(self.db)
 
     def upkeep(self) -> UpkeepReport:
-        """One upkeep pass (beat runs this every ``upkeep_interval`` seconds)."""
+        """One upkeep pass: what every worker runs every ``upkeep_interval`` seconds
+        (a bootstep; beat only with ``upkeep_beat=True``), for tests and scripts."""
         return self.sweeper.run_once()
