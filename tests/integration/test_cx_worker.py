@@ -39,7 +39,12 @@ def test_real_worker(cx_worker):
     print("DATABASE", cx_worker.database_url)
     app = Celery("bank", broker=os.environ["BANK_BROKER"], set_as_current=False)
     client = Continuum(app, cx_worker.database_url, worker_upkeep=False)
-    assert client.start("bank.flow", 20).result(timeout=60) == 41
+    handle = client.start("bank.flow", 20)
+    try:
+        assert handle.result(timeout=60) == 41
+    except BaseException:  # what the worker saw, for whoever reads the failure
+        print("RUN", client.get_run(handle.run_id), "WORKER LOG", cx_worker.log()[-8000:])
+        raise
     assert cx_worker.stop() == 0
 """
 
